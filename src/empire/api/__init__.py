@@ -1,0 +1,98 @@
+"""The Heroku Platform API transport: parse, call one facade method, render.
+
+`create_app(empire)` returns the ASGI application. The gate in front of every route assigns the
+request id, authenticates (before anything else), limits the body size and the request rate.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from empire.api import apps, config_vars, deploys, domains, dynos, formation, logs, releases
+from empire.api import errors as api_errors
+from empire.api.gate import Gate
+from empire.core import Empire
+from empire.errors import EmpireError
+
+log = logging.getLogger("empire.api")
+
+
+def create_app(
+    empire: Empire, *, max_body_bytes: int = 1 << 20, rate_per_hour: int = 4500
+) -> FastAPI:
+    """Build the API around the facade."""
+    app = FastAPI(
+        title="Empire",
+        version="0.1.0",
+        description="A self-hosted platform-as-a-service speaking the Heroku Platform API.",
+        redoc_url=None,
+    )
+    app.state.empire = empire
+    app.state.log_sessions = logs.Sessions()
+    for module in (apps, releases, config_vars, formation, dynos, domains, deploys, logs):
+        app.include_router(module.router)
+    app.include_router(logs.open_router)
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        empire.check()
+        return {"status": "ok"}
+
+    @app.get("/apps/{app}/pipeline-couplings")
+    def pipeline_couplings(app: str) -> JSONResponse:
+        return api_errors.response(404, "not_found", "Couldn't find that pipeline coupling.")
+
+    app.add_exception_handler(EmpireError, _empire_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _internal_error)
+    app.add_middleware(
+        Gate, empire=empire, max_body_bytes=max_body_bytes, rate_per_hour=rate_per_hour
+    )
+    return app
+
+
+async def _empire_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, EmpireError)
+    return api_errors.from_exception(exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            ctx: dict[str, Any] = error.get("ctx") or {}
+            return api_errors.response(
+                400,
+                "bad_request",
+                f"malformed JSON in the request body: {ctx.get('error', 'invalid JSON')}",
+            )
+        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        problems.append(f"{where or 'body'}: {error.get('msg')}")
+    return api_errors.response(400, "bad_request", "invalid request: " + "; ".join(problems))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"no such route: {request.method} {request.url.path}"
+        return api_errors.response(404, "not_found", message)
+    if exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+        return api_errors.response(405, "method_not_allowed", message)
+    return api_errors.response(exc.status_code, "http_error", str(exc.detail))
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    request_id = request.scope.get("empire.request_id", "")
+    return api_errors.response(
+        500, "internal_error", f"internal server error; see the server log for request {request_id}"
+    )

@@ -1,0 +1,114 @@
+"""/apps: list, create, info, update (rename, maintenance), destroy; /account stubs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from fastapi import APIRouter, Body, Response
+from fastapi.responses import JSONResponse
+
+from empire.api import render
+from empire.api.context import Ctx, obj, string
+from empire.api.ranges import Ranges
+from empire.errors import Invalid
+
+router = APIRouter()
+APPS = Ranges(fields=("name", "id"), default="name")
+JsonBody = Body(default=None)
+
+
+def _list(c: Ctx) -> JSONResponse:
+    page = APPS.parse(c.range)
+    apps = c.empire.apps(replace(page, max=page.max + 1))
+    key = (lambda a: a.name) if page.field == "name" else (lambda a: a.id)
+    return render.page(apps, page, APPS, lambda a: render.app_json(a, c.user), key)
+
+
+@router.get("/apps")  # emp apps
+def list_apps(c: Ctx) -> JSONResponse:
+    return _list(c)
+
+
+@router.get("/users/{user}/apps")  # heroku apps
+def list_user_apps(user: str, c: Ctx) -> JSONResponse:
+    return _list(c)
+
+
+@router.post("/apps", status_code=201)  # emp create, heroku apps:create
+@router.post("/organizations/apps", status_code=201)  # Go emp create
+def create_app(c: Ctx, body: Any = JsonBody) -> dict[str, Any]:
+    name = string(obj(body), "name")
+    assert name is not None
+    return render.app_json(c.empire.create(name, by=c.user, message=c.message), c.user)
+
+
+@router.get("/apps/{app}")  # emp info
+def app_info(app: str, c: Ctx) -> dict[str, Any]:
+    return render.app_json(c.empire.app(app), c.user)
+
+
+@router.patch("/apps/{app}")  # emp rename, maintenance-enable/disable
+def update_app(app: str, c: Ctx, body: Any = JsonBody) -> dict[str, Any]:
+    data = obj(body)
+    current = c.empire.app(app)
+    if "maintenance" in data:
+        if not isinstance(data["maintenance"], bool):
+            raise Invalid("field 'maintenance' must be true or false")
+        current = c.empire.set_maintenance(
+            current.id, data["maintenance"], by=c.user, message=c.message
+        )
+    cert = string(data, "cert", required=False)
+    if cert:
+        current = c.empire.attach_cert(current.id, cert, by=c.user, message=c.message)
+    name = string(data, "name", required=False)
+    if name is not None:
+        current = c.empire.rename(current.id, name, by=c.user, message=c.message)
+    return render.app_json(current, c.user)
+
+
+@router.delete("/apps/{app}")  # emp destroy
+def destroy_app(app: str, c: Ctx) -> dict[str, Any]:
+    current = c.empire.app(app)
+    c.empire.destroy(current.id, by=c.user, message=c.message)
+    return render.app_json(current, c.user)
+
+
+@router.post("/apps/{app}/certs")  # emp cert-attach
+def attach_cert(app: str, c: Ctx, body: Any = JsonBody) -> dict[str, Any]:
+    data = obj(body)
+    cert = string(data, "cert")
+    process = string(data, "process", required=False) or "web"
+    assert cert is not None
+    c.empire.attach_cert(app, cert, process=process, by=c.user, message=c.message)
+    return {}
+
+
+@router.get("/account")  # heroku apps, ps, run
+def account(c: Ctx) -> dict[str, Any]:
+    return {
+        "id": c.user.id,
+        "email": c.user.email,
+        "name": c.user.name,
+        "allow_tracking": False,
+        "beta": False,
+        "verified": True,
+        "two_factor_authentication": False,
+        "created_at": None,
+        "updated_at": None,
+        "last_login": None,
+    }
+
+
+@router.get("/account/rate-limits")  # heroku3 from_key
+def rate_limits(response: Response, c: Ctx) -> dict[str, Any]:
+    remaining = response.headers.get("RateLimit-Remaining")
+    return {"remaining": int(remaining) if remaining else 4500}
+
+
+@router.get("/apps/{app}/addons")  # heroku apps:info
+@router.get("/apps/{app}/collaborators")
+@router.get("/apps/{app}/sni-endpoints")  # heroku domains:add
+def empty_list(app: str, c: Ctx) -> list[Any]:
+    c.empire.app(app)
+    return []

@@ -1,0 +1,35 @@
+"""/apps/{app}/config-vars: show, merge (null unsets), history per release."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body
+
+from empire.api.context import Ctx, obj
+from empire.errors import Invalid
+
+router = APIRouter()
+
+
+@router.get("/apps/{app}/config-vars")  # emp env, heroku config
+def config(app: str, c: Ctx) -> dict[str, str]:
+    return c.empire.config(app)
+
+
+@router.get("/apps/{app}/config-vars/{version}")  # emp env -v N
+def config_at(app: str, version: str, c: Ctx) -> dict[str, str]:
+    return c.empire.config(app, version)
+
+
+@router.patch("/apps/{app}/config-vars")  # emp set/unset/env-load, heroku config:set
+def update_config(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, str]:
+    changes: dict[str, str | None] = {}
+    for key, value in obj(body).items():
+        if value is not None and not isinstance(value, str):
+            raise Invalid(
+                f"config var {key!r} must be a string or null (to unset it), "
+                f"got {type(value).__name__}"
+            )
+        changes[key] = value
+    return c.empire.set_config(app, changes, by=c.user, message=c.message)

@@ -1,0 +1,55 @@
+"""What every handler receives: the facade, the authenticated user and the commit message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from empire.core import Empire
+from empire.errors import Invalid
+from empire.model import User
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    empire: Empire
+    user: User
+    message: str | None
+    range: str | None
+
+
+def context(request: Request) -> Context:
+    """Build the handler context from the request (the middleware authenticated it)."""
+    message = request.headers.get("commit-message")
+    return Context(
+        empire=request.app.state.empire,
+        user=request.state.user,
+        message=message.strip() if message and message.strip() else None,
+        range=request.headers.get("range"),
+    )
+
+
+Ctx = Annotated[Context, Depends(context)]
+
+
+def string(body: dict[str, Any], key: str, *, required: bool = True) -> str | None:
+    """Return a string field of a JSON body, or raise Invalid naming the field."""
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise Invalid(f"missing field {key!r} in the request body")
+        return None
+    if not isinstance(value, str):
+        raise Invalid(f"field {key!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def obj(body: Any) -> dict[str, Any]:
+    """Check a JSON body is an object."""
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise Invalid(f"the request body must be a JSON object, got {type(body).__name__}")
+    return body

@@ -1,0 +1,105 @@
+"""POST /deploys and /apps/{app}/deploys: newline-delimited JSON in Docker's jsonmessage shape.
+
+Messages are held back until the release is created (or for at most a second, so a long pull
+still shows progress), so that a deploy that fails early (a missing image, a bad Procfile)
+answers with a proper 4xx error instead of an error inside a 200 stream.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from fastapi import APIRouter, Body
+from fastapi.responses import Response, StreamingResponse
+
+from empire.api import errors
+from empire.api.context import Ctx, obj, string
+from empire.core import StatusFn
+from empire.errors import EmpireError
+
+log = logging.getLogger("empire.api")
+router = APIRouter()
+HOLD_SECONDS = 1.0
+_DONE = object()
+MEDIA_TYPE = "application/json; boundary=NL"
+
+
+class _Failed:
+    def __init__(self, error: EmpireError) -> None:
+        self.error = error
+
+
+@router.post("/deploys")  # emp deploy IMAGE
+def deploy(c: Ctx, body: Any = Body(default=None)) -> Response:
+    image = string(obj(body), "image")
+    assert image is not None
+    return _stream(
+        lambda status: c.empire.deploy(image, by=c.user, message=c.message, status=status)
+    )
+
+
+@router.post("/apps/{app}/deploys")  # emp deploy -a APP IMAGE
+def deploy_to_app(app: str, c: Ctx, body: Any = Body(default=None)) -> Response:
+    image = string(obj(body), "image")
+    assert image is not None
+    c.empire.app(app)
+    return _stream(
+        lambda status: c.empire.deploy(image, app=app, by=c.user, message=c.message, status=status)
+    )
+
+
+def _stream(run: Callable[[StatusFn], object]) -> Response:
+    messages: queue.Queue[Any] = queue.Queue()
+
+    def work() -> None:
+        try:
+            run(messages.put)
+        except EmpireError as exc:
+            messages.put(_Failed(exc))
+        except Exception as exc:
+            log.exception("deploy failed")
+            messages.put(_Failed(EmpireError(f"internal error: {exc}")))
+        finally:
+            messages.put(_DONE)
+
+    threading.Thread(target=work, name="deploy", daemon=True).start()
+    held: list[Any] = []
+    deadline = time.monotonic() + HOLD_SECONDS
+    while True:
+        try:
+            item = messages.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if isinstance(item, _Failed):  # nothing was sent yet: answer with a plain error
+            return errors.from_exception(item.error)
+        held.append(item)
+        if item is _DONE or _created(item):
+            break
+    return StreamingResponse(_lines(held, messages), media_type=MEDIA_TYPE)
+
+
+def _created(item: Any) -> bool:
+    return isinstance(item, dict) and "Created new release" in str(item.get("status", ""))
+
+
+def _lines(held: list[Any], messages: queue.Queue[Any]) -> Iterator[bytes]:
+    def items() -> Iterator[Any]:
+        yield from held
+        if _DONE in held:
+            return
+        while (item := messages.get()) is not _DONE:
+            yield item
+
+    for item in items():
+        if item is _DONE:
+            return
+        if isinstance(item, _Failed):
+            text = item.error.message
+            item = {"errorDetail": {"message": text}, "error": text}
+        yield json.dumps(item).encode() + b"\n"

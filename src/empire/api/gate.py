@@ -1,0 +1,201 @@
+"""The gate every request passes: request id, Accept, authentication, body size, rate limit.
+
+A plain ASGI middleware, so it runs before routing and body parsing: a request without a valid
+token gets 401 whatever its path or body.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+import uuid
+from typing import Any
+
+from anyio import to_thread
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from empire.api import errors
+from empire.core import Empire, hash_token
+from empire.errors import EmpireError
+
+OPEN_PATHS = {
+    ("GET", "/health"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("POST", "/oauth/authorizations"),
+}
+OPEN_PREFIXES = ("/log-streams/",)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+_HEROKU_ACCEPT = re.compile(r"application/vnd\.heroku\+json(?:;\s*version=([^\s;,]+))?")
+
+
+class Gate:
+    """ASGI middleware in front of every route."""
+
+    def __init__(
+        self, app: ASGIApp, *, empire: Empire, max_body_bytes: int, rate_per_hour: int
+    ) -> None:
+        self.app = app
+        self.empire = empire
+        self.max_body_bytes = max_body_bytes
+        self.limiter = RateLimiter(rate_per_hour)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        request_id = _request_id(headers)
+        scope["empire.request_id"] = request_id
+        extra: list[tuple[bytes, bytes]] = [(b"request-id", request_id.encode())]
+
+        async def reply(status: int, ident: str, message: str) -> None:
+            await _send_json(send, status, errors.body(ident, message), extra)
+
+        accept = _HEROKU_ACCEPT.search(headers.get("accept", ""))
+        if accept and accept.group(1) and not accept.group(1).startswith("3"):
+            await reply(406, "not_acceptable", "only version 3 of the Heroku API is served")
+            return
+
+        if (scope["method"], scope["path"]) not in OPEN_PATHS and not scope["path"].startswith(
+            OPEN_PREFIXES
+        ):
+            token = _token(headers.get("authorization", ""))
+            if token is None:
+                await reply(
+                    401,
+                    "unauthorized",
+                    "Request not authenticated, API token is "
+                    "missing, invalid or expired: log in with `emp login`",
+                )
+                return
+            try:
+                user = await to_thread.run_sync(self.empire.authenticate, token)
+            except EmpireError as exc:
+                status, ident = errors.status_of(exc)
+                await reply(status, ident, exc.message)
+                return
+            scope.setdefault("state", {})["user"] = user
+            remaining = self.limiter.take(hash_token(token))
+            extra.append((b"ratelimit-remaining", str(max(remaining, 0)).encode()))
+            if remaining < 0:
+                await reply(
+                    429,
+                    "rate_limit",
+                    "Your account reached the API rate limit; "
+                    "please wait a few minutes before making new requests",
+                )
+                return
+
+        if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            length = headers.get("content-length")
+            if length and length.isdigit() and int(length) > self.max_body_bytes:
+                await reply(413, "payload_too_large", self._too_large())
+                return
+            body = await _read_body(receive, self.max_body_bytes)
+            if body is None:
+                await reply(413, "payload_too_large", self._too_large())
+                return
+            receive = _replay(body, receive)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    def _too_large(self) -> str:
+        return f"request body too large: the limit is {self.max_body_bytes} bytes"
+
+
+class RateLimiter:
+    """A token bucket per API token: `per_hour` requests an hour, refilled continuously."""
+
+    def __init__(self, per_hour: int) -> None:
+        self.capacity = per_hour
+        self.rate = per_hour / 3600.0
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> int:
+        """Take one request from the bucket; return what is left (negative when refused)."""
+        if self.capacity <= 0:
+            return 0
+        now = time.monotonic()
+        with self._lock:
+            level, last = self._buckets.get(key, (float(self.capacity), now))
+            level = min(self.capacity, level + (now - last) * self.rate)
+            if level < 1:
+                self._buckets[key] = (level, now)
+                return -1
+            self._buckets[key] = (level - 1, now)
+            return int(level - 1)
+
+
+def _request_id(headers: Headers) -> str:
+    raw = headers.get("request-id") or headers.get("x-request-id") or ""
+    first = raw.split(",")[0].strip()
+    return first if _REQUEST_ID.match(first) else str(uuid.uuid4())
+
+
+def _token(header: str) -> str | None:
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return value
+    if scheme.lower() == "basic" and value:
+        try:
+            user, _, password = base64.b64decode(value).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return password or user or None
+    return None
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _send_json(
+    send: Send, status: int, payload: dict[str, Any], extra: list[tuple[bytes, bytes]]
+) -> None:
+    data = json.dumps(payload).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(data)).encode()),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})

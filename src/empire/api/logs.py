@@ -1,0 +1,92 @@
+"""POST /apps/{app}/log-sessions: Empire's plain stream, or a Heroku log session URL."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import Response, StreamingResponse
+
+from empire.api import errors, render
+from empire.api.context import Ctx, obj
+from empire.core import Empire
+from empire.errors import Invalid
+from empire.scheduler import LogQuery
+
+router = APIRouter()
+open_router = APIRouter()
+SESSION_TTL = 300.0
+
+
+class Sessions:
+    """Log sessions handed to Heroku clients: a secret URL that serves one query, briefly."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[float, str, LogQuery]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, app_id: str, query: LogQuery) -> str:
+        secret = secrets.token_urlsafe(24)
+        with self._lock:
+            now = time.monotonic()
+            self._items = {k: v for k, v in self._items.items() if v[0] > now}
+            self._items[secret] = (now + SESSION_TTL, app_id, query)
+        return secret
+
+    def take(self, secret: str) -> tuple[str, LogQuery] | None:
+        with self._lock:
+            item = self._items.pop(secret, None)
+        if item is None or item[0] < time.monotonic():
+            return None
+        return item[1], item[2]
+
+
+@router.post("/apps/{app}/log-sessions", response_model=None)  # emp log, heroku logs
+def log_session(
+    app: str, c: Ctx, request: Request, body: Any = Body(default=None)
+) -> Response | dict[str, Any]:
+    data = obj(body)
+    current = c.empire.app(app)
+    heroku = any(key in data for key in ("lines", "tail", "dyno", "source"))
+    if not heroku:
+        duration = data.get("duration")
+        if duration is not None and not isinstance(duration, int):
+            raise Invalid("field 'duration' must be a number of nanoseconds")
+        since = c.empire.clock() - timedelta(microseconds=duration / 1000) if duration else None
+        lines = c.empire.logs(current.id, LogQuery(since=since))
+        return StreamingResponse((line.encode() + b"\n" for line in lines), media_type="text/plain")
+    lines_wanted = data.get("lines")
+    if lines_wanted is not None and not isinstance(lines_wanted, int):
+        raise Invalid("field 'lines' must be a number")
+    query = LogQuery(lines=lines_wanted, process=data.get("dyno"), follow=bool(data.get("tail")))
+    secret = request.app.state.log_sessions.add(current.id, query)
+    now = c.empire.clock()
+    return {
+        "id": secret[:8],
+        "logplex_url": str(request.base_url) + f"log-streams/{secret}",
+        "created_at": render.when(now),
+        "updated_at": render.when(now),
+    }
+
+
+@open_router.get("/log-streams/{secret}")  # the logplex_url: carries its own secret
+def log_stream(secret: str, request: Request) -> Response:
+    empire: Empire = request.app.state.empire
+    found = request.app.state.log_sessions.take(secret)
+    if found is None:
+        return errors.response(404, "not_found", "this log session has ended or never existed")
+    app_id, query = found
+    lines = empire.logs(app_id, query)
+    if "text/event-stream" in request.headers.get("accept", ""):
+        return StreamingResponse(_sse(lines), media_type="text/event-stream")
+    return StreamingResponse((line.encode() + b"\n" for line in lines), media_type="text/plain")
+
+
+def _sse(lines: Iterator[str]) -> Iterator[bytes]:
+    for line in lines:
+        yield f"data: {line}\n\n".encode()

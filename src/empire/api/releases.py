@@ -1,0 +1,59 @@
+"""/apps/{app}/releases: list, info, rollback; config vars of a release."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from fastapi import APIRouter, Body
+from fastapi.responses import JSONResponse
+
+from empire.api import render
+from empire.api.context import Ctx, obj
+from empire.api.ranges import Ranges
+from empire.errors import Invalid, NotSupported
+from empire.model import Page
+
+router = APIRouter()
+RELEASES = Ranges(fields=("version", "id"), default="version")
+
+
+@router.get("/apps/{app}/releases")  # emp releases, heroku releases
+def list_releases(app: str, c: Ctx) -> JSONResponse:
+    page = RELEASES.parse(c.range)
+    releases = c.empire.releases(app, replace(page, max=page.max + 1))
+    current = _current_version(c, app)
+    key = (lambda r: str(r.version)) if page.field == "version" else (lambda r: r.id)
+    return render.page(releases, page, RELEASES, lambda r: render.release_json(r, current), key)
+
+
+@router.get("/apps/{app}/releases/{version}")  # emp release-info, heroku releases:info
+def release_info(app: str, version: str, c: Ctx) -> dict[str, Any]:
+    release = c.empire.release(app, version)
+    return render.release_json(release, _current_version(c, app))
+
+
+@router.get("/apps/{app}/releases/{version}/config-vars")  # heroku releases:info
+def release_config(app: str, version: str, c: Ctx) -> dict[str, str]:
+    return c.empire.config(app, version)
+
+
+@router.post("/apps/{app}/releases", status_code=201)  # emp rollback, heroku rollback
+def rollback(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
+    data = obj(body)
+    target = data.get("release")
+    if target is None:
+        if "slug" in data:
+            raise NotSupported("releases are made by deploying an image: use emp deploy IMAGE")
+        raise Invalid("missing field 'release': the version or id of the release to roll back to")
+    if isinstance(target, int) and not isinstance(target, bool):
+        target = str(target)
+    if not isinstance(target, str):
+        raise Invalid("field 'release' must be a version (e.g. \"3\") or a release id")
+    release = c.empire.rollback(app, target, by=c.user, message=c.message)
+    return render.release_json(release, release.version)
+
+
+def _current_version(c: Ctx, app: str) -> int | None:
+    latest = c.empire.releases(app, Page(field="version", max=1, descending=True))
+    return latest[0].version if latest else None

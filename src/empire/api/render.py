@@ -1,0 +1,187 @@
+"""Presenters: domain values → Heroku v3 JSON. The only place that says dyno or formation."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from fastapi.responses import JSONResponse
+
+from empire import sizes
+from empire.api.ranges import Ranges, next_range
+from empire.model import App, Domain, Exposure, Outcome, Page, Process, Release, Task, User
+
+T = TypeVar("T")
+_NS = uuid.UUID("6f1d9a3e-57d4-4c8b-9a3b-0d2c3f6f2a11")
+
+
+def when(value: datetime | None) -> str | None:
+    """Format a time as RFC 3339 UTC, e.g. 2026-11-26T10:00:00Z."""
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def ref(app: App) -> dict[str, str]:
+    return {"id": app.id, "name": app.name}
+
+
+def app_json(app: App, owner: User) -> dict[str, Any]:
+    stack = {"id": "00000000-0000-0000-0000-000000000001", "name": "container"}
+    return {
+        "id": app.id,
+        "name": app.name,
+        "maintenance": app.maintenance,
+        "created_at": when(app.created_at),
+        "updated_at": when(app.updated_at),
+        "released_at": when(app.released_at),
+        "archived_at": None,
+        "acm": False,
+        "buildpack_provided_description": None,
+        "build_stack": stack,
+        "stack": stack,
+        "create_status": "complete",
+        "generation": {"id": "00000000-0000-0000-0000-000000000002", "name": "cedar"},
+        "git_url": "",
+        "web_url": "",
+        "internal_routing": app.exposure is Exposure.PRIVATE,
+        "owner": {"id": owner.id, "email": owner.email},
+        "region": {"id": "00000000-0000-0000-0000-000000000003", "name": "local"},
+        "repo_size": 0,
+        "slug_size": 0,
+        "space": None,
+        "team": None,
+        "organization": None,
+        "exposure": app.exposure.value,
+        "repo": app.repo,
+        "cert": app.certs.get("web", ""),
+        "certs": dict(app.certs),
+    }
+
+
+_WIRE_STATUS = {
+    Outcome.PENDING: "pending",
+    Outcome.SUCCEEDED: "succeeded",
+    Outcome.ROLLED_BACK: "failed",
+    Outcome.FAILED: "failed",
+}
+
+
+def release_json(release: Release, current_version: int | None) -> dict[str, Any]:
+    user = release.user
+    return {
+        "id": release.id,
+        "version": release.version,
+        "description": release.description,
+        "created_at": when(release.created_at),
+        "updated_at": when(release.updated_at),
+        "slug": {"id": release.slug.id},
+        "image": release.slug.image,
+        "user": {"id": user.id, "email": user.email, "name": user.name}
+        if user
+        else {"id": "", "email": ""},
+        "app": {"id": release.app_id, "name": release.app_name},
+        "status": _WIRE_STATUS[release.outcome],
+        "outcome": release.outcome.value,
+        "outcome_reason": release.reason,
+        "current": release.version == current_version,
+        "eligible_for_rollback": True,
+        "addon_plan_names": [],
+        "artifacts": [],
+        "output_stream_url": None,
+        "commit_message": release.message,
+    }
+
+
+def formation_id(app: App, process: str) -> str:
+    return str(uuid.uuid5(_NS, f"{app.id}/{process}"))
+
+
+def formation_json(app: App, process: Process, updated_at: datetime) -> dict[str, Any]:
+    size = process.size or sizes.DEFAULT
+    hc = process.healthcheck
+    return {
+        "id": formation_id(app, process.name),
+        "type": process.name,
+        "quantity": process.quantity,
+        "size": sizes.render(size),
+        "command": " ".join(process.command),
+        "noservice": process.noservice,
+        "cron": process.cron,
+        "healthcheck": None
+        if hc is None
+        else {"type": hc.type, "path": hc.path, "interval": hc.interval, "timeout": hc.timeout},
+        "app": ref(app),
+        "created_at": when(updated_at),
+        "updated_at": when(updated_at),
+    }
+
+
+def dyno_json(app: App, task: Task) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "name": task.name,
+        "type": task.process,
+        "command": task.command,
+        "state": task.state,
+        "size": sizes.render(task.size) if task.size else "",
+        "host": {"id": task.host},
+        "release": {"id": "", "version": task.release},
+        "app": ref(app),
+        "attach_url": None,
+        "exit_code": task.exit_code,
+        "created_at": when(task.updated_at),
+        "updated_at": when(task.updated_at),
+    }
+
+
+def domain_json(app: App, domain: Domain) -> dict[str, Any]:
+    return {
+        "id": domain.id,
+        "hostname": domain.hostname,
+        "kind": "custom",
+        "cname": domain.hostname,
+        "status": "none",
+        "acm_status": None,
+        "acm_status_reason": None,
+        "sni_endpoint": None,
+        "app": ref(app),
+        "created_at": when(domain.created_at),
+        "updated_at": when(domain.created_at),
+    }
+
+
+def page(
+    items: Sequence[T],
+    page: Page,
+    ranges: Ranges,
+    render: Callable[[T], dict[str, Any]],
+    key: Callable[[T], str],
+) -> JSONResponse:
+    """Render one page of a list fetched with `max + 1` rows: 206 and Next-Range if more."""
+    more = len(items) > page.max
+    shown = list(items[: page.max])
+    headers = {"Accept-Ranges": ranges.accept}
+    if shown:
+        headers["Content-Range"] = f"{page.field} {key(shown[0])}..{key(shown[-1])}"
+    if more:
+        headers["Next-Range"] = next_range(page, key(shown[-1]))
+    return JSONResponse(
+        [render(i) for i in shown], status_code=206 if more else 200, headers=headers
+    )
+
+
+def window(items: Sequence[T], page: Page, key: Callable[[T], Any]) -> list[T]:
+    """Apply a Page to an in-memory list (for lists that do not come from the store)."""
+    ordered = sorted(items, key=key, reverse=page.descending)
+    if page.start is not None:
+        start = page.start
+
+        def after(item: T) -> bool:
+            value = str(key(item))
+            if page.descending:
+                return value < start if page.exclusive else value <= start
+            return value > start if page.exclusive else value >= start
+
+        ordered = [i for i in ordered if after(i)]
+    return ordered[: page.max + 1]

@@ -1,0 +1,133 @@
+"""The `empire` command: server, migrate, users, tokens, reconcile."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from empire.core import Empire
+from empire.errors import EmpireError
+from empire.settings import Settings
+from empire.store import migrate as migrations
+from empire.wiring import build_api, build_empire, build_store
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except EmpireError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@click.group()
+def cli() -> None:
+    """Empire: a self-hosted platform-as-a-service speaking the Heroku Platform API."""
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default 8080).")
+@click.option(
+    "--migrate/--no-migrate",
+    default=None,
+    help="Migrate the database at start (default: on for SQLite).",
+)
+def server(host: str | None, port: int | None, migrate: bool | None) -> None:
+    """Run the API server."""
+    import uvicorn
+
+    settings = _settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    store = build_store(settings)
+    if migrate if migrate is not None else settings.sqlite:
+        migrations.upgrade(store.engine)
+    try:
+        store.check()
+    except EmpireError as exc:
+        raise click.ClickException(exc.message) from exc
+    empire = build_empire(settings, store=store)
+    count = empire.reconcile()
+    logging.getLogger("empire").info("resubmitted %d apps", count)
+    uvicorn.run(
+        build_api(settings, empire),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+    )
+
+
+@cli.command()
+def migrate() -> None:
+    """Migrate the database to the newest schema."""
+    settings = _settings()
+    store = build_store(settings)
+    before = migrations.current(store.engine)
+    migrations.upgrade(store.engine)
+    after = migrations.current(store.engine)
+    click.echo("Up to date" if before == after else f"Migrated from {before} to {after}")
+
+
+@cli.group()
+def users() -> None:
+    """Manage users."""
+
+
+@users.command("create")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="Make the user a global admin.")
+@click.option("--email", default="", help="The user's e-mail address.")
+def users_create(name: str, admin: bool, email: str) -> None:
+    """Create a user; the new API token is the last line of stdout."""
+    empire = _empire()
+    try:
+        user, token = empire.create_user(name, admin=admin, email=email)
+    except EmpireError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Created user {user.name}{' (admin)' if user.admin else ''}.")
+    click.echo(token)
+
+
+@users.command("list")
+def users_list() -> None:
+    """List users."""
+    for user in _empire().users():
+        click.echo(f"{user.name}\t{user.email}\t{'admin' if user.admin else ''}".rstrip())
+
+
+@cli.group()
+def tokens() -> None:
+    """Manage API tokens."""
+
+
+@tokens.command("create")
+@click.argument("name")
+@click.option("--description", default="", help="What the token is for.")
+def tokens_create(name: str, description: str) -> None:
+    """Issue a new API token for user NAME; the token is the last line of stdout."""
+    try:
+        click.echo(_empire().create_token(name, description))
+    except EmpireError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@cli.command()
+def reconcile() -> None:
+    """Resubmit every app's current release to the scheduler."""
+    click.echo(f"Resubmitted {_empire().reconcile()} apps.")
+
+
+def _empire() -> Empire:
+    settings = _settings()
+    store = build_store(settings)
+    if settings.sqlite:
+        migrations.upgrade(store.engine)
+    return build_empire(settings, store=store)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,61 @@
+"""One pure function turns a release into what a scheduler runs."""
+
+from __future__ import annotations
+
+from empire import sizes
+from empire.model import App, Release
+from empire.scheduler import Manifest, ManifestProcess
+
+
+def build(app: App, release: Release, domains: tuple[str, ...] = ()) -> Manifest:
+    """Build the manifest of `release`: env, labels, sizes; maintenance means zero instances."""
+    labels = {
+        "empire.app": app.name,
+        "empire.app.id": app.id,
+        "empire.release": f"v{release.version}",
+    }
+    env = dict(release.config.vars)
+    processes = []
+    for process in release.formation.values():
+        size = process.size or sizes.DEFAULT
+        quantity = 0 if app.maintenance or process.noservice else max(process.quantity, 0)
+        penv = {
+            **env,
+            **dict(process.environment),
+            "EMPIRE_APPID": app.id,
+            "EMPIRE_APPNAME": app.name,
+            "EMPIRE_PROCESS": process.name,
+            "EMPIRE_PROCESS_SCALE": str(process.quantity),
+            "EMPIRE_RELEASE": f"v{release.version}",
+            "SOURCE": f"{app.name}.{process.name}.v{release.version}",
+        }
+        if process.ports:
+            penv["PORT"] = str(process.ports[0].container)
+        processes.append(
+            ManifestProcess(
+                name=process.name,
+                command=process.command,
+                quantity=quantity,
+                cpu_shares=size.cpu_shares,
+                memory=size.memory,
+                nproc=size.nproc,
+                env=penv,
+                labels={**labels, "empire.process": process.name},
+                ports=process.ports,
+                healthcheck=process.healthcheck,
+                schedule=process.cron,
+                noservice=process.noservice,
+            )
+        )
+    return Manifest(
+        app_id=app.id,
+        app_name=app.name,
+        release=release.version,
+        image=release.slug.image,
+        env=env,
+        labels=labels,
+        processes=tuple(sorted(processes, key=lambda p: p.name)),
+        public=bool(domains),
+        domains=domains,
+        certs=dict(app.certs),
+    )

@@ -1,0 +1,100 @@
+"""The scheduler contract, in neutral words.
+
+A `Manifest` is everything a backend needs to run one app at one release. `submit` converges
+the backend to it and is idempotent, so a reconciler may call it at any time. Backends translate
+their vendor errors into `SchedulerError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from empire.model import HealthCheck, Outcome, Port, Task
+
+StatusFn = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestProcess:
+    name: str
+    command: tuple[str, ...]
+    quantity: int
+    cpu_shares: int
+    memory: int
+    nproc: int
+    env: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    ports: tuple[Port, ...] = ()
+    healthcheck: HealthCheck | None = None
+    schedule: str | None = None
+    noservice: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    app_id: str
+    app_name: str
+    release: int
+    image: str
+    env: dict[str, str]
+    labels: dict[str, str]
+    processes: tuple[ManifestProcess, ...]
+    public: bool = False
+    domains: tuple[str, ...] = ()
+    certs: dict[str, str] = field(default_factory=dict)
+
+    def process(self, name: str) -> ManifestProcess | None:
+        return next((p for p in self.processes if p.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """How a rollout ended."""
+
+    outcome: Outcome
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LogQuery:
+    since: datetime | None = None
+    follow: bool = False
+    process: str | None = None
+    lines: int | None = None
+
+
+class Scheduler(Protocol):
+    """Runs apps. Every verb is keyed by app id; tasks by the name the backend gave them."""
+
+    def submit(self, manifest: Manifest, status: StatusFn | None = None) -> Verdict:
+        """Converge the backend to the manifest and report the verdict."""
+        ...
+
+    def remove(self, app_id: str) -> None:
+        """Remove everything the backend runs for the app."""
+        ...
+
+    def tasks(self, app_id: str) -> list[Task]:
+        """List the app's running and recent tasks."""
+        ...
+
+    def stop(self, app_id: str, task: str) -> None:
+        """Stop one task (its replacement is the backend's business)."""
+        ...
+
+    def restart(
+        self, manifest: Manifest, process: str | None = None, status: StatusFn | None = None
+    ) -> Verdict:
+        """Replace the instances of the app (or of one process type), rolling."""
+        ...
+
+    def run(self, manifest: Manifest, process: ManifestProcess) -> Task:
+        """Start a detached one-off task."""
+        ...
+
+    def logs(self, app_id: str, query: LogQuery) -> Iterator[str]:
+        """Yield the app's log lines."""
+        ...

@@ -1,0 +1,78 @@
+"""Settings: the one place that reads the environment (`Settings.from_env`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from empire.errors import Invalid
+
+SCHEDULERS = ("fake", "docker", "swarm", "ecs")
+IMAGES = ("docker", "fake")
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    scheduler: str = "fake"
+    images: str = "docker"
+    messages_required: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8080
+    docker_host: str = "unix:///var/run/docker.sock"
+    docker_config: str | None = None
+    max_body_bytes: int = 1 << 20
+    token_ttl: timedelta | None = timedelta(days=30)
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read every EMPIRE_* setting; raise Invalid naming each bad value."""
+        env = os.environ if env is None else env
+        home = Path(env.get("HOME", "/root"))
+        xdg = Path(env.get("XDG_DATA_HOME", home / ".local" / "share"))
+        data_dir = Path(env.get("EMPIRE_DATA_DIR", xdg / "empire"))
+        database_url = env.get("EMPIRE_DATABASE_URL") or f"sqlite:///{data_dir / 'empire.db'}"
+        if database_url.startswith(("postgres://", "postgresql://")):
+            database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
+        scheduler = env.get("EMPIRE_SCHEDULER", "fake")
+        images = env.get("EMPIRE_IMAGES", "docker")
+        problems = []
+        if scheduler not in SCHEDULERS:
+            problems.append(f"EMPIRE_SCHEDULER={scheduler!r} (use one of {', '.join(SCHEDULERS)})")
+        if images not in IMAGES:
+            problems.append(f"EMPIRE_IMAGES={images!r} (use one of {', '.join(IMAGES)})")
+        port = env.get("EMPIRE_PORT", "8080")
+        if not port.isdigit():
+            problems.append(f"EMPIRE_PORT={port!r} (use a port number)")
+        max_body = env.get("EMPIRE_MAX_BODY_BYTES", str(1 << 20))
+        if not max_body.isdigit():
+            problems.append(f"EMPIRE_MAX_BODY_BYTES={max_body!r} (use a number of bytes)")
+        ttl = env.get("EMPIRE_TOKEN_TTL_DAYS", "30")
+        if not ttl.isdigit():
+            problems.append(f"EMPIRE_TOKEN_TTL_DAYS={ttl!r} (use a number of days, 0 = never)")
+        if problems:
+            raise Invalid("invalid settings: " + "; ".join(problems))
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            scheduler=scheduler,
+            images=images,
+            messages_required=env.get("EMPIRE_MESSAGES_REQUIRED", "").lower() in _TRUE,
+            host=env.get("EMPIRE_HOST", "127.0.0.1"),
+            port=int(port),
+            docker_host=env.get("EMPIRE_DOCKER_HOST", "unix:///var/run/docker.sock"),
+            docker_config=env.get("EMPIRE_DOCKER_CONFIG"),
+            max_body_bytes=int(max_body),
+            token_ttl=timedelta(days=int(ttl)) if int(ttl) else None,
+            log_level=env.get("EMPIRE_LOG_LEVEL", "info"),
+        )
+
+    @property
+    def sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

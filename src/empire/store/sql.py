@@ -1,0 +1,508 @@
+"""SqlStore: the store on SQLAlchemy Core, for SQLite (WAL, embedded) and PostgreSQL.
+
+Writes to one app are serialized: SQLite takes the single write lock at BEGIN IMMEDIATE,
+PostgreSQL locks the app's row (`lock_app`). `UNIQUE(app_id, version)` is the backstop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    and_,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from empire.errors import Conflict, Unavailable
+from empire.model import (
+    App,
+    Config,
+    Domain,
+    Exposure,
+    Formation,
+    HealthCheck,
+    Outcome,
+    Page,
+    Port,
+    Process,
+    Release,
+    Size,
+    Slug,
+    Token,
+    User,
+)
+from empire.store import tables as t
+
+
+def connect(url: str, *, pool_size: int = 10) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys and explicit BEGIN handling."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself, so writers can take the lock early.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "foreign_keys=ON",
+            "busy_timeout=30000",
+            "synchronous=NORMAL",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("empire_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+class SqlStore:
+    """The Store over an SQLAlchemy engine."""
+
+    def __init__(self, engine: Engine, *, expected_revision: str | None = None) -> None:
+        self.engine = engine
+        self.expected_revision = expected_revision
+        self._postgres = engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def read(self) -> Iterator[SqlTransaction]:
+        with self._transaction(write=False) as tx:
+            yield tx
+
+    @contextmanager
+    def write(self) -> Iterator[SqlTransaction]:
+        with self._transaction(write=True) as tx:
+            yield tx
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[SqlTransaction]:
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(empire_write=write)
+                with conn.begin():
+                    yield SqlTransaction(conn, postgres=self._postgres)
+        except OperationalError as exc:
+            raise Unavailable(_unavailable(exc)) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise Unavailable(_unavailable(exc)) from exc
+            raise
+
+    def check(self) -> None:
+        """Raise Unavailable unless the database answers at the expected schema revision."""
+        try:
+            with self.engine.connect() as conn:
+                revision = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        except DBAPIError as exc:
+            raise Unavailable(_unavailable(exc)) from exc
+        if self.expected_revision and revision != self.expected_revision:
+            raise Unavailable(
+                f"expected database schema to be at revision {self.expected_revision}, "
+                f"but it is at {revision}: run `empire migrate`"
+            )
+
+
+def _unavailable(exc: DBAPIError) -> str:
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    return f"the database is unavailable ({reason}); try again shortly"
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _now_utc(value: datetime) -> datetime:
+    result = _utc(value)
+    assert result is not None
+    return result
+
+
+class SqlTransaction:
+    """One database transaction; every method is a query or a statement."""
+
+    def __init__(self, conn: Connection, *, postgres: bool) -> None:
+        self.conn = conn
+        self.postgres = postgres
+
+    # -- apps ---------------------------------------------------------------------------------
+
+    def app(self, ident: str) -> App | None:
+        live = t.apps.c.deleted_at.is_(None)
+        row = self.conn.execute(select(t.apps).where(live, t.apps.c.name == ident)).first()
+        if row is None and len(ident) == 36:
+            row = self.conn.execute(select(t.apps).where(live, t.apps.c.id == ident)).first()
+        return _app(row._mapping) if row else None
+
+    def apps(self, page: Page) -> list[App]:
+        column = t.apps.c.name if page.field == "name" else t.apps.c.id
+        query = select(t.apps).where(t.apps.c.deleted_at.is_(None))
+        query = _window(query, column, page, page.start)
+        return [_app(row._mapping) for row in self.conn.execute(query)]
+
+    def insert_app(self, app: App) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(t.apps.insert().values(**_app_row(app)))
+        except IntegrityError as exc:
+            raise Conflict(f"Name {app.name} is already taken") from exc
+
+    def update_app(self, app: App) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(
+                    t.apps.update().where(t.apps.c.id == app.id).values(**_app_row(app))
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"Name {app.name} is already taken") from exc
+
+    def delete_app(self, app_id: str, at: datetime) -> None:
+        self.conn.execute(t.apps.update().where(t.apps.c.id == app_id).values(deleted_at=at))
+        self.conn.execute(t.domains.delete().where(t.domains.c.app_id == app_id))
+
+    def lock_app(self, app_id: str) -> None:
+        if self.postgres:
+            self.conn.execute(select(t.apps.c.id).where(t.apps.c.id == app_id).with_for_update())
+
+    # -- configs and slugs --------------------------------------------------------------------
+
+    def latest_config(self, app_id: str) -> Config | None:
+        row = self.conn.execute(
+            select(t.configs).join(t.apps, t.apps.c.config_id == t.configs.c.id).where(
+                t.apps.c.id == app_id
+            )
+        ).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return Config(m["id"], m["app_id"], dict(m["vars"]), _now_utc(m["created_at"]))
+
+    def insert_config(self, config: Config) -> None:
+        self.conn.execute(
+            t.configs.insert().values(
+                id=config.id, app_id=config.app_id, vars=config.vars, created_at=config.created_at
+            )
+        )
+        self.conn.execute(
+            t.apps.update().where(t.apps.c.id == config.app_id).values(config_id=config.id)
+        )
+
+    def insert_slug(self, slug: Slug) -> None:
+        self.conn.execute(
+            t.slugs.insert().values(id=slug.id, image=slug.image, procfile=slug.procfile)
+        )
+
+    # -- releases -----------------------------------------------------------------------------
+
+    def latest_release(self, app_id: str) -> Release | None:
+        query = _releases().where(t.releases.c.app_id == app_id)
+        row = self.conn.execute(query.order_by(t.releases.c.version.desc()).limit(1)).first()
+        return _release(row._mapping) if row else None
+
+    def release(self, app_id: str, ident: str) -> Release | None:
+        query = _releases().where(t.releases.c.app_id == app_id)
+        if ident.isdigit():
+            query = query.where(t.releases.c.version == int(ident))
+        else:
+            query = query.where(t.releases.c.id == ident)
+        row = self.conn.execute(query).first()
+        return _release(row._mapping) if row else None
+
+    def releases(self, app_id: str, page: Page) -> list[Release]:
+        query = _releases().where(t.releases.c.app_id == app_id)
+        if page.field == "id":
+            query = _window(query, t.releases.c.id, page, page.start)
+        else:
+            start = int(page.start) if page.start and page.start.isdigit() else None
+            query = _window(query, t.releases.c.version, page, start)
+        return [_release(row._mapping) for row in self.conn.execute(query)]
+
+    def current_releases(self) -> list[Release]:
+        latest = (
+            select(t.releases.c.app_id, func.max(t.releases.c.version).label("version"))
+            .group_by(t.releases.c.app_id)
+            .subquery()
+        )
+        query = _releases().join(
+            latest,
+            and_(latest.c.app_id == t.releases.c.app_id, latest.c.version == t.releases.c.version),
+        )
+        query = query.where(t.apps.c.deleted_at.is_(None)).order_by(t.apps.c.name)
+        return [_release(row._mapping) for row in self.conn.execute(query)]
+
+    def next_version(self, app_id: str) -> int:
+        current = self.conn.execute(
+            select(func.max(t.releases.c.version)).where(t.releases.c.app_id == app_id)
+        ).scalar()
+        return int(current or 0) + 1
+
+    def insert_release(self, release: Release) -> None:
+        user = release.user
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(
+                    t.releases.insert().values(
+                        id=release.id,
+                        app_id=release.app_id,
+                        version=release.version,
+                        config_id=release.config.id,
+                        slug_id=release.slug.id,
+                        formation=formation_to_json(release.formation),
+                        description=release.description,
+                        user_id=user.id if user else None,
+                        user_name=user.name if user else None,
+                        user_email=user.email if user else None,
+                        message=release.message,
+                        outcome=release.outcome.value,
+                        reason=release.reason,
+                        created_at=release.created_at,
+                        updated_at=release.updated_at,
+                    )
+                )
+        except IntegrityError as exc:
+            raise Conflict(
+                f"release v{release.version} of {release.app_name} was created concurrently; "
+                "retry the request"
+            ) from exc
+        # The app's current config is its newest release's (a rollback brings the old one back).
+        self.conn.execute(
+            t.apps.update().where(t.apps.c.id == release.app_id).values(config_id=release.config.id)
+        )
+
+    def update_formation(self, release_id: str, formation: Formation, at: datetime) -> None:
+        self.conn.execute(
+            t.releases.update()
+            .where(t.releases.c.id == release_id)
+            .values(formation=formation_to_json(formation), updated_at=at)
+        )
+
+    def set_outcome(self, release_id: str, outcome: Outcome, reason: str, at: datetime) -> None:
+        self.conn.execute(
+            t.releases.update()
+            .where(t.releases.c.id == release_id)
+            .values(outcome=outcome.value, reason=reason, updated_at=at)
+        )
+
+    # -- domains ------------------------------------------------------------------------------
+
+    def domains(self, app_id: str, page: Page) -> list[Domain]:
+        column = t.domains.c.hostname if page.field == "hostname" else t.domains.c.id
+        query = select(t.domains).where(t.domains.c.app_id == app_id)
+        return [_domain(r._mapping) for r in self.conn.execute(_window(query, column, page))]
+
+    def domain(self, ident: str) -> Domain | None:
+        row = self.conn.execute(
+            select(t.domains).where((t.domains.c.hostname == ident) | (t.domains.c.id == ident))
+        ).first()
+        return _domain(row._mapping) if row else None
+
+    def insert_domain(self, domain: Domain) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(
+                    t.domains.insert().values(
+                        id=domain.id,
+                        app_id=domain.app_id,
+                        hostname=domain.hostname,
+                        created_at=domain.created_at,
+                    )
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"{domain.hostname} is currently in use by another app") from exc
+
+    def delete_domain(self, domain_id: str) -> None:
+        self.conn.execute(t.domains.delete().where(t.domains.c.id == domain_id))
+
+    def count_domains(self, app_id: str) -> int:
+        query = select(func.count()).select_from(t.domains).where(t.domains.c.app_id == app_id)
+        return int(self.conn.execute(query).scalar() or 0)
+
+    # -- users and tokens ---------------------------------------------------------------------
+
+    def user(self, name: str) -> User | None:
+        row = self.conn.execute(select(t.users).where(t.users.c.name == name)).first()
+        return _user(row._mapping) if row else None
+
+    def users(self) -> list[User]:
+        rows = self.conn.execute(select(t.users).order_by(t.users.c.name))
+        return [_user(row._mapping) for row in rows]
+
+    def insert_user(self, user: User, created_at: datetime) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(
+                    t.users.insert().values(
+                        id=user.id,
+                        name=user.name,
+                        email=user.email,
+                        admin=user.admin,
+                        created_at=created_at,
+                    )
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"user {user.name} already exists") from exc
+
+    def insert_token(self, token: Token, token_hash: str) -> None:
+        self.conn.execute(
+            t.tokens.insert().values(
+                id=token.id,
+                user_id=token.user.id,
+                token_hash=token_hash,
+                description=token.description,
+                created_at=token.created_at,
+                expires_at=token.expires_at,
+            )
+        )
+
+    def token_user(self, token_hash: str, now: datetime) -> User | None:
+        query = (
+            select(t.users, t.tokens.c.expires_at)
+            .join(t.tokens, t.tokens.c.user_id == t.users.c.id)
+            .where(
+                t.tokens.c.token_hash == token_hash,
+                t.tokens.c.revoked_at.is_(None),
+                t.users.c.disabled.is_(False),
+            )
+        )
+        row = self.conn.execute(query).first()
+        if row is None:
+            return None
+        expires = _utc(row._mapping["expires_at"])
+        if expires is not None and expires <= now:
+            return None
+        return _user(row._mapping)
+
+
+# -- queries and row mapping ------------------------------------------------------------------
+
+
+def _window(query: Select[Any], column: Any, page: Page, start: Any = None) -> Select[Any]:
+    """Apply a Range window: keyset from `start`, in order, at most `max` rows."""
+    start = page.start if start is None else start
+    if start is not None:
+        if page.descending:
+            query = query.where(column < start if page.exclusive else column <= start)
+        else:
+            query = query.where(column > start if page.exclusive else column >= start)
+    order = column.desc() if page.descending else column.asc()
+    return query.order_by(order).limit(page.max)
+
+
+def _releases() -> Select[Any]:
+    return (
+        select(
+            t.releases,
+            t.apps.c.name.label("app_name"),
+            t.configs.c.vars.label("config_vars"),
+            t.configs.c.created_at.label("config_created_at"),
+            t.slugs.c.image.label("slug_image"),
+            t.slugs.c.procfile.label("slug_procfile"),
+        )
+        .join(t.apps, t.apps.c.id == t.releases.c.app_id)
+        .join(t.configs, t.configs.c.id == t.releases.c.config_id)
+        .join(t.slugs, t.slugs.c.id == t.releases.c.slug_id)
+    )
+
+
+def _app_row(app: App) -> dict[str, Any]:
+    return {
+        "id": app.id,
+        "name": app.name,
+        "repo": app.repo,
+        "exposure": app.exposure.value,
+        "maintenance": app.maintenance,
+        "certs": dict(app.certs),
+        "created_at": app.created_at,
+        "updated_at": app.updated_at,
+    }
+
+
+def _app(m: Any) -> App:
+    return App(
+        id=m["id"],
+        name=m["name"],
+        repo=m["repo"],
+        exposure=Exposure(m["exposure"]),
+        maintenance=bool(m["maintenance"]),
+        certs=dict(m["certs"] or {}),
+        created_at=_now_utc(m["created_at"]),
+        updated_at=_now_utc(m["updated_at"]),
+    )
+
+
+def _release(m: Any) -> Release:
+    user = None
+    if m["user_id"]:
+        user = User(id=m["user_id"], name=m["user_name"] or "", email=m["user_email"] or "")
+    return Release(
+        id=m["id"],
+        app_id=m["app_id"],
+        app_name=m["app_name"],
+        version=m["version"],
+        slug=Slug(m["slug_id"], m["slug_image"], bytes(m["slug_procfile"])),
+        config=Config(
+            m["config_id"], m["app_id"], dict(m["config_vars"]), _now_utc(m["config_created_at"])
+        ),
+        formation=formation_from_json(m["formation"]),
+        description=m["description"],
+        created_at=_now_utc(m["created_at"]),
+        updated_at=_now_utc(m["updated_at"]),
+        user=user,
+        message=m["message"],
+        outcome=Outcome(m["outcome"]),
+        reason=m["reason"] or "",
+    )
+
+
+def _domain(m: Any) -> Domain:
+    return Domain(m["id"], m["app_id"], m["hostname"], _now_utc(m["created_at"]))
+
+
+def _user(m: Any) -> User:
+    return User(id=m["id"], name=m["name"], email=m["email"] or "", admin=bool(m["admin"]))
+
+
+def formation_to_json(formation: Formation) -> dict[str, Any]:
+    """Serialize a formation to plain JSON."""
+    return {name: dataclasses.asdict(process) for name, process in formation.items()}
+
+
+def formation_from_json(data: dict[str, Any]) -> Formation:
+    """Rebuild a formation from its JSON form."""
+    formation: Formation = {}
+    for name, p in data.items():
+        size = p.get("size")
+        hc = p.get("healthcheck")
+        formation[name] = Process(
+            name=p["name"],
+            command=tuple(p["command"]),
+            quantity=p["quantity"],
+            size=Size(**size) if size else None,
+            noservice=p.get("noservice", False),
+            cron=p.get("cron"),
+            ports=tuple(Port(**port) for port in p.get("ports", ())),
+            environment=tuple((k, v) for k, v in p.get("environment", ())),
+            healthcheck=HealthCheck(**hc) if hc else None,
+        )
+    return formation

@@ -1,0 +1,118 @@
+"""SQLAlchemy Core tables: the source of truth Alembic's migrations follow."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("email", String(255), nullable=False, server_default=""),
+    Column("admin", Boolean, nullable=False, server_default=text("false")),
+    Column("password_hash", String(255)),
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("description", String(255), nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+apps = Table(
+    "apps",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("repo", String(512)),
+    Column("exposure", String(16), nullable=False, server_default="private"),
+    Column("maintenance", Boolean, nullable=False, server_default=text("false")),
+    Column("certs", JSON, nullable=False),
+    # The current config: configs are immutable snapshots, this points at the newest.
+    Column("config_id", String(36)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("deleted_at", DateTime(timezone=True)),
+    Index(
+        "apps_name_live",
+        "name",
+        unique=True,
+        sqlite_where=text("deleted_at IS NULL"),
+        postgresql_where=text("deleted_at IS NULL"),
+    ),
+)
+
+configs = Table(
+    "configs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("app_id", String(36), ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("vars", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("configs_app_created", "app_id", "created_at"),
+)
+
+slugs = Table(
+    "slugs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("image", String(1024), nullable=False),
+    Column("procfile", LargeBinary, nullable=False),
+)
+
+releases = Table(
+    "releases",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("app_id", String(36), ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("config_id", String(36), ForeignKey("configs.id"), nullable=False),
+    Column("slug_id", String(36), ForeignKey("slugs.id"), nullable=False),
+    Column("formation", JSON, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("user_id", String(36)),
+    Column("user_name", String(64)),
+    Column("user_email", String(255)),
+    Column("message", Text),
+    Column("outcome", String(16), nullable=False, server_default="pending"),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("app_id", "version", name="releases_app_version"),
+)
+
+domains = Table(
+    "domains",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("app_id", String(36), ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("hostname", String(255), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("domains_app", "app_id"),
+)

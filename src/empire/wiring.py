@@ -1,0 +1,77 @@
+"""The composition root: Settings → store, scheduler, images, events → Empire → the API.
+
+Backends are chosen by name here and imported lazily, so boto3 or docker load only when used.
+Only `empire.main` and the tests import this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from fastapi import FastAPI
+
+from empire.api import create_app
+from empire.core import Empire, utcnow
+from empire.events import EventSink, LogSink
+from empire.images import Images
+from empire.scheduler import Scheduler
+from empire.settings import Settings
+from empire.store import migrate
+from empire.store.sql import SqlStore, connect
+
+
+def build_store(settings: Settings) -> SqlStore:
+    """Connect to the database; SQLite's directory is created when missing."""
+    if settings.sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqlStore(connect(settings.database_url), expected_revision=migrate.head())
+
+
+def build_scheduler(settings: Settings, clock: Callable[[], datetime]) -> Scheduler:
+    """Pick the scheduler backend named by EMPIRE_SCHEDULER."""
+    if settings.scheduler == "fake":
+        from empire.scheduler.fake import FakeScheduler
+
+        return FakeScheduler(clock)
+    raise NotImplementedError(f"the {settings.scheduler} scheduler is not built yet")
+
+
+def build_images(settings: Settings) -> Images:
+    """Pick the images backend named by EMPIRE_IMAGES."""
+    if settings.images == "fake":
+        from empire.images.fake import FakeImages
+
+        return FakeImages(default_procfile=b"web: ./bin/web\n", accept_any=True)
+    import docker
+
+    from empire.images.docker import DockerImages
+
+    client = docker.DockerClient(base_url=settings.docker_host, version="1.41")
+    return DockerImages(client, auth_config_path=settings.docker_config)
+
+
+def build_empire(
+    settings: Settings,
+    *,
+    store: SqlStore | None = None,
+    scheduler: Scheduler | None = None,
+    images: Images | None = None,
+    events: EventSink | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> Empire:
+    """Build the facade from settings; tests pass their own fakes for any part."""
+    return Empire(
+        store=store or build_store(settings),
+        scheduler=scheduler or build_scheduler(settings, clock),
+        images=images or build_images(settings),
+        events=events or LogSink(),
+        clock=clock,
+        messages_required=settings.messages_required,
+        token_ttl=settings.token_ttl,
+    )
+
+
+def build_api(settings: Settings, empire: Empire) -> FastAPI:
+    """Build the HTTP application around the facade."""
+    return create_app(empire, max_body_bytes=settings.max_body_bytes)

@@ -1,0 +1,247 @@
+"""Fixtures for the integration tier: the real Docker engine, busybox images, a local registry.
+
+Images are built FROM scratch with the static busybox (no internet), with the legacy builder;
+every name carries a unique `empire-test-<uuid8>` part and is removed at teardown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+
+BUSYBOX = "/usr/bin/busybox"
+REGISTRY_BINARY = "/usr/bin/docker-registry"
+# bcrypt of "empire-secret" (the registry's htpasswd accepts only bcrypt).
+REGISTRY_USER = "empire"
+REGISTRY_PASSWORD = "empire-secret"
+REGISTRY_HTPASSWD = "empire:$2b$04$4JlQkNH4voFalTFU16.gw.bg/r8lTtxzEHkXYi5EdPcoDo8G8fvhK\n"
+
+
+def unique(prefix: str = "empire-test") -> str:
+    """Return a name no other test run uses: `<prefix>-<uuid8>`."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    tag: str
+    id: str
+
+
+@dataclass(frozen=True)
+class Registry:
+    """A docker-registry process serving on 127.0.0.1 (plain HTTP, which Docker allows there)."""
+
+    address: str
+    username: str | None = None
+    password: str | None = None
+
+
+BuildImage = Callable[..., BuiltImage]
+PushImage = Callable[[str, Registry, str, str], str]
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    """Connect to the machine's Docker engine, failing (never skipping) when none answers."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as e:
+        pytest.fail(
+            f"no Docker engine answers at {host}: {e}. Start dockerd (the integration tier "
+            "needs a real engine) or point DOCKER_HOST at one",
+            pytrace=False,
+        )
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def busybox_base(
+    docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BuiltImage]:
+    """Build the session's base image: FROM scratch plus the static busybox, no CMD."""
+    if not Path(BUSYBOX).is_file():
+        pytest.fail(f"{BUSYBOX} is missing: apt-get install busybox-static", pytrace=False)
+    context = tmp_path_factory.mktemp("busybox-base")
+    shutil.copy(BUSYBOX, context / "busybox")
+    (context / "Dockerfile").write_text(
+        'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
+    )
+    image = _build(docker_client, context, f"{unique('empire-test-base')}:latest")
+    yield image
+    _remove(docker_client, image.tag)
+
+
+@pytest.fixture
+def busybox_image(
+    docker_client: docker.DockerClient, busybox_base: BuiltImage, tmp_path: Path
+) -> Iterator[BuildImage]:
+    """Build images on the busybox base; call with workdir, procfile, cmd, entrypoint, run."""
+    built: list[str] = []
+
+    def build(
+        *,
+        workdir: str | None = None,
+        procfile: bytes | None = None,
+        cmd: list[str] | None = None,
+        entrypoint: list[str] | None = None,
+        run: str | None = None,
+    ) -> BuiltImage:
+        context = tmp_path / unique("context")
+        context.mkdir()
+        lines = [f"FROM {busybox_base.tag}"]
+        if workdir:
+            lines.append(f"WORKDIR {workdir}")
+        if procfile is not None:
+            (context / "Procfile").write_bytes(procfile)
+            lines.append("COPY Procfile Procfile")
+        if run:
+            lines.append(f"RUN {run}")
+        if entrypoint:
+            lines.append(f"ENTRYPOINT {json.dumps(entrypoint)}")
+        if cmd:
+            lines.append(f"CMD {json.dumps(cmd)}")
+        (context / "Dockerfile").write_text("\n".join(lines) + "\n")
+        image = _build(docker_client, context, f"{unique()}:v1")
+        built.append(image.tag)
+        return image
+
+    yield build
+    for tag in built:
+        _remove(docker_client, tag)
+
+
+@pytest.fixture
+def push_image(docker_client: docker.DockerClient) -> Iterator[PushImage]:
+    """Tag an image into a registry and push it; return the pushed `host:port/repo:tag`."""
+    pushed: list[str] = []
+
+    def push(image: str, registry: Registry, repository: str, tag: str) -> str:
+        target = f"{registry.address}/{repository}"
+        local = docker_client.images.get(image)
+        local.tag(target, tag)
+        # A pull by digest leaves an untagged image with the same ID: remove it by ID too.
+        pushed.extend([f"{target}:{tag}", str(local.id)])
+        auth = (
+            {"username": registry.username, "password": registry.password}
+            if registry.username
+            else None
+        )
+        for message in docker_client.api.push(
+            target, tag=tag, stream=True, decode=True, auth_config=auth
+        ):
+            if message.get("error"):
+                raise AssertionError(f"push of {target}:{tag} failed: {message['error']}")
+        return f"{target}:{tag}"
+
+    yield push
+    for ref in pushed:  # also removes what a test pulled back
+        _remove(docker_client, ref)
+
+
+@pytest.fixture(scope="session")
+def local_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """Run Debian's docker-registry on a free 127.0.0.1 port, without authentication."""
+    yield from _run_registry(tmp_path_factory.mktemp("registry"), htpasswd=None)
+
+
+@pytest.fixture(scope="session")
+def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """Run a docker-registry that requires REGISTRY_USER / REGISTRY_PASSWORD (htpasswd)."""
+    yield from _run_registry(tmp_path_factory.mktemp("auth-registry"), htpasswd=REGISTRY_HTPASSWD)
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _build(client: docker.DockerClient, context: Path, tag: str) -> BuiltImage:
+    # docker-py's build API uses the engine's legacy builder (no BuildKit) unless asked.
+    try:
+        image, _ = client.images.build(path=str(context), tag=tag, rm=True, forcerm=True)
+    except docker.errors.BuildError as e:
+        log = "".join(str(chunk.get("stream", chunk)) for chunk in e.build_log)
+        raise AssertionError(f"building {tag} failed: {e}\n{log}") from e
+    return BuiltImage(tag=tag, id=str(image.id))
+
+
+def _remove(client: docker.DockerClient, image: str) -> None:
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        client.images.remove(image, force=True)
+
+
+def _run_registry(root: Path, htpasswd: str | None) -> Iterator[Registry]:
+    if not Path(REGISTRY_BINARY).is_file():
+        pytest.fail(f"{REGISTRY_BINARY} is missing: apt-get install docker-registry", pytrace=False)
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    config = {
+        "version": 0.1,
+        "log": {"level": "warn"},
+        "storage": {
+            "filesystem": {"rootdirectory": str(root / "data")},
+            "delete": {"enabled": True},
+        },
+        "http": {"addr": address},
+    }
+    if htpasswd is not None:
+        (root / "htpasswd").write_text(htpasswd)
+        config["auth"] = {"htpasswd": {"realm": "empire-test", "path": str(root / "htpasswd")}}
+    # JSON is YAML, and needs no yaml import here.
+    (root / "config.yml").write_text(json.dumps(config))
+    log = (root / "registry.log").open("wb")
+    process = subprocess.Popen(
+        [REGISTRY_BINARY, "serve", str(root / "config.yml")], stdout=log, stderr=log
+    )
+    try:
+        _wait_for_registry(address, process, root / "registry.log")
+        if htpasswd is None:
+            yield Registry(address=address)
+        else:
+            yield Registry(address=address, username=REGISTRY_USER, password=REGISTRY_PASSWORD)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _wait_for_registry(address: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"docker-registry exited ({process.returncode}): {log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"http://{address}/v2/", timeout=1):
+                return
+        except urllib.error.HTTPError as e:
+            if e.code == 401:  # up, and asking for the credentials it was configured with
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    pytest.fail(f"docker-registry did not answer on {address} within 15 s: {log.read_text()}")

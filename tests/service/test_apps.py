@@ -1,0 +1,121 @@
+"""The facade's app use cases, on SQLite with the fake scheduler and images."""
+
+from __future__ import annotations
+
+import pytest
+from support.stack import Stack
+
+from empire.errors import Conflict, Invalid, MessageRequired, NotFound
+from empire.model import Exposure, Page
+
+
+def test_create_lists_and_finds_by_name_or_id(stack: Stack) -> None:
+    app = stack.empire.create("acme-inc", by=stack.user)
+    assert [a.name for a in stack.empire.apps(Page(field="name"))] == ["acme-inc"]
+    assert stack.empire.app(app.id).name == "acme-inc"
+    assert stack.empire.app("acme-inc").id == app.id
+    assert str(stack.events.events[-1]) == "alice created acme-inc"
+
+
+def test_create_makes_no_release(stack: Stack) -> None:
+    stack.empire.create("acme-inc", by=stack.user)
+    assert stack.empire.releases("acme-inc", Page(field="version")) == []
+
+
+@pytest.mark.parametrize("name", ["", "ab", "Acme", "1acme", "acme_inc", "a" * 31, "acme inc"])
+def test_invalid_names_are_refused(stack: Stack, name: str) -> None:
+    with pytest.raises(Invalid, match="invalid app name"):
+        stack.empire.create(name, by=stack.user)
+    assert stack.empire.apps(Page(field="name")) == []
+
+
+def test_duplicate_name(stack: Stack) -> None:
+    stack.empire.create("acme-inc", by=stack.user)
+    with pytest.raises(Conflict, match="Name acme-inc is already taken"):
+        stack.empire.create("acme-inc", by=stack.user)
+
+
+def test_rename_really_renames_and_keeps_history(stack: Stack) -> None:
+    stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
+    stack.empire.set_config("acme-inc", {"FOO": "bar"}, by=stack.user)
+    stack.empire.rename("acme-inc", "acme-corp", by=stack.user)
+    with pytest.raises(NotFound):
+        stack.empire.app("acme-inc")
+    assert stack.empire.config("acme-corp") == {"FOO": "bar"}
+    assert [r.version for r in stack.empire.releases("acme-corp", Page(field="version"))] == [1, 2]
+    manifest = stack.scheduler.manifests[stack.empire.app("acme-corp").id]
+    assert manifest.app_name == "acme-corp"
+
+
+def test_rename_to_a_taken_name(stack: Stack) -> None:
+    stack.empire.create("acme-inc", by=stack.user)
+    stack.empire.create("acme-two", by=stack.user)
+    with pytest.raises(Conflict, match="Name acme-two is already taken"):
+        stack.empire.rename("acme-inc", "acme-two", by=stack.user)
+    assert stack.empire.app("acme-inc")
+
+
+def test_destroy_is_soft_and_frees_the_name(stack: Stack) -> None:
+    first = stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
+    stack.empire.destroy("acme-inc", by=stack.user)
+    assert first.app_id not in stack.scheduler.manifests
+    with pytest.raises(NotFound):
+        stack.empire.app("acme-inc")
+    again = stack.empire.create("acme-inc", by=stack.user)
+    assert again.id != first.app_id
+    assert stack.empire.releases("acme-inc", Page(field="version")) == []
+
+
+def test_messages_required(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from support.stack import make_stack
+
+    stack = make_stack(Path(str(tmp_path)), messages_required=True)
+    with pytest.raises(MessageRequired):
+        stack.empire.create("acme-inc", by=stack.user)
+    assert stack.empire.apps(Page(field="name")) == []
+    app = stack.empire.create("acme-inc", by=stack.user, message="new service")
+    assert app.name == "acme-inc"
+    assert str(stack.events.events[-1]) == "alice created acme-inc: 'new service'"
+
+
+def test_domains_make_an_app_public_until_the_last_goes(stack: Stack) -> None:
+    stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
+    stack.empire.add_domain("acme-inc", "www.example.com", by=stack.user)
+    stack.empire.add_domain("acme-inc", "API.Example.com", by=stack.user)
+    app = stack.empire.app("acme-inc")
+    assert app.exposure is Exposure.PUBLIC
+    manifest = stack.scheduler.manifests[app.id]
+    assert manifest.public and manifest.domains == ("api.example.com", "www.example.com")
+    stack.empire.remove_domain("acme-inc", "www.example.com", by=stack.user)
+    assert stack.empire.app("acme-inc").exposure is Exposure.PUBLIC
+    stack.empire.remove_domain("acme-inc", "api.example.com", by=stack.user)
+    assert stack.empire.app("acme-inc").exposure is Exposure.PRIVATE
+    assert not stack.scheduler.manifests[app.id].public
+
+
+def test_domains_are_globally_unique(stack: Stack) -> None:
+    stack.empire.create("acme-inc", by=stack.user)
+    stack.empire.create("acme-two", by=stack.user)
+    stack.empire.add_domain("acme-inc", "www.example.com", by=stack.user)
+    with pytest.raises(Conflict, match="already added to this app"):
+        stack.empire.add_domain("acme-inc", "www.example.com", by=stack.user)
+    with pytest.raises(Conflict, match="in use by another app"):
+        stack.empire.add_domain("acme-two", "www.example.com", by=stack.user)
+    with pytest.raises(Invalid, match="invalid hostname"):
+        stack.empire.add_domain("acme-two", "not a host", by=stack.user)
+    with pytest.raises(NotFound, match="not a domain of acme-two"):
+        stack.empire.remove_domain("acme-two", "www.example.com", by=stack.user)
+
+
+def test_maintenance_runs_nothing_and_keeps_quantities(stack: Stack) -> None:
+    stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
+    app = stack.empire.set_maintenance("acme-inc", True, by=stack.user)
+    assert app.maintenance
+    web = stack.scheduler.manifests[app.id].process("web")
+    assert web is not None and web.quantity == 0
+    stack.empire.set_maintenance("acme-inc", False, by=stack.user)
+    web = stack.scheduler.manifests[app.id].process("web")
+    assert web is not None and web.quantity == 1
+    assert str(stack.events.events[-1]) == "alice disabled maintenance mode on acme-inc"

@@ -1,0 +1,147 @@
+"""One store suite, run on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from support.stack import make_stack
+
+from empire.core import Empire, hash_token
+from empire.errors import Conflict, Unavailable
+from empire.events import NullSink
+from empire.images.fake import FakeImages
+from empire.model import App, Config, Domain, Page, Release, Slug, Token, User
+from empire.scheduler.fake import FakeScheduler
+from empire.store import migrate
+from empire.store.sql import SqlStore, connect
+
+NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+
+
+def app(name: str, ident: str | None = None) -> App:
+    return App(id=ident or f"00000000-0000-0000-0000-{abs(hash(name)) % 10**12:012d}",
+               name=name, created_at=NOW, updated_at=NOW)
+
+
+def test_migrations_are_at_head_and_go_down_and_up(store: SqlStore) -> None:
+    assert migrate.current(store.engine) == migrate.head()
+    store.check()
+    migrate.downgrade(store.engine, "base")
+    with pytest.raises(Unavailable, match="run `empire migrate`"):
+        store.check()
+    migrate.upgrade(store.engine)
+    store.check()
+
+
+def test_apps_round_trip_and_soft_delete(store: SqlStore) -> None:
+    acme = app("acme-inc")
+    with store.write() as tx:
+        tx.insert_app(acme)
+    with store.read() as tx:
+        assert tx.app("acme-inc") == acme
+        assert tx.app(acme.id) == acme
+    with store.write() as tx, pytest.raises(Conflict, match="Name acme-inc is already taken"):
+        tx.insert_app(app("acme-inc", "10000000-0000-0000-0000-000000000000"))
+    with store.write() as tx:
+        tx.delete_app(acme.id, NOW)
+        tx.insert_app(app("acme-inc", "20000000-0000-0000-0000-000000000000"))
+    with store.read() as tx:
+        found = tx.app("acme-inc")
+        assert found is not None and found.id == "20000000-0000-0000-0000-000000000000"
+
+
+def test_failed_transaction_leaves_nothing(store: SqlStore) -> None:
+    with pytest.raises(RuntimeError), store.write() as tx:
+        tx.insert_app(app("acme-inc"))
+        raise RuntimeError("boom")
+    with store.read() as tx:
+        assert tx.app("acme-inc") is None
+
+
+def test_pages_of_apps(store: SqlStore) -> None:
+    with store.write() as tx:
+        for i in range(7):
+            tx.insert_app(app(f"app-{i}", f"00000000-0000-0000-0000-00000000000{i}"))
+    with store.read() as tx:
+        first = tx.apps(Page(field="name", max=3))
+        rest = tx.apps(Page(field="name", start=first[-1].name, exclusive=True, max=10))
+        back = tx.apps(Page(field="name", max=2, descending=True))
+        sql = tx.apps(Page(field="name", start="'; DROP TABLE apps; --", max=10))
+    assert [a.name for a in first + rest] == [f"app-{i}" for i in range(7)]
+    assert [a.name for a in back] == ["app-6", "app-5"]
+    assert len(sql) == 7
+
+
+def test_releases_config_and_domains(store: SqlStore) -> None:
+    acme = app("acme-inc")
+    user = User("30000000-0000-0000-0000-000000000000", "alice", "alice@example.com")
+    config = Config("40000000-0000-0000-0000-000000000000", acme.id, {"A": "1", "E": ""}, NOW)
+    slug = Slug("50000000-0000-0000-0000-000000000000", "acme/api@sha256:ab", b"web: x\n")
+    with store.write() as tx:
+        tx.insert_app(acme)
+        tx.insert_config(config)
+        tx.insert_slug(slug)
+        for version in (1, 2, 3):
+            tx.insert_release(
+                Release(f"6000000{version}-0000-0000-0000-000000000000", acme.id, acme.name,
+                        tx.next_version(acme.id), slug, config, {}, f"Deploy {version}",
+                        NOW, NOW, user=user)
+            )
+        tx.insert_domain(Domain("70000000-0000-0000-0000-000000000000", acme.id, "a.example", NOW))
+    with store.read() as tx:
+        latest = tx.latest_release(acme.id)
+        assert latest is not None and latest.version == 3 and latest.user == user
+        assert latest.config.vars == {"A": "1", "E": ""}
+        assert tx.latest_config(acme.id) == config
+        assert [r.version for r in tx.releases(acme.id, Page("version", "2", max=5))] == [2, 3]
+        assert [r.version for r in tx.current_releases()] == [3]
+        assert tx.count_domains(acme.id) == 1
+    with store.write() as tx, pytest.raises(Conflict):
+        tx.insert_domain(Domain("80000000-0000-0000-0000-000000000000", acme.id, "a.example", NOW))
+
+
+def test_tokens_expire_and_belong_to_users(store: SqlStore) -> None:
+    user = User("30000000-0000-0000-0000-000000000000", "alice", "alice@example.com", admin=True)
+    with store.write() as tx:
+        tx.insert_user(user, NOW)
+        tx.insert_token(Token("t1", user, "", NOW, NOW + timedelta(days=1)), hash_token("s1"))
+    with store.read() as tx:
+        assert tx.token_user(hash_token("s1"), NOW) == user
+        assert tx.token_user(hash_token("s1"), NOW + timedelta(days=2)) is None
+        assert tx.token_user(hash_token("nope"), NOW) is None
+
+
+def test_fifty_concurrent_writes_to_one_app(database_url: str, tmp_path: Path) -> None:
+    """Deploys, config changes and scales from 50 threads: contiguous versions, none lost."""
+    stack = make_stack(tmp_path, database_url=database_url)
+    stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
+    empire = Empire(store=SqlStore(connect(database_url)), scheduler=FakeScheduler(),
+                    images=FakeImages(default_procfile=b"web: ./w\n", accept_any=True),
+                    events=NullSink())
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(50)
+
+    def write(i: int) -> None:
+        try:
+            barrier.wait()
+            if i % 3 == 0:
+                empire.deploy(f"acme/acme-inc:v{i}", by=stack.user)
+            else:
+                empire.set_config("acme-inc", {f"K{i}": str(i)}, by=stack.user)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    releases = stack.empire.releases("acme-inc", Page(field="version", max=1000))
+    assert [r.version for r in releases] == list(range(1, 52))
+    config = stack.empire.config("acme-inc")
+    assert {k for k in config} == {f"K{i}" for i in range(50) if i % 3}
+    empire.store.engine.dispose()  # type: ignore[attr-defined]
