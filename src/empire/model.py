@@ -130,6 +130,7 @@ class Release:
     message: str | None = None
     outcome: Outcome = Outcome.PENDING
     reason: str = ""
+    current: bool = False  # the app's newest release
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ class Settings:
     docker_config: str | None = None
     max_body_bytes: int = 1 << 20
     token_ttl: timedelta | None = timedelta(days=30)
+    rate_limit_per_hour: int = 4500
     log_level: str = "info"
 
     @classmethod
@@ -56,6 +57,9 @@ class Settings:
         ttl = env.get("EMPIRE_TOKEN_TTL_DAYS", "30")
         if not ttl.isdigit():
             problems.append(f"EMPIRE_TOKEN_TTL_DAYS={ttl!r} (use a number of days, 0 = never)")
+        rate = env.get("EMPIRE_RATE_LIMIT_PER_HOUR", "4500")
+        if not rate.isdigit():
+            problems.append(f"EMPIRE_RATE_LIMIT_PER_HOUR={rate!r} (use a number, 0 = no limit)")
         if problems:
             raise Invalid("invalid settings: " + "; ".join(problems))
         return cls(
@@ -71,6 +75,7 @@ class Settings:
             max_body_bytes=int(max_body),
             token_ttl=timedelta(days=int(ttl)) if int(ttl) else None,
             log_level=env.get("EMPIRE_LOG_LEVEL", "info"),
+            rate_limit_per_hour=int(rate),
         )
 
     @property

@@ -74,4 +74,8 @@ def build_empire(
 
 def build_api(settings: Settings, empire: Empire) -> FastAPI:
     """Build the HTTP application around the facade."""
-    return create_app(empire, max_body_bytes=settings.max_body_bytes)
+    return create_app(
+        empire,
+        max_body_bytes=settings.max_body_bytes,
+        rate_per_hour=settings.rate_limit_per_hour,
+    )

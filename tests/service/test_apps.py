@@ -119,3 +119,17 @@ def test_maintenance_runs_nothing_and_keeps_quantities(stack: Stack) -> None:
     web = stack.scheduler.manifests[app.id].process("web")
     assert web is not None and web.quantity == 1
     assert str(stack.events.events[-1]) == "alice disabled maintenance mode on acme-inc"
+
+
+def test_tokens_authenticate_until_they_expire(stack: Stack) -> None:
+    from support.stack import FrozenClock
+
+    from empire.errors import Unauthorized
+
+    assert stack.empire.authenticate(stack.token) == stack.user
+    with pytest.raises(Unauthorized):
+        stack.empire.authenticate("not-a-token")
+    assert isinstance(stack.clock, FrozenClock)
+    stack.clock.advance(days=31)
+    with pytest.raises(Unauthorized):
+        stack.empire.authenticate(stack.token)

@@ -109,9 +109,10 @@ def test_tokens_expire_and_belong_to_users(store: SqlStore) -> None:
         tx.insert_user(user, NOW)
         tx.insert_token(Token("t1", user, "", NOW, NOW + timedelta(days=1)), hash_token("s1"))
     with store.read() as tx:
-        assert tx.token_user(hash_token("s1"), NOW) == user
-        assert tx.token_user(hash_token("s1"), NOW + timedelta(days=2)) is None
-        assert tx.token_user(hash_token("nope"), NOW) is None
+        token = tx.token(hash_token("s1"))
+        assert token is not None and token.user == user
+        assert token.expires_at == NOW + timedelta(days=1)
+        assert tx.token(hash_token("nope")) is None
 
 
 def test_fifty_concurrent_writes_to_one_app(database_url: str, tmp_path: Path) -> None:

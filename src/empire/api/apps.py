@@ -5,16 +5,17 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from fastapi import APIRouter, Body, Response
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 
-from empire.api import render
+from empire.api import errors, render
 from empire.api.context import Ctx, obj, string
 from empire.api.ranges import Ranges
 from empire.errors import Invalid
 
 router = APIRouter()
 APPS = Ranges(fields=("name", "id"), default="name")
+EMPTY = Ranges(fields=("id",), default="id")
 JsonBody = Body(default=None)
 
 
@@ -101,14 +102,24 @@ def account(c: Ctx) -> dict[str, Any]:
 
 
 @router.get("/account/rate-limits")  # heroku3 from_key
-def rate_limits(response: Response, c: Ctx) -> dict[str, Any]:
-    remaining = response.headers.get("RateLimit-Remaining")
-    return {"remaining": int(remaining) if remaining else 4500}
+def rate_limits(request: Request, c: Ctx) -> dict[str, Any]:
+    return {"remaining": request.state.rate_limit_remaining}
 
 
 @router.get("/apps/{app}/addons")  # heroku apps:info
 @router.get("/apps/{app}/collaborators")
 @router.get("/apps/{app}/sni-endpoints")  # heroku domains:add
-def empty_list(app: str, c: Ctx) -> list[Any]:
+def empty_list(app: str, c: Ctx) -> JSONResponse:
     c.empire.app(app)
-    return []
+    return render.page([], EMPTY.parse(c.range), EMPTY, lambda _: {}, str)
+
+
+@router.api_route("/apps/{app}/ssl-endpoints", methods=["GET", "POST"])
+@router.api_route("/apps/{app}/ssl-endpoints/{cert}", methods=["GET", "PATCH", "DELETE"])
+def ssl_endpoints(app: str, c: Ctx) -> JSONResponse:  # removed in Empire 0.10
+    return errors.response(
+        404,
+        "not_found",
+        "ssl-endpoints are not supported: attach a certificate to a process with "
+        "`emp cert-attach CERT` (POST /apps/{app}/certs)",
+    )

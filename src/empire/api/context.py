@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -47,9 +48,20 @@ def string(body: dict[str, Any], key: str, *, required: bool = True) -> str | No
 
 
 def obj(body: Any) -> dict[str, Any]:
-    """Check a JSON body is an object."""
+    """Check a JSON body is an object (a body sent without a JSON Content-Type is parsed too)."""
+    if isinstance(body, bytes | bytearray):
+        body = _decode(bytes(body))
     if body is None:
         return {}
     if not isinstance(body, dict):
         raise Invalid(f"the request body must be a JSON object, got {type(body).__name__}")
     return body
+
+
+def _decode(raw: bytes) -> Any:
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise Invalid(f"malformed JSON in the request body: {exc}") from exc

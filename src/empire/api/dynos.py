@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Body
@@ -12,10 +13,11 @@ from empire.api import render
 from empire.api.context import Ctx, obj, string
 from empire.api.ranges import Ranges
 from empire.errors import Invalid, NotFound, NotSupported
-from empire.model import RunRequest
+from empire.model import RunRequest, Task
 
 router = APIRouter()
 DYNOS = Ranges(fields=("name", "id"), default="name")
+_RELEASE_PREFIX = re.compile(r"^v\d+\.")
 
 
 @router.get("/apps/{app}/dynos")  # emp ps, heroku ps
@@ -26,13 +28,10 @@ def dynos(app: str, c: Ctx) -> JSONResponse:
     return render.page(tasks, page, DYNOS, lambda t: render.dyno_json(current, t), lambda t: t.name)
 
 
-@router.get("/apps/{app}/dynos/{dyno}")
+@router.get("/apps/{app}/dynos/{dyno}")  # heroku run (polls its dyno)
 def dyno(app: str, dyno: str, c: Ctx) -> dict[str, Any]:
     current = c.empire.app(app)
-    for task in c.empire.tasks(current.id):
-        if dyno in (task.name, task.id):
-            return render.dyno_json(current, task)
-    raise NotFound(f"no dyno {dyno!r} in {current.name}: see `emp ps`", resource="dyno")
+    return render.dyno_json(current, _find(c.empire.tasks(current.id), dyno, current.name))
 
 
 @router.post("/apps/{app}/dynos", status_code=201)  # emp run, heroku run:detached
@@ -66,10 +65,26 @@ def restart_process(app: str, process: str, c: Ctx) -> dict[str, Any]:
     return {}
 
 
-@router.delete("/apps/{app}/dynos/{dyno}", status_code=202)  # emp restart X, heroku ps:stop
+@router.delete("/apps/{app}/dynos/{dyno}", status_code=202)  # emp restart X, heroku ps:restart
 def restart_dyno(app: str, dyno: str, c: Ctx) -> dict[str, Any]:
-    if dyno in {p.name for p in c.empire.formation(app)}:
+    """A process type restarts all its instances (emp restart web); a dyno is stopped, and
+    replaced while its process is scaled up (emp restart v3.web.1, heroku ps:restart -d web.1)."""
+    if "." not in dyno and dyno in {p.name for p in c.empire.formation(app)}:
         c.empire.restart(app, dyno, by=c.user, message=c.message)
-    else:
-        c.empire.stop(app, dyno, by=c.user, message=c.message)
+        return {}
+    task = _find(c.empire.tasks(app), dyno, app)
+    c.empire.stop(app, task.name, by=c.user, message=c.message)
     return {}
+
+
+def _find(tasks: list[Task], ident: str, app: str) -> Task:
+    """Find a task by name, id, or Heroku's `web.1` (our names carry the release: v3.web.1)."""
+    for task in tasks:
+        if ident in (task.name, task.id):
+            return task
+    for task in tasks:
+        if _RELEASE_PREFIX.sub("", task.name) == ident:
+            return task
+    raise NotFound(
+        f"Couldn't find that dyno: no dyno {ident!r} in {app} (see `emp ps`)", resource="dyno"
+    )

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Body
+from fastapi.responses import JSONResponse
 
 from empire import sizes
 from empire.api import render
 from empire.api.context import Ctx, obj
+from empire.api.ranges import Ranges
 from empire.errors import Invalid, NotFound
-from empire.model import ScaleUpdate
+from empire.model import App, Process, ScaleUpdate
 
 router = APIRouter()
+FORMATION = Ranges(fields=("type", "id"), default="type")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def _update(item: Any, process: str | None = None) -> ScaleUpdate:
@@ -39,16 +44,30 @@ def _render(c: Ctx, app: str, processes: list[Any]) -> list[dict[str, Any]]:
 
 
 @router.get("/apps/{app}/formation")  # emp scale -l, heroku ps:scale
-def formation(app: str, c: Ctx) -> list[dict[str, Any]]:
-    return _render(c, app, c.empire.formation(app))
+def formation(app: str, c: Ctx) -> JSONResponse:
+    page = FORMATION.parse(c.range)
+    current = c.empire.app(app)
+    key = (lambda p: p.name) if page.field == "type" else (lambda p: _id(current, p))
+    processes = render.window(c.empire.formation(current.id), page, key)
+    return render.page(
+        processes,
+        page,
+        FORMATION,
+        lambda p: render.formation_json(current, p, current.updated_at),
+        key,
+    )
 
 
-@router.get("/apps/{app}/formation/{process}")
+@router.get("/apps/{app}/formation/{process}")  # heroku3 formation by type or id
 def formation_one(app: str, process: str, c: Ctx) -> dict[str, Any]:
-    found = [p for p in c.empire.formation(app) if p.name == process]
-    if not found:
-        raise NotFound(f"Couldn't find that formation: no process type {process!r} in {app}")
-    return _render(c, app, found)[0]
+    current = c.empire.app(app)
+    for p in c.empire.formation(current.id):
+        if process in (p.name, render.formation_id(current, p.name)):
+            return render.formation_json(current, p, current.updated_at)
+    raise NotFound(
+        f"Couldn't find that formation: no process type {process!r} in {current.name}",
+        resource="formation",
+    )
 
 
 @router.patch("/apps/{app}/formation")  # emp scale, heroku ps:scale
@@ -60,7 +79,23 @@ def scale(app: str, c: Ctx, body: Any = Body(default=None)) -> list[dict[str, An
     return _render(c, app, processes)
 
 
-@router.patch("/apps/{app}/formation/{process}")  # heroku3 scale_formation_process
+@router.patch("/apps/{app}/formation/{process}")  # heroku3 scale/resize_formation_process
 def scale_one(app: str, process: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
-    processes = c.empire.scale(app, [_update(body, process)], by=c.user, message=c.message)
+    name = _process_name(c, app, process)
+    processes = c.empire.scale(app, [_update(body, name)], by=c.user, message=c.message)
     return _render(c, app, processes)[0]
+
+
+def _process_name(c: Ctx, app: str, ident: str) -> str:
+    """A formation is named by its process type or by its id (a UUID): return the type."""
+    if not _UUID.match(ident):
+        return ident
+    current = c.empire.app(app)
+    for process in c.empire.formation(current.id):
+        if render.formation_id(current, process.name) == ident:
+            return process.name
+    return ident
+
+
+def _id(app: App, process: Process) -> str:
+    return render.formation_id(app, process.name)

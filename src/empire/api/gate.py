@@ -31,7 +31,8 @@ OPEN_PATHS = {
 }
 OPEN_PREFIXES = ("/log-streams/",)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
-_HEROKU_ACCEPT = re.compile(r"application/vnd\.heroku\+json(?:;\s*version=([^\s;,]+))?")
+_HEROKU_ACCEPT = re.compile(r"application/vnd\.heroku\+json\s*;\s*version=([^\s;,]*)", re.I)
+_VERSION_3 = re.compile(r"^3(\.[A-Za-z0-9_.-]+)?$")
 
 
 class Gate:
@@ -57,11 +58,6 @@ class Gate:
         async def reply(status: int, ident: str, message: str) -> None:
             await _send_json(send, status, errors.body(ident, message), extra)
 
-        accept = _HEROKU_ACCEPT.search(headers.get("accept", ""))
-        if accept and accept.group(1) and not accept.group(1).startswith("3"):
-            await reply(406, "not_acceptable", "only version 3 of the Heroku API is served")
-            return
-
         if (scope["method"], scope["path"]) not in OPEN_PATHS and not scope["path"].startswith(
             OPEN_PREFIXES
         ):
@@ -80,8 +76,8 @@ class Gate:
                 status, ident = errors.status_of(exc)
                 await reply(status, ident, exc.message)
                 return
-            scope.setdefault("state", {})["user"] = user
             remaining = self.limiter.take(hash_token(token))
+            scope.setdefault("state", {}).update(user=user, rate_limit_remaining=max(remaining, 0))
             extra.append((b"ratelimit-remaining", str(max(remaining, 0)).encode()))
             if remaining < 0:
                 await reply(
@@ -91,6 +87,16 @@ class Gate:
                     "please wait a few minutes before making new requests",
                 )
                 return
+
+        version = _heroku_version(headers.get("accept", ""))
+        if version is not None and not _VERSION_3.match(version):
+            await reply(
+                406,
+                "not_acceptable",
+                f"API version {version} is not served: "
+                "use Accept: application/vnd.heroku+json; version=3",
+            )
+            return
 
         if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
             length = headers.get("content-length")
@@ -136,6 +142,12 @@ class RateLimiter:
                 return -1
             self._buckets[key] = (level - 1, now)
             return int(level - 1)
+
+
+def _heroku_version(accept: str) -> str | None:
+    """Return the Heroku API version an Accept header asks for, if it names one."""
+    match = _HEROKU_ACCEPT.search(accept)
+    return match.group(1) if match else None
 
 
 def _request_id(headers: Headers) -> str:

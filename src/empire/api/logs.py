@@ -10,10 +10,10 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Body, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from empire.api import errors, render
-from empire.api.context import Ctx, obj
+from empire.api.context import Ctx, obj, string
 from empire.core import Empire
 from empire.errors import Invalid
 from empire.scheduler import LogQuery
@@ -49,29 +49,41 @@ class Sessions:
 @router.post("/apps/{app}/log-sessions", response_model=None)  # emp log, heroku logs
 def log_session(
     app: str, c: Ctx, request: Request, body: Any = Body(default=None)
-) -> Response | dict[str, Any]:
+) -> Response:
     data = obj(body)
-    current = c.empire.app(app)
     heroku = any(key in data for key in ("lines", "tail", "dyno", "source"))
-    if not heroku:
-        duration = data.get("duration")
-        if duration is not None and not isinstance(duration, int):
-            raise Invalid("field 'duration' must be a number of nanoseconds")
+    if not heroku:  # Empire's emp log: a plain stream, starting `duration` nanoseconds ago
+        duration = _count(data, "duration", "a number of nanoseconds")
         since = c.empire.clock() - timedelta(microseconds=duration / 1000) if duration else None
-        lines = c.empire.logs(current.id, LogQuery(since=since))
+        lines = c.empire.logs(app, LogQuery(since=since))
         return StreamingResponse((line.encode() + b"\n" for line in lines), media_type="text/plain")
-    lines_wanted = data.get("lines")
-    if lines_wanted is not None and not isinstance(lines_wanted, int):
-        raise Invalid("field 'lines' must be a number")
-    query = LogQuery(lines=lines_wanted, process=data.get("dyno"), follow=bool(data.get("tail")))
+    tail = data.get("tail")
+    if tail is not None and not isinstance(tail, bool):
+        raise Invalid(f"field 'tail' must be true or false, got {type(tail).__name__}")
+    query = LogQuery(
+        lines=_count(data, "lines", "a number of lines"),
+        process=string(data, "dyno", required=False),
+        follow=bool(tail),
+    )
+    current = c.empire.app(app)
     secret = request.app.state.log_sessions.add(current.id, query)
     now = c.empire.clock()
-    return {
+    session = {
         "id": secret[:8],
         "logplex_url": str(request.base_url) + f"log-streams/{secret}",
         "created_at": render.when(now),
         "updated_at": render.when(now),
     }
+    return JSONResponse(session, status_code=201)
+
+
+def _count(data: dict[str, Any], key: str, what: str) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise Invalid(f"field {key!r} must be {what} (0 or more), got {value!r}")
+    return value
 
 
 @open_router.get("/log-streams/{secret}")  # the logplex_url: carries its own secret

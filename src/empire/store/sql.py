@@ -216,12 +216,12 @@ class SqlTransaction:
     # -- releases -----------------------------------------------------------------------------
 
     def latest_release(self, app_id: str) -> Release | None:
-        query = _releases().where(t.releases.c.app_id == app_id)
+        query = _RELEASES.where(t.releases.c.app_id == app_id)
         row = self.conn.execute(query.order_by(t.releases.c.version.desc()).limit(1)).first()
         return _release(row._mapping) if row else None
 
     def release(self, app_id: str, ident: str) -> Release | None:
-        query = _releases().where(t.releases.c.app_id == app_id)
+        query = _RELEASES.where(t.releases.c.app_id == app_id)
         if ident.isdigit():
             query = query.where(t.releases.c.version == int(ident))
         else:
@@ -230,7 +230,7 @@ class SqlTransaction:
         return _release(row._mapping) if row else None
 
     def releases(self, app_id: str, page: Page) -> list[Release]:
-        query = _releases().where(t.releases.c.app_id == app_id)
+        query = _RELEASES.where(t.releases.c.app_id == app_id)
         if page.field == "id":
             query = _window(query, t.releases.c.id, page, page.start)
         else:
@@ -244,7 +244,7 @@ class SqlTransaction:
             .group_by(t.releases.c.app_id)
             .subquery()
         )
-        query = _releases().join(
+        query = _RELEASES.join(
             latest,
             and_(latest.c.app_id == t.releases.c.app_id, latest.c.version == t.releases.c.version),
         )
@@ -375,9 +375,15 @@ class SqlTransaction:
             )
         )
 
-    def token_user(self, token_hash: str, now: datetime) -> User | None:
+    def token(self, token_hash: str) -> Token | None:
         query = (
-            select(t.users, t.tokens.c.expires_at)
+            select(
+                t.users,
+                t.tokens.c.id.label("token_id"),
+                t.tokens.c.description,
+                t.tokens.c.created_at.label("token_created_at"),
+                t.tokens.c.expires_at,
+            )
             .join(t.tokens, t.tokens.c.user_id == t.users.c.id)
             .where(
                 t.tokens.c.token_hash == token_hash,
@@ -388,10 +394,14 @@ class SqlTransaction:
         row = self.conn.execute(query).first()
         if row is None:
             return None
-        expires = _utc(row._mapping["expires_at"])
-        if expires is not None and expires <= now:
-            return None
-        return _user(row._mapping)
+        m = row._mapping
+        return Token(
+            id=m["token_id"],
+            user=_user(m),
+            description=m["description"],
+            created_at=_now_utc(m["token_created_at"]),
+            expires_at=_utc(m["expires_at"]),
+        )
 
 
 # -- queries and row mapping ------------------------------------------------------------------
@@ -409,10 +419,17 @@ def _window(query: Select[Any], column: Any, page: Page, start: Any = None) -> S
     return query.order_by(order).limit(page.max)
 
 
-def _releases() -> Select[Any]:
+def _build_releases() -> Select[Any]:
+    newer = t.releases.alias("newer")
+    latest = (
+        select(func.max(newer.c.version))
+        .where(newer.c.app_id == t.releases.c.app_id)
+        .scalar_subquery()
+    )
     return (
         select(
             t.releases,
+            (t.releases.c.version == latest).label("current"),
             t.apps.c.name.label("app_name"),
             t.configs.c.vars.label("config_vars"),
             t.configs.c.created_at.label("config_created_at"),
@@ -423,6 +440,9 @@ def _releases() -> Select[Any]:
         .join(t.configs, t.configs.c.id == t.releases.c.config_id)
         .join(t.slugs, t.slugs.c.id == t.releases.c.slug_id)
     )
+
+
+_RELEASES = _build_releases()  # built once: constructing the query costs more than running it
 
 
 def _app_row(app: App) -> dict[str, Any]:
@@ -472,6 +492,7 @@ def _release(m: Any) -> Release:
         message=m["message"],
         outcome=Outcome(m["outcome"]),
         reason=m["reason"] or "",
+        current=bool(m["current"]),
     )
 
 

@@ -1,0 +1,5 @@
+"""Every `emp` command, one module per area; importing this package registers them."""
+
+from emp.commands import apps, auth, config, deploy, domains, dynos, logs, meta, releases
+
+__all__ = ["apps", "auth", "config", "deploy", "domains", "dynos", "logs", "meta", "releases"]

@@ -1,0 +1,144 @@
+"""The command table: each command's usage, help, flags and the function that runs it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import click
+
+from emp.session import Session, UsageFail
+
+AppMode = Literal["none", "needs", "optional"]
+Run = Callable[..., None]
+
+
+@dataclass
+class Command:
+    """One `emp` command."""
+
+    usage: str  # first word is the name
+    short: str
+    long: str
+    run: Run
+    app: AppMode = "none"
+    message: bool = False
+    json: bool = False
+    extra: bool = False
+    hidden: bool = False
+    alias: str | None = None
+    options: Sequence[click.Option] = field(default_factory=list)
+    interspersed: bool = True
+
+    @property
+    def name(self) -> str:
+        """Return the command's name (the first word of its usage)."""
+        return self.usage.split(" ", 1)[0]
+
+    def matches(self, word: str) -> bool:
+        """Tell whether `word` names this command or its alias."""
+        return word in (self.name, self.alias)
+
+    def full_usage(self) -> str:
+        """Return the usage line with the common flags, as Empire printed it."""
+        parts = []
+        if self.app != "none":
+            parts.append("[-a <app or remote>]")
+        if self.message:
+            parts.append("[-m <message>]")
+        if not parts:
+            return self.usage
+        return f"{self.name} {' '.join(parts)}{self.usage[len(self.name) :]}"
+
+    def click_command(self) -> click.Command:
+        """Build the click command that parses this command's arguments."""
+        params: list[click.Parameter] = [click.Argument(["args"], nargs=-1)]
+        params.extend(self.options)
+        if self.app != "none":
+            params.append(click.Option(["-a", "--app"], default=None))
+        if self.message:
+            params.append(click.Option(["-m", "--message"], default=None))
+        if self.json:
+            params.append(click.Option(["--json", "as_json"], is_flag=True, default=False))
+        params.append(click.Option(["-h", "--help", "show_help"], is_flag=True, default=False))
+        command = click.Command(self.name, params=params, add_help_option=False)
+        command.allow_interspersed_args = self.interspersed
+        return command
+
+
+COMMANDS: list[Command] = []
+
+
+def command(
+    usage: str,
+    short: str,
+    long: str = "",
+    *,
+    app: AppMode = "none",
+    message: bool = False,
+    json: bool = False,
+    extra: bool = False,
+    hidden: bool = False,
+    alias: str | None = None,
+    options: Sequence[click.Option] = (),
+    interspersed: bool = True,
+) -> Callable[[Run], Run]:
+    """Register a function as an `emp` command."""
+
+    def register(run: Run) -> Run:
+        COMMANDS.append(
+            Command(
+                usage=usage,
+                short=short,
+                long=long,
+                run=run,
+                app=app,
+                message=message,
+                json=json,
+                extra=extra,
+                hidden=hidden,
+                alias=alias,
+                options=list(options),
+                interspersed=interspersed,
+            )
+        )
+        return run
+
+    return register
+
+
+def find(word: str) -> Command | None:
+    """Return the command named `word` (or aliased so)."""
+    return next((c for c in COMMANDS if c.matches(word)), None)
+
+
+def flag(*names: str, help: str = "") -> click.Option:
+    """Return a boolean flag option."""
+    return click.Option(list(names), is_flag=True, default=False, help=help)
+
+
+def option(*names: str, default: Any = None, type: Any = None, help: str = "") -> click.Option:
+    """Return an option taking a value."""
+    return click.Option(list(names), default=default, type=type, help=help)
+
+
+def check_args(args: Sequence[str], minimum: int, maximum: int | None = None) -> None:
+    """Fail with usage unless the number of arguments is within bounds."""
+    if len(args) < minimum or (maximum is not None and len(args) > maximum):
+        raise UsageFail()
+
+
+def invoke(cmd: Command, session: Session, argv: Sequence[str]) -> bool:
+    """Parse argv and run the command; return False if only its help was asked for."""
+    parser = cmd.click_command()
+    with parser.make_context(cmd.name, list(argv)) as ctx:
+        params = dict(ctx.params)
+    if params.pop("show_help"):
+        return False
+    session.app_flag = params.pop("app", None)
+    session.message = params.pop("message", None)
+    session.json = bool(params.pop("as_json", False))
+    args: tuple[str, ...] = params.pop("args")
+    cmd.run(session, args, **params)
+    return True

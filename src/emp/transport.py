@@ -1,0 +1,203 @@
+"""The HTTP edge of HerokuClient: headers, auth, errors, pagination and streams."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from emp import __version__
+from emp.credentials import Creds
+
+ACCEPT = "application/vnd.heroku+json; version=3"
+JSON = dict[str, Any]
+STREAM_TIMEOUT = httpx.Timeout(60.0, read=None)
+
+
+class ApiError(Exception):
+    """The API answered with an error: HTTP status, Heroku error id and message."""
+
+    def __init__(self, status: int, id: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.id = id
+        self.message = message
+
+
+class Unreachable(Exception):
+    """The API could not be reached at all (server down, DNS, TLS, timeout)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"cannot reach Empire at {url}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+class Transport:
+    """Send Heroku API requests over an injected httpx.Client."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        url: str,
+        creds: Creds | None = None,
+        headers: Mapping[str, str] | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.http = http
+        self.url = url
+        self.creds = creds
+        self.extra = dict(headers or {})
+        self.warn = warn
+
+    def headers(
+        self, message: str | None = None, extra: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """Return the headers of one request (a fresh Request-Id each time)."""
+        headers: dict[str, Any] = {
+            "Accept": ACCEPT,
+            "Request-Id": str(uuid.uuid4()),
+            "User-Agent": f"emp/{__version__}",
+        }
+        if message:
+            headers["Commit-Message"] = message.encode()
+        headers.update(self.extra)
+        headers.update(extra or {})
+        return headers
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        message: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.BasicAuth | None = None,
+    ) -> httpx.Response:
+        """Send one request; raise ApiError on an error status, Unreachable on no answer."""
+        content = None if body is None else json.dumps(body).encode()
+        sent = self.headers(message, headers)
+        if content is not None:
+            sent["Content-Type"] = "application/json"
+        with self.reaching():
+            response = self.http.request(
+                method, path, content=content, headers=sent, auth=auth or self._auth()
+            )
+        self.check(response)
+        return response
+
+    @contextmanager
+    def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        message: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Iterator[httpx.Response]:
+        """Open a streaming request; raise ApiError on an error status."""
+        sent = self.headers(message, headers)
+        content = None
+        if method != "GET":
+            sent["Content-Type"] = "application/json"
+            content = json.dumps(body if body is not None else {}).encode()
+        with self.reaching():
+            with self.http.stream(
+                method,
+                path,
+                content=content,
+                headers=sent,
+                auth=self._auth(),
+                timeout=STREAM_TIMEOUT,
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                self.check(response)
+                yield response
+
+    @contextmanager
+    def reaching(self) -> Iterator[None]:
+        """Turn transport failures into Unreachable."""
+        try:
+            yield
+        except httpx.TransportError as exc:
+            raise Unreachable(self.url, _reason(exc)) from exc
+
+    def check(self, response: httpx.Response) -> None:
+        """Print the API's warnings; raise ApiError for an error status."""
+        warning = response.headers.get("X-Heroku-Warning")
+        if warning and self.warn:
+            self.warn(warning)
+        if response.status_code < 400:
+            return
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("message"), str):
+            raise ApiError(response.status_code, str(data.get("id") or ""), data["message"])
+        text = response.text.strip() or response.reason_phrase
+        raise ApiError(response.status_code, "", text)
+
+    def get(self, path: str) -> Any:
+        """GET a JSON value."""
+        return decode(self.request("GET", path))
+
+    def send(self, method: str, path: str, body: Any = None, message: str | None = None) -> Any:
+        """Send a write and return its JSON answer ({} when empty)."""
+        return decode(self.request(method, path, body=body, message=message))
+
+    def list(self, path: str, range_: str, *, follow: bool = True) -> list[JSON]:
+        """GET a list with a Range header, following Next-Range while the server has more."""
+        items: list[JSON] = []
+        header: str | None = range_
+        while header:
+            response = self.request("GET", path, headers={"Range": header})
+            items.extend(array(decode(response)))
+            more = response.headers.get("Next-Range") if response.status_code == 206 else None
+            header = more if follow and more and more != header else None
+        return items
+
+    def _auth(self) -> httpx.BasicAuth | None:
+        if self.creds is None:
+            return None
+        return httpx.BasicAuth(self.creds.login, self.creds.password)
+
+
+def decode(response: httpx.Response) -> Any:
+    """Decode a JSON response body; an empty body is {}."""
+    if not response.content.strip():
+        return {}
+    return response.json()
+
+
+def obj(value: Any) -> JSON:
+    """Check a JSON value is an object."""
+    if not isinstance(value, dict):
+        raise ApiError(0, "", f"unexpected answer from the API: {value!r:.200}")
+    return value
+
+
+def array(value: Any) -> list[JSON]:
+    """Check a JSON value is an array of objects."""
+    if value == {}:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ApiError(0, "", f"unexpected answer from the API: {value!r:.200}")
+    return value
+
+
+def _reason(exc: httpx.TransportError) -> str:
+    text = str(exc)
+    if isinstance(exc, httpx.ConnectError) and "refused" in text.lower():
+        return "connection refused"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    return text or type(exc).__name__

@@ -1,0 +1,1 @@
+"""The use cases of the `Empire` facade, one mixin per group; `empire.core` composes them."""

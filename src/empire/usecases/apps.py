@@ -1,0 +1,106 @@
+"""Apps: create, list, rename, destroy, maintenance, certificates."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from empire import formation as rules
+from empire.errors import (
+    Conflict,
+)
+from empire.model import (
+    App,
+    Page,
+    User,
+)
+from empire.usecases.base import Base, _new_id
+
+
+class Apps(Base):
+    """The app lifecycle."""
+
+    # -- apps -------------------------------------------------------------------------------
+
+    def apps(self, page: Page) -> list[App]:
+        """List live apps in the window `page`."""
+        with self.store.read() as tx:
+            return tx.apps(page)
+
+    def app(self, ident: str) -> App:
+        """Return an app by name or id."""
+        with self.store.read() as tx:
+            return self._app(tx, ident)
+
+    def create(self, name: str, *, by: User, message: str | None = None) -> App:
+        """Create an app. No release is made until the first deploy."""
+        self._require_message(message)
+        rules.check_app_name(name)
+        now = self.clock()
+        app = App(id=_new_id(), name=name, created_at=now, updated_at=now)
+        with self.store.write() as tx:
+            if tx.app(name) is not None:
+                raise Conflict(f"Name {name} is already taken")
+            tx.insert_app(app)
+        self._publish("create", by, app.name, f"{by.name} created {app.name}", message)
+        return app
+
+    def rename(self, ident: str, new_name: str, *, by: User, message: str | None = None) -> App:
+        """Rename an app; its releases, config and domains follow it."""
+        self._require_message(message)
+        rules.check_app_name(new_name)
+        with self.store.write() as tx:
+            app = self._app(tx, ident)
+            if new_name == app.name:
+                return app
+            if tx.app(new_name) is not None:
+                raise Conflict(f"Name {new_name} is already taken")
+            renamed = dataclasses.replace(app, name=new_name, updated_at=self.clock())
+            tx.update_app(renamed)
+            release = tx.latest_release(app.id)
+        text = f"{by.name} renamed {app.name} to {new_name}"
+        self._publish("rename", by, new_name, text, message)
+        if release is not None:
+            self._submit(renamed, dataclasses.replace(release, app_name=new_name))
+        return renamed
+
+    def destroy(self, ident: str, *, by: User, message: str | None = None) -> None:
+        """Soft-delete an app (its name becomes free) and remove it from the scheduler."""
+        self._require_message(message)
+        with self.store.write() as tx:
+            app = self._app(tx, ident)
+            tx.delete_app(app.id, self.clock())
+        self.scheduler.remove(app.id)
+        self._publish("destroy", by, app.name, f"{by.name} destroyed {app.name}", message)
+
+    def set_maintenance(
+        self, ident: str, enabled: bool, *, by: User, message: str | None = None
+    ) -> App:
+        """Turn maintenance mode on (no instances run) or off (the stored quantities run)."""
+        self._require_message(message)
+        with self.store.write() as tx:
+            app = self._app(tx, ident)
+            app = dataclasses.replace(app, maintenance=enabled, updated_at=self.clock())
+            tx.update_app(app)
+            release = tx.latest_release(app.id)
+        verb = "enabled" if enabled else "disabled"
+        self._publish(
+            "maintenance", by, app.name, f"{by.name} {verb} maintenance mode on {app.name}", message
+        )
+        if release is not None:
+            self._submit(app, release)
+        return app
+
+    def attach_cert(
+        self, ident: str, cert: str, *, process: str = "web", by: User, message: str | None = None
+    ) -> App:
+        """Attach a certificate to a process; re-submits the current release."""
+        self._require_message(message)
+        with self.store.write() as tx:
+            app = self._app(tx, ident)
+            certs = {**app.certs, process: cert}
+            app = dataclasses.replace(app, certs=certs, updated_at=self.clock())
+            tx.update_app(app)
+            release = tx.latest_release(app.id)
+        if release is not None:
+            self._submit(app, release)
+        return app

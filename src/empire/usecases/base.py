@@ -1,0 +1,196 @@
+"""The facade's shared state and helpers; each use-case group is a mixin on top."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from empire import manifest, sizes
+from empire.errors import (
+    EmpireError,
+    MessageRequired,
+    NotFound,
+    SchedulerError,
+)
+from empire.events import Event, EventSink, NullSink
+from empire.images import Images
+from empire.model import (
+    App,
+    Config,
+    Exposure,
+    Outcome,
+    Page,
+    Process,
+    Release,
+    Slug,
+    Token,
+    User,
+)
+from empire.scheduler import Scheduler, Verdict
+from empire.store import Store, Transaction
+
+Clock = Callable[[], datetime]
+T = TypeVar("T")
+TOKEN_CACHE_SECONDS = 5.0
+StatusFn = Callable[[dict[str, Any]], None]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def hash_token(token: str) -> str:
+    """Return the SHA-256 hex digest tokens are stored as."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Base:
+    """State and helpers every use case shares."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        scheduler: Scheduler,
+        images: Images,
+        events: EventSink | None = None,
+        clock: Clock = utcnow,
+        messages_required: bool = False,
+        token_ttl: timedelta | None = timedelta(days=30),
+    ) -> None:
+        self.store = store
+        self.scheduler = scheduler
+        self.images = images
+        self.events = events or NullSink()
+        self.clock = clock
+        self.messages_required = messages_required
+        self.token_ttl = token_ttl
+        # A short cache of token lookups: authentication runs on every request.
+        self._tokens: dict[str, tuple[float, Token | None]] = {}
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _require_message(self, message: str | None) -> None:
+        if self.messages_required and not (message and message.strip()):
+            raise MessageRequired()
+
+    def _find(self, ident: str) -> App:
+        with self.store.read() as tx:
+            return self._app(tx, ident)
+
+    def _app(self, tx: Transaction, ident: str) -> App:
+        app = tx.app(ident)
+        if app is None:
+            raise NotFound(f"Couldn't find that app: no app named {ident}", resource="app")
+        return app
+
+    def _release(self, tx: Transaction, app: App, version: str) -> Release:
+        ident = version[1:] if version[:1] in "vV" and version[1:].isdigit() else version
+        release = tx.release(app.id, ident)
+        if release is None:
+            raise NotFound(
+                f"Couldn't find that release: {app.name} has no release {version}",
+                resource="release",
+            )
+        return release
+
+    def _current(self, tx: Transaction, app: App) -> Release:
+        release = tx.latest_release(app.id)
+        if release is None:
+            raise NotFound(
+                f"{app.name} has no release yet: deploy an image first (emp deploy IMAGE)",
+                resource="release",
+            )
+        return release
+
+    def _empty_config(self, tx: Transaction, app_id: str) -> Config:
+        config = Config(_new_id(), app_id, {}, self.clock())
+        tx.insert_config(config)
+        return config
+
+    def _new_release(
+        self,
+        tx: Transaction,
+        app: App,
+        *,
+        slug: Slug,
+        config: Config,
+        formation: dict[str, Process],
+        description: str,
+        by: User,
+        message: str | None,
+    ) -> Release:
+        now = self.clock()
+        release = Release(
+            id=_new_id(),
+            app_id=app.id,
+            app_name=app.name,
+            version=tx.next_version(app.id),
+            slug=slug,
+            config=config,
+            formation=formation,
+            description=description,
+            created_at=now,
+            updated_at=now,
+            user=by,
+            message=message,
+            current=True,
+        )
+        tx.insert_release(release)
+        return release
+
+    def _set_exposure(self, tx: Transaction, app: App, exposure: Exposure) -> App:
+        if app.exposure == exposure:
+            return app
+        app = dataclasses.replace(app, exposure=exposure, updated_at=self.clock())
+        tx.update_app(app)
+        return app
+
+    def _domain_names(self, tx: Transaction, app: App) -> tuple[str, ...]:
+        return tuple(d.hostname for d in tx.domains(app.id, Page(field="hostname", max=1000)))
+
+    def _submit(
+        self,
+        app: App,
+        release: Release,
+        status: Callable[[str], None] | None = None,
+        *,
+        record: bool = True,
+    ) -> Release:
+        """Submit the release and, when `record`, store the rollout's outcome on it."""
+        with self.store.read() as tx:
+            domains = self._domain_names(tx, app)
+        try:
+            verdict = self.scheduler.submit(manifest.build(app, release, domains), status)
+        except EmpireError as exc:
+            verdict = Verdict(Outcome.FAILED, str(exc))
+        if not record:
+            return release
+        with self.store.write() as tx:
+            tx.set_outcome(release.id, verdict.outcome, verdict.reason, self.clock())
+        return dataclasses.replace(release, outcome=verdict.outcome, reason=verdict.reason)
+
+    def _translate(self, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except EmpireError:
+            raise
+        except Exception as exc:  # a backend that leaked a vendor error
+            raise SchedulerError(f"the scheduler failed: {exc}") from exc
+
+    def _publish(
+        self, kind: str, by: User, app: str | None, text: str, message: str | None
+    ) -> None:
+        self.events.publish(Event(kind, by.name, app, text, message, self.clock()))
+
+
+def _size(process: Process) -> str:
+    return sizes.render(process.size or sizes.DEFAULT)

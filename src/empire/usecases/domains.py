@@ -1,0 +1,83 @@
+"""Domains: a hostname routed to an app makes it public."""
+
+from __future__ import annotations
+
+from empire import formation as rules
+from empire.errors import (
+    Conflict,
+    NotFound,
+)
+from empire.model import (
+    Domain,
+    Exposure,
+    Page,
+    User,
+)
+from empire.usecases.base import Base, _new_id
+
+
+class Domains(Base):
+    """Attach and detach hostnames."""
+
+    # -- domains ----------------------------------------------------------------------------
+
+    def domains(self, ident: str, page: Page) -> list[Domain]:
+        """List an app's domains."""
+        with self.store.read() as tx:
+            app = self._app(tx, ident)
+            return tx.domains(app.id, page)
+
+    def domain(self, ident: str, hostname: str) -> Domain:
+        """Return one of the app's domains by hostname or id."""
+        with self.store.read() as tx:
+            app = self._app(tx, ident)
+            domain = tx.domain(hostname)
+        if domain is None or domain.app_id != app.id:
+            raise NotFound(f"{hostname} is not a domain of {app.name}", resource="domain")
+        return domain
+
+    def add_domain(
+        self, ident: str, hostname: str, *, by: User, message: str | None = None
+    ) -> Domain:
+        """Route a hostname to the app; the app becomes public."""
+        self._require_message(message)
+        hostname = hostname.strip().lower().rstrip(".")
+        rules.check_hostname(hostname)
+        with self.store.write() as tx:
+            app = self._app(tx, ident)
+            existing = tx.domain(hostname)
+            if existing is not None:
+                if existing.app_id == app.id:
+                    raise Conflict(f"{hostname} is already added to this app.")
+                raise Conflict(f"{hostname} is currently in use by another app.")
+            domain = Domain(_new_id(), app.id, hostname, self.clock())
+            tx.insert_domain(domain)
+            app = self._set_exposure(tx, app, Exposure.PUBLIC)
+            release = tx.latest_release(app.id)
+        self._publish("domain", by, app.name, f"{by.name} added {hostname} to {app.name}", message)
+        if release is not None:
+            self._submit(app, release, record=False)
+        return domain
+
+    def remove_domain(
+        self, ident: str, hostname: str, *, by: User, message: str | None = None
+    ) -> None:
+        """Stop routing a hostname to the app; with no domain left it becomes internal."""
+        self._require_message(message)
+        with self.store.write() as tx:
+            app = self._app(tx, ident)
+            domain = tx.domain(hostname.strip().lower())
+            if domain is None or domain.app_id != app.id:
+                raise NotFound(
+                    f"Couldn't find that domain name: {hostname} is not a domain of {app.name}",
+                    resource="domain",
+                )
+            tx.delete_domain(domain.id)
+            if tx.count_domains(app.id) == 0:
+                app = self._set_exposure(tx, app, Exposure.PRIVATE)
+            release = tx.latest_release(app.id)
+        self._publish(
+            "domain", by, app.name, f"{by.name} removed {hostname} from {app.name}", message
+        )
+        if release is not None:
+            self._submit(app, release, record=False)

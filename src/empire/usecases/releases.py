@@ -1,0 +1,212 @@
+"""Deploys, releases, rollbacks and config vars: everything that makes a release."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from empire import formation as rules
+from empire import procfile
+from empire.errors import (
+    Invalid,
+)
+from empire.images import ImageRef
+from empire.model import (
+    App,
+    Config,
+    Outcome,
+    Page,
+    Release,
+    Slug,
+    User,
+)
+from empire.usecases.base import Base, StatusFn, _new_id
+
+
+class Releases(Base):
+    """Make releases and read them back."""
+
+    # -- deploys and releases ---------------------------------------------------------------
+
+    def deploy(
+        self,
+        image: str,
+        *,
+        app: str | None = None,
+        by: User,
+        message: str | None = None,
+        status: StatusFn | None = None,
+    ) -> Release:
+        """Deploy an image: resolve it, read its Procfile, record a release and roll it out."""
+        self._require_message(message)
+        emit = status or (lambda _msg: None)
+        ref = ImageRef.parse(image)
+        name = app or ref.name
+        if app is not None:
+            self._find(app)
+        else:
+            rules.check_app_name(name)
+        resolved = self.images.resolve(ref, emit)
+        if resolved.has_digest:
+            emit({"status": f"Status: Resolved {ref} to {resolved.identity}"})
+        else:
+            emit(
+                {
+                    "status": "Status: Image has no repository digests. "
+                    f"Using {resolved.identity} as image identifier"
+                }
+            )
+        source = self.images.procfile(resolved.identity)
+        if source.path is not None:
+            emit({"status": f'Status: Extracted Procfile from "{source.path}"'})
+        else:
+            cmd = list(source.cmd or ())
+            emit({"status": f"Status: Generating Procfile from CMD: {cmd}"})
+        processes = procfile.parse(source.content)
+
+        now = self.clock()
+        with self.store.write() as tx:
+            target = tx.app(name)
+            if target is None:
+                target = App(id=_new_id(), name=name, created_at=now, updated_at=now)
+                target = dataclasses.replace(target, repo=ref.full_repository)
+                tx.insert_app(target)
+                self._publish("create", by, name, f"{by.name} created {name}", message)
+            tx.lock_app(target.id)
+            previous = tx.latest_release(target.id)
+            config = tx.latest_config(target.id) or self._empty_config(tx, target.id)
+            slug = Slug(_new_id(), resolved.identity, source.content)
+            tx.insert_slug(slug)
+            release = self._new_release(
+                tx,
+                target,
+                slug=slug,
+                config=config,
+                formation=rules.merge(processes, previous.formation if previous else None),
+                description=rules.with_user(f"Deploy {image}", by, message),
+                by=by,
+                message=message,
+            )
+        emit({"status": f"Status: Created new release v{release.version} for {name}"})
+        self._publish(
+            "deploy",
+            by,
+            name,
+            f"{by.name} deployed {image} to {name} (v{release.version})",
+            message,
+        )
+        release = self._submit(target, release, lambda line: emit({"status": line}))
+        emit(
+            {
+                "status": "Status: Finished processing events for release "
+                f"v{release.version} of {name}"
+            }
+        )
+        if release.outcome is Outcome.SUCCEEDED:
+            emit({"status": f"Status: Release v{release.version} of {name} succeeded"})
+        else:
+            verdict = "was rolled back" if release.outcome is Outcome.ROLLED_BACK else "failed"
+            text = f"release v{release.version} of {name} {verdict}: {release.reason}"
+            emit({"errorDetail": {"message": text}, "error": text})
+        return release
+
+    def releases(self, ident: str, page: Page) -> list[Release]:
+        """List an app's releases in the window `page`."""
+        with self.store.read() as tx:
+            app = self._app(tx, ident)
+            return tx.releases(app.id, page)
+
+    def release(self, ident: str, version: str) -> Release:
+        """Return one release by version (`3` or `v3`) or id."""
+        with self.store.read() as tx:
+            app = self._app(tx, ident)
+            return self._release(tx, app, version)
+
+    def rollback(
+        self, ident: str, version: str, *, by: User, message: str | None = None
+    ) -> Release:
+        """Make a new release from an old one's image, config and formation, and roll it out."""
+        self._require_message(message)
+        with self.store.write() as tx:
+            app = self._app(tx, ident)
+            tx.lock_app(app.id)
+            old = self._release(tx, app, version)
+            release = self._new_release(
+                tx,
+                app,
+                slug=old.slug,
+                config=old.config,
+                formation=old.formation,
+                description=rules.with_user(f"Rollback to v{old.version}", by, message),
+                by=by,
+                message=message,
+            )
+        self._publish(
+            "rollback", by, app.name, f"{by.name} rolled back {app.name} to v{old.version}", message
+        )
+        return self._submit(app, release)
+
+    # -- config -----------------------------------------------------------------------------
+
+    def config(self, ident: str, version: str | None = None) -> dict[str, str]:
+        """Return the current config vars, or those of release `version`."""
+        with self.store.read() as tx:
+            app = self._app(tx, ident)
+            if version is not None:
+                return dict(self._release(tx, app, version).config.vars)
+            config = tx.latest_config(app.id)
+            return dict(config.vars) if config else {}
+
+    def set_config(
+        self,
+        ident: str,
+        changes: dict[str, str | None],
+        *,
+        by: User,
+        message: str | None = None,
+    ) -> dict[str, str]:
+        """Merge config changes (None unsets); makes a release when the app has one."""
+        self._require_message(message)
+        if not changes:
+            raise Invalid('no config vars given: send at least one KEY, e.g. {"FOO": "bar"}')
+        for key in changes:
+            if not rules.CONFIG_KEY.match(key):
+                raise Invalid(
+                    f"invalid config var name {key!r}: use letters, digits and underscores, "
+                    "not starting with a digit"
+                )
+        with self.store.write() as tx:
+            app = self._app(tx, ident)
+            tx.lock_app(app.id)
+            current = tx.latest_config(app.id)
+            merged = dict(current.vars) if current else {}
+            for key, value in changes.items():
+                if value is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+            config = Config(_new_id(), app.id, merged, self.clock())
+            tx.insert_config(config)
+            previous = tx.latest_release(app.id)
+            release = None
+            if previous is not None:
+                release = self._new_release(
+                    tx,
+                    app,
+                    slug=previous.slug,
+                    config=config,
+                    formation=previous.formation,
+                    description=rules.with_user(rules.config_description(changes), by, message),
+                    by=by,
+                    message=message,
+                )
+        keys = ", ".join(sorted(changes))
+        self._publish(
+            "set",
+            by,
+            app.name,
+            f"{by.name} changed environment variables on {app.name} ({keys})",
+            message,
+        )
+        if release is not None:
+            self._submit(app, release)
+        return merged
