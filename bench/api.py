@@ -26,14 +26,13 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.services import PostgresCluster, free_port  # noqa: E402
-
 from empire.core import Empire  # noqa: E402
 from empire.events import NullSink  # noqa: E402
 from empire.images.fake import FakeImages  # noqa: E402
 from empire.scheduler.fake import FakeScheduler  # noqa: E402
 from empire.store import migrate  # noqa: E402
 from empire.store.sql import SqlStore, connect  # noqa: E402
+from support.services import PostgresCluster, free_port  # noqa: E402
 
 APPS = 1000
 BUSY_APPS = 10
@@ -104,7 +103,7 @@ def measure(client: httpx.Client) -> dict[str, tuple[float, float, float]]:
         ),
         "config": lambda: client.get(f"/apps/{busy}/config-vars"),
         "formation": lambda: client.get(f"/apps/{busy}/formation"),
-        "patch": lambda: client.patch(f"/apps/app-0500/config-vars", json={"FOO": "bar"}),
+        "patch": lambda: client.patch("/apps/app-0500/config-vars", json={"FOO": "bar"}),
     }
     results = {}
     for name, call in requests.items():

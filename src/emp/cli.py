@@ -10,13 +10,12 @@ from collections.abc import Sequence
 
 import click
 
-from emp import commands, help
+import emp.commands  # noqa: F401  (importing it registers every command)
+from emp import help
 from emp.client import ApiError, Unreachable
 from emp.output import paint
 from emp.registry import Command, find, invoke
-from emp.session import ClientFactory, Fail, Io, Session, UsageFail
-
-assert commands  # imported to register every command
+from emp.session import ClientFactory, Exit, Fail, Io, Session, UsageFail
 
 
 def main(
@@ -62,6 +61,8 @@ def _run(args: list[str], io: Io, client_factory: ClientFactory | None) -> int:
         return _usage(session, cmd, exc.message)
     except Fail as exc:
         return _error(session, exc.message, exc.code)
+    except Exit as exc:
+        return exc.code
     except ApiError as exc:
         return _api_error(session, exc)
     except Unreachable as exc:

@@ -109,7 +109,9 @@ def _parse(text: str) -> list[_Entry]:
         start, end, word = tokens[i]
         if word in ("machine", "default", "macdef"):
             if open_entry is not None:
-                entries.append(_Entry(open_entry.start, start, open_entry.machine, open_entry.fields))
+                entries.append(
+                    _Entry(open_entry.start, start, open_entry.machine, open_entry.fields)
+                )
                 open_entry = None
             if word == "macdef":
                 blank = text.find("\n\n", end)

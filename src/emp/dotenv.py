@@ -47,21 +47,27 @@ def parse(text: str, source: str = "<stdin>") -> dict[str, str]:
 
 
 class _Reader:
+    """A cursor over dotenv text."""
+
     def __init__(self, text: str, source: str) -> None:
         self.text = text.replace("\r\n", "\n")
         self.source = source
         self.pos = 0
 
     def done(self) -> bool:
+        """Tell whether the whole text was read."""
         return self.pos >= len(self.text)
 
     def line(self) -> int:
+        """Return the current line number."""
         return self.text.count("\n", 0, self.pos) + 1
 
     def fail(self, reason: str) -> ParseError:
+        """Return a ParseError naming the source and the current line."""
         return ParseError(f"{self.source}:{self.line()}: {reason}")
 
     def skip_blank(self) -> None:
+        """Skip blank lines, whitespace and comment lines."""
         while not self.done():
             rest = self.text[self.pos :]
             stripped = rest.lstrip(" \t\n")
@@ -74,6 +80,7 @@ class _Reader:
                 return
 
     def entry(self) -> tuple[str, str]:
+        """Read one `KEY=value` entry."""
         end = self.text.find("\n", self.pos)
         end = len(self.text) if end < 0 else end
         head = self.text[self.pos : end]
@@ -88,6 +95,7 @@ class _Reader:
         return key, self.bare(end)
 
     def bare(self, end: int) -> str:
+        """Read an unquoted value up to the end of the line or an inline comment."""
         value = self.text[self.pos : end]
         self.pos = min(end + 1, len(self.text))
         comment = re.search(r"\s#", value)
@@ -96,6 +104,7 @@ class _Reader:
         return value.strip()
 
     def quoted(self, quote: str) -> str:
+        """Read a quoted value, which may span lines."""
         start_line = self.line()
         self.pos += 1
         out: list[str] = []
@@ -114,6 +123,7 @@ class _Reader:
         return "".join(out)
 
     def escape(self) -> str:
+        """Decode one backslash escape of a double-quoted value."""
         char = self.text[self.pos]
         self.pos += 1
         if char in _ESCAPES:
@@ -127,6 +137,7 @@ class _Reader:
         return "\\" + char
 
     def literal_escape(self) -> str:
+        """Decode the two escapes Empire honoured in single quotes."""
         char = self.text[self.pos]
         if char in 'n"':
             self.pos += 1
@@ -134,6 +145,7 @@ class _Reader:
         return "\\"
 
     def after_quote(self) -> None:
+        """Allow only blanks or a comment after a closing quote."""
         end = self.text.find("\n", self.pos)
         end = len(self.text) if end < 0 else end
         rest = self.text[self.pos : end].strip()

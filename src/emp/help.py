@@ -9,9 +9,10 @@ from emp.registry import COMMANDS, Command
 
 # `emp help` lists commands in this order, as Empire did.
 ORDER = (
-    "create apps ps releases release-info rollback scale restart env-load set unset env run "
-    "log info rename destroy domains domain-add domain-remove cert-attach deploy version"
-).split()
+    *("create", "apps", "ps", "releases", "release-info", "rollback", "scale", "restart"),
+    *("env-load", "set", "unset", "env", "run", "log", "info", "rename", "destroy", "domains"),
+    *("domain-add", "domain-remove", "cert-attach", "deploy", "version"),
+)
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def suggest(word: str) -> list[str]:
     found: list[tuple[int, str]] = []
     for cmd in COMMANDS:
         distance = edit_distance(word, cmd.name)
-        if distance < 4:
+        if distance < 4 and not cmd.hidden:
             found.append((distance, cmd.name))
     for item in TOPICS:
         distance = edit_distance(word, item.name)

@@ -83,7 +83,8 @@ def pretty_duration(age: timedelta) -> str:
 def _unit(age: timedelta, unit: timedelta, suffix: str) -> str:
     ns = _nanoseconds(age)
     step = _nanoseconds(unit)
-    value = int((ns + step // 2 - 1) / step)  # Go's roundDur: integer division toward zero
+    total = ns + step // 2 - 1  # Go's roundDur, with integer division truncating toward zero
+    value = total // step if total >= 0 else -(-total // step)
     return f"{value:2d}{suffix}"
 
 

@@ -87,6 +87,7 @@ def command(
     """Register a function as an `emp` command."""
 
     def register(run: Run) -> Run:
+        """Add the command to the table."""
         COMMANDS.append(
             Command(
                 usage=usage,
@@ -140,5 +141,7 @@ def invoke(cmd: Command, session: Session, argv: Sequence[str]) -> bool:
     session.message = params.pop("message", None)
     session.json = bool(params.pop("as_json", False))
     args: tuple[str, ...] = params.pop("args")
+    if cmd.app == "needs":
+        session.app()  # as Empire did: a missing app is reported before anything else
     cmd.run(session, args, **params)
     return True

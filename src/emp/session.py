@@ -31,6 +31,14 @@ class Fail(Exception):
         self.code = code
 
 
+class Exit(Exception):
+    """End the command with an exit code, having printed everything already."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 class UsageFail(Exception):
     """End the command with an optional error, the command's usage, and exit code 2."""
 
@@ -85,7 +93,7 @@ class Session:
 
     @property
     def colour(self) -> bool:
-        """Whether to colour output (only when stdout is a terminal)."""
+        """Tell whether to colour output (only when stdout is a terminal)."""
         return bool(self.io.stdout_tty)
 
     def out(self, text: str = "", end: str = "\n") -> None:

@@ -108,19 +108,21 @@ class Transport:
         if method != "GET":
             sent["Content-Type"] = "application/json"
             content = json.dumps(body if body is not None else {}).encode()
-        with self.reaching():
-            with self.http.stream(
+        with (
+            self.reaching(),
+            self.http.stream(
                 method,
                 path,
                 content=content,
                 headers=sent,
                 auth=self._auth(),
                 timeout=STREAM_TIMEOUT,
-            ) as response:
-                if response.status_code >= 400:
-                    response.read()
-                self.check(response)
-                yield response
+            ) as response,
+        ):
+            if response.status_code >= 400:
+                response.read()
+            self.check(response)
+            yield response
 
     @contextmanager
     def reaching(self) -> Iterator[None]:

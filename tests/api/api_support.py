@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+
+from starlette.routing import BaseRoute, Route
+
+from empire.model import Page
+from support.stack import Stack
 
 IMAGE = "remind101/acme-inc:latest"
 APP = "acme-inc"
@@ -37,3 +43,46 @@ def error(response: Any, status: int, ident: str, message: str | None = None) ->
         assert body["message"] == message, body
     assert body["message"], body
     return body
+
+
+def take_snapshot(stack: Stack) -> dict[str, Any]:
+    """Everything a request could change: apps, releases, config, formations, domains, what
+    the scheduler runs and the audit events."""
+    empire = stack.empire
+    apps: dict[str, Any] = {}
+    for app in empire.apps(Page(field="name", max=1000)):
+        releases = empire.releases(app.id, Page(field="version", max=1000))
+        domains = empire.domains(app.id, Page(field="hostname", max=1000))
+        apps[app.name] = {
+            "app": dataclasses.asdict(app),
+            "releases": [dataclasses.asdict(r) for r in releases],
+            "config": empire.config(app.id),
+            "domains": [dataclasses.asdict(d) for d in domains],
+        }
+    scheduler = stack.scheduler
+    return {
+        "apps": apps,
+        "manifests": dict(scheduler.manifests),
+        "runs": {k: list(v) for k, v in scheduler.runs.items()},
+        "stopped": list(scheduler.stopped),
+        "restarts": list(scheduler.restarts),
+        "events": len(stack.events.events),
+    }
+
+
+def routes(stack: Stack) -> Iterator[tuple[str, str]]:
+    """Every (method, path template) the application serves."""
+    yield from _walk(stack.api.routes, "")
+
+
+def _walk(table: Sequence[BaseRoute], prefix: str) -> Iterator[tuple[str, str]]:
+    for route in table:
+        if isinstance(route, Route):
+            for method in sorted(route.methods or ()):
+                if method != "HEAD":
+                    yield method, prefix + route.path
+        else:  # FastAPI >= 0.16x keeps included routers as nodes of the table
+            included = getattr(route, "original_router", None)
+            assert included is not None, f"unexpected route {route!r}"
+            context = getattr(route, "include_context", None)
+            yield from _walk(included.routes, prefix + getattr(context, "prefix", ""))

@@ -3,17 +3,16 @@ TestClient speaking to it as the Heroku clients and the Go `emp` do."""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from empire.model import Page
-from api.api_support import APP, HEROKU, IMAGE, PROCFILE, Deploy, Snapshot, ndjson
+from api.api_support import APP, HEROKU, IMAGE, PROCFILE, Deploy, Snapshot, ndjson, take_snapshot
 from support.stack import Stack, make_stack
+
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Stack:
@@ -56,30 +55,39 @@ def deployed(deploy: Deploy) -> str:
 
 @pytest.fixture
 def snapshot(stack: Stack) -> Snapshot:
-    """Everything a request could change: apps, releases, config, formations, domains,
-    what the scheduler runs and the audit events. Compare before and after a bad request."""
+    """Everything a request could change; compare it before and after a bad request."""
+    return lambda: take_snapshot(stack)
 
-    def take() -> dict[str, Any]:
-        empire = stack.empire
-        apps: dict[str, Any] = {}
-        for app in empire.apps(Page(field="name", max=1000)):
-            releases = empire.releases(app.id, Page(field="version", max=1000))
-            apps[app.name] = {
-                "app": dataclasses.asdict(app),
-                "releases": [dataclasses.asdict(r) for r in releases],
-                "config": empire.config(app.id),
-                "domains": [
-                    dataclasses.asdict(d) for d in empire.domains(app.id, Page(field="hostname"))
-                ],
-            }
-        scheduler = stack.scheduler
-        return {
-            "apps": apps,
-            "manifests": dict(scheduler.manifests),
-            "runs": {k: list(v) for k, v in scheduler.runs.items()},
-            "stopped": list(scheduler.stopped),
-            "restarts": list(scheduler.restarts),
-            "events": len(stack.events.events),
-        }
 
-    return take
+@pytest.fixture
+def unchanged(client: TestClient, deployed: str, snapshot: Snapshot) -> Iterator[TestClient]:
+    """acme-inc deployed, with a domain and a config var; asserts afterwards that the test's
+    requests changed nothing."""
+    assert client.post(f"/apps/{APP}/domains", json={"hostname": "www.acme.com"}).status_code == 201
+    assert client.patch(f"/apps/{APP}/config-vars", json={"KEEP": "1"}).status_code == 200
+    before = snapshot()
+    yield client
+    assert snapshot() == before
+
+
+@pytest.fixture
+def many_apps(client: TestClient) -> list[str]:
+    names = [f"app-{n:02d}" for n in range(7)]
+    for name in reversed(names):
+        assert client.post("/apps", json={"name": name}).status_code == 201
+    return names
+
+
+@pytest.fixture
+def many_releases(client: TestClient, deployed: str) -> int:
+    for n in range(6):
+        assert client.patch(f"/apps/{APP}/config-vars", json={f"K{n}": "v"}).status_code == 200
+    return 7
+
+
+@pytest.fixture
+def many_domains(client: TestClient, deployed: str) -> list[str]:
+    hosts = [f"www{n}.example.com" for n in range(5)]
+    for host in hosts:
+        assert client.post(f"/apps/{APP}/domains", json={"hostname": host}).status_code == 201
+    return hosts

@@ -111,7 +111,9 @@ def test_destroy_is_a_soft_delete_that_frees_the_name(
     assert response.status_code == 200
     assert response.json()["name"] == APP
     assert app["id"] not in stack.scheduler.manifests
-    error(client.get(f"/apps/{APP}"), 404, "not_found", f"Couldn't find that app: no app named {APP}")
+    error(
+        client.get(f"/apps/{APP}"), 404, "not_found", f"Couldn't find that app: no app named {APP}"
+    )
     assert client.get("/apps").json() == []
     again = client.post("/apps", json={"name": APP})
     assert again.status_code == 201

@@ -25,13 +25,18 @@ def test_set_merge_unset_and_empty_values(client: TestClient, deployed: str) -> 
         "FOO": "bar",
         "BAZ": "qux",
     }
-    assert client.patch(path, json={"EMPTY": ""}).json() == {"FOO": "bar", "BAZ": "qux", "EMPTY": ""}
+    assert client.patch(path, json={"EMPTY": ""}).json() == {
+        "FOO": "bar",
+        "BAZ": "qux",
+        "EMPTY": "",
+    }
     assert client.patch(path, json={"BAZ": None}).json() == {"FOO": "bar", "EMPTY": ""}
     assert client.get(path).json() == {"FOO": "bar", "EMPTY": ""}
     descriptions = [
         r["description"]
-        for r in client.get(f"/apps/{APP}/releases", headers={"Range": "version ..; order=desc"})
-        .json()
+        for r in client.get(
+            f"/apps/{APP}/releases", headers={"Range": "version ..; order=desc"}
+        ).json()
     ]
     assert descriptions[:3] == [
         "Unset BAZ config var (alice)",

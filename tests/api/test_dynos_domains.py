@@ -102,9 +102,7 @@ def test_stop_a_one_off(client: TestClient, stack: Stack, deployed: str) -> None
 
 
 @pytest.mark.parametrize("ident", ["nope", "web.9", "v1.web.9", "v9.web.1"])
-def test_unknown_dyno(
-    client: TestClient, deployed: str, snapshot: Snapshot, ident: str
-) -> None:
+def test_unknown_dyno(client: TestClient, deployed: str, snapshot: Snapshot, ident: str) -> None:
     before = snapshot()
     message = f"Couldn't find that dyno: no dyno '{ident}' in {APP} (see `emp ps`)"
     error(client.delete(f"/apps/{APP}/dynos/{ident}"), 404, "not_found", message)
@@ -142,9 +140,7 @@ def test_domains(client: TestClient, stack: Stack, deployed: str) -> None:
     assert RFC3339.match(domain["created_at"])
     assert client.get(f"/apps/{APP}").json()["exposure"] == "public"
     assert stack.scheduler.manifests[app_id].public is True
-    assert [d["hostname"] for d in client.get(f"/apps/{APP}/domains").json()] == [
-        "www.example.com"
-    ]
+    assert [d["hostname"] for d in client.get(f"/apps/{APP}/domains").json()] == ["www.example.com"]
     by_id = client.get(f"/apps/{APP}/domains/{domain['id']}").json()
     by_name = client.get(f"/apps/{APP}/domains/www.example.com").json()
     assert by_id == by_name == domain

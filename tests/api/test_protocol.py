@@ -42,8 +42,7 @@ def test_other_versions_are_not_acceptable(client: TestClient, version: str) -> 
         response,
         406,
         "not_acceptable",
-        f"API version {version} is not served: "
-        "use Accept: application/vnd.heroku+json; version=3",
+        f"API version {version} is not served: use Accept: application/vnd.heroku+json; version=3",
     )
     assert response.headers["request-id"]
 
@@ -86,9 +85,9 @@ def test_request_id_on_errors_and_open_routes(client: TestClient, stack: Stack) 
         assert anonymous.get("/apps", headers={"Request-Id": "r-2"}).headers["request-id"] == (
             "r-2"
         )
-        assert anonymous.get("/health", headers={"Request-Id": "r-3"}).headers[
-            "request-id"
-        ] == ("r-3")
+        assert anonymous.get("/health", headers={"Request-Id": "r-3"}).headers["request-id"] == (
+            "r-3"
+        )
 
 
 def test_rate_limit_remaining_counts_down(client: TestClient) -> None:

@@ -58,8 +58,8 @@ def test_next_range_is_parsed_back_to_the_next_page() -> None:
     page = RELEASES.parse("version ..; max=2, order=desc")
     header = next_range(page, "7")
     assert header == "version ]7..; max=2, order=desc"
-    assert RELEASES.parse(header) == Page("version", start="7", exclusive=True, max=2,
-                                          descending=True)  # fmt: skip
+    expected = Page("version", start="7", exclusive=True, max=2, descending=True)
+    assert RELEASES.parse(header) == expected
 
 
 Fetch = Callable[[str | None], Any]
@@ -81,14 +81,6 @@ def follow(client: TestClient, path: str, first: str | None) -> tuple[list[Any],
             return items, responses
         header = response.headers["next-range"]
     raise AssertionError("Next-Range never ended")
-
-
-@pytest.fixture
-def many_apps(client: TestClient) -> list[str]:
-    names = [f"app-{n:02d}" for n in range(7)]
-    for name in reversed(names):
-        assert client.post("/apps", json={"name": name}).status_code == 201
-    return names
 
 
 @pytest.mark.parametrize("path", ["/apps", "/users/~/apps"])
@@ -142,13 +134,6 @@ def test_default_page_size_is_200(client: TestClient, stack: Stack) -> None:
     assert len(items) == 205 == len({a["id"] for a in items})
 
 
-@pytest.fixture
-def many_releases(client: TestClient, deployed: str) -> int:
-    for n in range(6):
-        assert client.patch(f"/apps/{APP}/config-vars", json={f"K{n}": "v"}).status_code == 200
-    return 7
-
-
 def test_releases_page_newest_first(client: TestClient, many_releases: int) -> None:
     path = f"/apps/{APP}/releases"
     first = client.get(path, headers={"Range": "version ..; max=2, order=desc"})
@@ -191,14 +176,6 @@ def test_releases_page_by_id(client: TestClient, many_releases: int) -> None:
     assert sorted(r["version"] for r in items) == [1, 2, 3, 4, 5, 6, 7]
     assert [r["id"] for r in items] == sorted(r["id"] for r in items)
     assert len(responses) == 3
-
-
-@pytest.fixture
-def many_domains(client: TestClient, deployed: str) -> list[str]:
-    hosts = [f"www{n}.example.com" for n in range(5)]
-    for host in hosts:
-        assert client.post(f"/apps/{APP}/domains", json={"hostname": host}).status_code == 201
-    return hosts
 
 
 @pytest.mark.parametrize(

@@ -125,9 +125,7 @@ def test_unknown_release_config_vars(client: TestClient, deployed: str) -> None:
     )
 
 
-def test_creating_a_release_from_a_slug_is_not_supported(
-    client: TestClient, deployed: str
-) -> None:
+def test_creating_a_release_from_a_slug_is_not_supported(client: TestClient, deployed: str) -> None:
     error(
         client.post(f"/apps/{APP}/releases", json={"slug": "x"}),
         501,

@@ -245,3 +245,123 @@ def _wait_for_registry(address: str, process: subprocess.Popen[bytes], log: Path
             pass
         time.sleep(0.05)
     pytest.fail(f"docker-registry did not answer on {address} within 15 s: {log.read_text()}")
+
+
+# -- The Docker scheduler (tests/integration/test_scheduler_docker*.py) -----------------------
+# A unique bridge network per test, cleaned up with every container the scheduler labelled with
+# it; a router that records what it is told; manifests built by the real `manifest.build`.
+
+
+class RecordingRouter:
+    """A Router that keeps the table in memory and records every call with its time."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.table: dict[str, object] = {}
+        self.calls: list[tuple[float, str, object]] = []  # (time.time(), verb, route or app id)
+        self._lock = threading.Lock()
+
+    def route(self, route: object) -> None:
+        with self._lock:
+            self.table[route.app_id] = route  # type: ignore[attr-defined]
+            self.calls.append((time.time(), "route", route))
+
+    def remove(self, app_id: str) -> None:
+        with self._lock:
+            self.table.pop(app_id, None)
+            self.calls.append((time.time(), "remove", app_id))
+
+    def routes(self) -> list[object]:
+        with self._lock:
+            return list(self.table.values())
+
+    def ensure(self) -> bool:
+        return False
+
+    def upstreams(self, app_id: str) -> tuple[str, ...]:
+        with self._lock:
+            route = self.table.get(app_id)
+        return tuple(route.upstreams) if route is not None else ()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def docker_network(docker_client: docker.DockerClient) -> Iterator[str]:
+    """A network name no other test uses; its containers and the network go at teardown."""
+    name = unique("empire-test-net")
+    yield name
+    for container in docker_client.containers.list(
+        all=True, filters={"label": f"empire.network={name}"}
+    ):
+        with contextlib.suppress(docker.errors.APIError):
+            container.remove(force=True)
+    for network in docker_client.networks.list(names=[name]):
+        if network.name == name:
+            with contextlib.suppress(docker.errors.APIError):
+                network.remove()
+
+
+@pytest.fixture
+def recording_router() -> RecordingRouter:
+    return RecordingRouter()
+
+
+@pytest.fixture
+def docker_scheduler(
+    docker_client: docker.DockerClient, docker_network: str, recording_router: RecordingRouter
+) -> Iterator[Callable[..., object]]:
+    """Make DockerSchedulers on the test's network and router (keyword overrides allowed)."""
+    from empire.scheduler.docker import DockerScheduler
+
+    made: list[DockerScheduler] = []
+
+    def make(**options: object) -> DockerScheduler:
+        settings: dict[str, object] = {
+            "network": docker_network,
+            "health_timeout": 20.0,
+            "min_running": 1.0,
+            "drain": 0.3,
+        }
+        settings.update(options)
+        scheduler = DockerScheduler(docker_client, recording_router, **settings)  # type: ignore[arg-type]
+        made.append(scheduler)
+        return scheduler
+
+    yield make
+    for scheduler in made:
+        scheduler.close()
+
+
+@pytest.fixture
+def make_manifest(busybox_base: BuiltImage) -> Callable[..., object]:
+    """Build a Manifest with `empire.manifest.build` from a formation of `model.Process`es."""
+    from datetime import UTC, datetime
+
+    from empire import manifest as manifests
+    from empire.model import App, Config, Release, Slug
+
+    def make(
+        app: App,
+        version: int,
+        formation: dict[str, object],
+        *,
+        domains: tuple[str, ...] = (),
+        config: dict[str, str] | None = None,
+        image: str | None = None,
+    ) -> object:
+        now = datetime.now(UTC)
+        release = Release(
+            id=f"{app.id}-v{version}",
+            app_id=app.id,
+            app_name=app.name,
+            version=version,
+            slug=Slug(id=f"slug-{version}", image=image or busybox_base.tag, procfile=b""),
+            config=Config(id=f"config-{version}", app_id=app.id, vars=config or {}, created_at=now),
+            formation=formation,  # type: ignore[arg-type]
+            description=f"v{version}",
+            created_at=now,
+            updated_at=now,
+        )
+        return manifests.build(app, release, domains)
+
+    return make

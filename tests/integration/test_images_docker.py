@@ -104,14 +104,14 @@ def test_falls_back_to_the_image_cmd(
     assert _probe_containers(docker_client) == []
 
 
-def test_the_fallback_command_is_entrypoint_then_cmd(
+def test_the_fallback_command_is_the_cmd_the_entrypoint_stays(
     images: DockerImages, busybox_image: BuildImage
 ) -> None:
     image = busybox_image(entrypoint=["/bin/sh", "-c"], cmd=["httpd -f -p 80"])
 
     source = images.procfile(images.resolve(ImageRef.parse(image.tag)).identity)
 
-    assert source.cmd == ("/bin/sh", "-c", "httpd -f -p 80")
+    assert source.cmd == ("httpd -f -p 80",)
 
 
 def test_no_procfile_and_no_cmd_is_invalid(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from support.stack import Stack
 
 from empire.errors import Conflict, Invalid, MessageRequired, NotFound
 from empire.model import Exposure, Page
+from support.stack import Stack
 
 
 def test_create_lists_and_finds_by_name_or_id(stack: Stack) -> None:
@@ -122,9 +122,8 @@ def test_maintenance_runs_nothing_and_keeps_quantities(stack: Stack) -> None:
 
 
 def test_tokens_authenticate_until_they_expire(stack: Stack) -> None:
-    from support.stack import FrozenClock
-
     from empire.errors import Unauthorized
+    from support.stack import FrozenClock
 
     assert stack.empire.authenticate(stack.token) == stack.user
     with pytest.raises(Unauthorized):

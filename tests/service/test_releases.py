@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support.stack import Stack
 
 from empire import sizes
 from empire.errors import ImageNotFound, Invalid, InvalidImage, InvalidProcfile, NotFound
 from empire.model import Outcome, Page, RunRequest, ScaleUpdate
 from empire.scheduler import Verdict
+from support.stack import Stack
 
 PROCFILE = b"""
 web:

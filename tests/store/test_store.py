@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from support.stack import make_stack
 
 from empire.core import Empire, hash_token
 from empire.errors import Conflict, Unavailable
@@ -17,6 +16,7 @@ from empire.model import App, Config, Domain, Page, Release, Slug, Token, User
 from empire.scheduler.fake import FakeScheduler
 from empire.store import migrate
 from empire.store.sql import SqlStore, connect
+from support.stack import make_stack
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
@@ -132,7 +132,7 @@ def test_fifty_concurrent_writes_to_one_app(database_url: str, tmp_path: Path) -
                 empire.deploy(f"acme/acme-inc:v{i}", by=stack.user)
             else:
                 empire.set_config("acme-inc", {f"K{i}": str(i)}, by=stack.user)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=write, args=(i,)) for i in range(50)]

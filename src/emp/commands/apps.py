@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from emp.output import go_quote, parse_time, pretty_time, table
-from emp.registry import check_args, command, option
+from emp.registry import check_args, command, flag, option
 from emp.session import Session, UsageFail
 from emp.transport import JSON
 
@@ -30,10 +30,12 @@ Examples:
     options=[
         option("-r", "--region"),
         option("-o", "--org"),
-        option("--http-git", default=False, type=bool),
+        flag("--http-git"),
     ],
 )
-def create(s: Session, args: tuple[str, ...], region: str | None, org: str | None, **_: object) -> None:
+def create(
+    s: Session, args: tuple[str, ...], region: str | None, org: str | None, http_git: bool
+) -> None:
     """Create an app."""
     check_args(args, 0, 1)
     if not args:
@@ -86,7 +88,9 @@ def _certs(app: JSON) -> str:
     return ",".join(f"{process}={certs[process]}" for process in sorted(certs))
 
 
-@command("info", "show app info", "Info shows general information about an app.", app="needs", json=True)
+@command(
+    "info", "show app info", "Info shows general information about an app.", app="needs", json=True
+)
 def info(s: Session, args: tuple[str, ...]) -> None:
     """Show an app."""
     check_args(args, 0, 0)

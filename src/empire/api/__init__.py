@@ -84,6 +84,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 404:
         message = f"no such route: {request.method} {request.url.path}"
         return api_errors.response(404, "not_found", message)
+    if exc.status_code == 400:  # FastAPI could not read the body (not UTF-8, say)
+        reason = exc.__cause__ or exc.detail
+        if isinstance(reason, UnicodeDecodeError):
+            reason = f"{reason.reason} (send UTF-8 JSON)"
+        return api_errors.response(
+            400, "bad_request", f"malformed JSON in the request body: {reason}"
+        )
     if exc.status_code == 405:
         message = f"{request.method} is not allowed on {request.url.path}"
         return api_errors.response(405, "method_not_allowed", message)

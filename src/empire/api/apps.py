@@ -114,8 +114,10 @@ def empty_list(app: str, c: Ctx) -> JSONResponse:
     return render.page([], EMPTY.parse(c.range), EMPTY, lambda _: {}, str)
 
 
-@router.api_route("/apps/{app}/ssl-endpoints", methods=["GET", "POST"])
-@router.api_route("/apps/{app}/ssl-endpoints/{cert}", methods=["GET", "PATCH", "DELETE"])
+@router.api_route("/apps/{app}/ssl-endpoints", methods=["GET", "POST"], include_in_schema=False)
+@router.api_route(
+    "/apps/{app}/ssl-endpoints/{cert}", methods=["GET", "PATCH", "DELETE"], include_in_schema=False
+)
 def ssl_endpoints(app: str, c: Ctx) -> JSONResponse:  # removed in Empire 0.10
     return errors.response(
         404,

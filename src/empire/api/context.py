@@ -63,5 +63,7 @@ def _decode(raw: bytes) -> Any:
         return None
     try:
         return json.loads(raw)
-    except ValueError as exc:
-        raise Invalid(f"malformed JSON in the request body: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise Invalid(f"malformed JSON in the request body: {exc.msg}") from exc
+    except UnicodeDecodeError as exc:
+        raise Invalid(f"malformed JSON in the request body: {exc.reason}") from exc

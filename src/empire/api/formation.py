@@ -16,18 +16,22 @@ from empire.errors import Invalid, NotFound
 from empire.model import App, Process, ScaleUpdate
 
 router = APIRouter()
+_EXAMPLE = '{"type": "web", "quantity": 2}'
 FORMATION = Ranges(fields=("type", "id"), default="type")
+_INTEGER = re.compile(r"^\s*-?[0-9]+\s*$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def _update(item: Any, process: str | None = None) -> ScaleUpdate:
+    if process is None and not isinstance(item, dict):
+        raise Invalid(f"each update must be an object such as {_EXAMPLE}, got {item!r}")
     data = obj(item)
     name = process or data.get("process") or data.get("type")
     if not isinstance(name, str) or not name:
-        raise Invalid('each update needs a process type: {"type": "web", "quantity": 2}')
+        raise Invalid(f"each update needs a process type: {_EXAMPLE}")
     quantity = data.get("quantity")
     if isinstance(quantity, str):
-        if not quantity.strip().lstrip("-").isdigit():
+        if not _INTEGER.match(quantity):
             raise Invalid(f"invalid quantity {quantity!r} for {name}: use a whole number")
         quantity = int(quantity)
     elif quantity is not None and (not isinstance(quantity, int) or isinstance(quantity, bool)):
@@ -74,7 +78,7 @@ def formation_one(app: str, process: str, c: Ctx) -> dict[str, Any]:
 def scale(app: str, c: Ctx, body: Any = Body(default=None)) -> list[dict[str, Any]]:
     updates = obj(body).get("updates")
     if not isinstance(updates, list):
-        raise Invalid('field \'updates\' must be a list: {"updates": [{"type": "web", ...}]}')
+        raise Invalid(f"field 'updates' must be a list: {{\"updates\": [{_EXAMPLE}]}}")
     processes = c.empire.scale(app, [_update(u) for u in updates], by=c.user, message=c.message)
     return _render(c, app, processes)
 

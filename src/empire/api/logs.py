@@ -47,9 +47,7 @@ class Sessions:
 
 
 @router.post("/apps/{app}/log-sessions", response_model=None)  # emp log, heroku logs
-def log_session(
-    app: str, c: Ctx, request: Request, body: Any = Body(default=None)
-) -> Response:
+def log_session(app: str, c: Ctx, request: Request, body: Any = Body(default=None)) -> Response:
     data = obj(body)
     heroku = any(key in data for key in ("lines", "tail", "dyno", "source"))
     if not heroku:  # Empire's emp log: a plain stream, starting `duration` nanoseconds ago

@@ -13,6 +13,8 @@ from empire.model import Page
 
 DEFAULT_MAX = 200
 MAX_MAX = 1000
+_NUMBER = re.compile(r"^[0-9]+$")
+_START = re.compile(r"^[0-9]{1,9}$")
 _FIELD = re.compile(r"^\s*([A-Za-z_]+)\s*(.*)$")
 
 
@@ -22,6 +24,7 @@ class Ranges:
 
     fields: tuple[str, ...]
     default: str
+    numeric: tuple[str, ...] = ()  # fields whose start must be a (small) whole number
 
     def parse(self, header: str | None) -> Page:
         """Parse a Range header into a Page; anything unrecognised falls back to defaults."""
@@ -38,13 +41,14 @@ class Ranges:
                 if start.startswith("]"):
                     page = replace(page, exclusive=True)
                     start = start[1:]
-                if start:
+                if start and (page.field not in self.numeric or _START.match(start)):
                     page = replace(page, start=start)
         for option in options:
             key, _, value = option.strip().partition("=")
             key, value = key.strip().lower(), value.strip().lower()
-            if key == "max" and value.isdigit():
-                page = replace(page, max=max(1, min(int(value), MAX_MAX)))
+            if key == "max" and _NUMBER.match(value):
+                wanted = int(value) if len(value) <= 6 else MAX_MAX
+                page = replace(page, max=max(1, min(wanted, MAX_MAX)))
             elif key == "order" and value in ("asc", "desc"):
                 page = replace(page, descending=value == "desc")
         return page

@@ -15,7 +15,7 @@ from empire.errors import Invalid, NotSupported
 from empire.model import Page
 
 router = APIRouter()
-RELEASES = Ranges(fields=("version", "id"), default="version")
+RELEASES = Ranges(fields=("version", "id"), default="version", numeric=("version",))
 
 
 @router.get("/apps/{app}/releases")  # emp releases, heroku releases

@@ -86,7 +86,9 @@ class DockerImages:
             content = self._read_file(identity, path)
         if content is not None:
             return ProcfileSource(content, path=path)
-        cmd = [*_argv(config.get("Entrypoint")), *_argv(config.get("Cmd"))]
+        # The scheduler keeps the image's ENTRYPOINT and replaces its CMD with the process
+        # command, as `docker run` does, so the generated command is the CMD alone.
+        cmd = _argv(config.get("Cmd")) or _argv(config.get("Entrypoint"))
         if not cmd:
             raise InvalidProcfile(
                 f"image {identity} has no Procfile in its WORKDIR ({workdir}) and no CMD: "

@@ -5,6 +5,7 @@ Tasks are named `v<release>.<process>.<n>`, as Empire's fake names them.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ class FakeScheduler:
         self.stopped: list[str] = []
         self.restarts: list[tuple[str, str | None]] = []
         self.lines: dict[str, list[str]] = {}
+        self.started: dict[str, datetime] = {}
         self._verdicts: list[Verdict] = []
         self._lock = threading.Lock()
 
@@ -39,8 +41,13 @@ class FakeScheduler:
         with self._lock:
             verdict = self._verdicts.pop(0) if self._verdicts else Verdict(Outcome.SUCCEEDED)
             if verdict.outcome is Outcome.SUCCEEDED:
+                before = self.manifests.get(manifest.app_id)
+                if before is None or before.release != manifest.release:
+                    self.started[manifest.app_id] = self.clock()
                 self.manifests[manifest.app_id] = manifest
-            self._log(manifest.app_id, f"release v{manifest.release} {verdict.outcome.value}")
+            self._log(
+                manifest.app_id, "deploy", f"release v{manifest.release} {verdict.outcome.value}"
+            )
         if status is not None:
             for process in manifest.processes:
                 if process.quantity and not process.schedule:
@@ -63,7 +70,9 @@ class FakeScheduler:
             if process.noservice or process.schedule:
                 continue
             for n in range(1, process.quantity + 1):
-                tasks.append(self._task(manifest, process, n, "up"))
+                task = self._task(manifest, process, n, "up")
+                started = self.started.get(app_id, task.updated_at)
+                tasks.append(dataclasses.replace(task, updated_at=started))
         return tasks + runs
 
     def stop(self, app_id: str, task: str) -> None:
@@ -84,21 +93,23 @@ class FakeScheduler:
     def run(self, manifest: Manifest, process: ManifestProcess) -> Task:
         with self._lock:
             runs = self.runs.setdefault(manifest.app_id, [])
-            task = self._task(manifest, process, len(runs) + 1, "up", one_off=True)
+            task = self._task(manifest, process, len(runs) + 1, "up")
             runs.append(task)
-            self._log(manifest.app_id, f"run {' '.join(process.command)}")
+            self._log(manifest.app_id, task.name, f"run {' '.join(process.command)}")
         return task
 
     def logs(self, app_id: str, query: LogQuery) -> Iterator[str]:
         with self._lock:
             lines = list(self.lines.get(app_id, []))
+        if query.process is not None:
+            lines = [line for line in lines if f"[{query.process}." in line]
         if query.lines is not None:
             lines = lines[-query.lines :]
         return iter(lines)
 
-    def _log(self, app_id: str, text: str) -> None:
+    def _log(self, app_id: str, source: str, text: str) -> None:
         stamp = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
-        self.lines.setdefault(app_id, []).append(f"{stamp} empire[scheduler]: {text}")
+        self.lines.setdefault(app_id, []).append(f"{stamp} empire[{source}]: {text}")
 
     def _task(
         self,
@@ -106,8 +117,6 @@ class FakeScheduler:
         process: ManifestProcess,
         n: int,
         state: str,
-        *,
-        one_off: bool = False,
     ) -> Task:
         name = f"v{manifest.release}.{process.name}.{n}"
         return Task(

@@ -287,7 +287,9 @@ class SqlTransaction:
             ) from exc
         # The app's current config is its newest release's (a rollback brings the old one back).
         self.conn.execute(
-            t.apps.update().where(t.apps.c.id == release.app_id).values(config_id=release.config.id)
+            t.apps.update()
+            .where(t.apps.c.id == release.app_id)
+            .values(config_id=release.config.id, released_at=release.created_at)
         )
 
     def update_formation(self, release_id: str, formation: Formation, at: datetime) -> None:
@@ -468,6 +470,7 @@ def _app(m: Any) -> App:
         certs=dict(m["certs"] or {}),
         created_at=_now_utc(m["created_at"]),
         updated_at=_now_utc(m["updated_at"]),
+        released_at=_utc(m["released_at"]),
     )
 
 

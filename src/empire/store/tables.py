@@ -56,6 +56,7 @@ apps = Table(
     Column("certs", JSON, nullable=False),
     # The current config: configs are immutable snapshots, this points at the newest.
     Column("config_id", String(36)),
+    Column("released_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("deleted_at", DateTime(timezone=True)),

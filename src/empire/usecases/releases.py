@@ -35,8 +35,12 @@ class Releases(Base):
         by: User,
         message: str | None = None,
         status: StatusFn | None = None,
+        stream: bool = False,
     ) -> Release:
-        """Deploy an image: resolve it, read its Procfile, record a release and roll it out."""
+        """Deploy an image: resolve it, read its Procfile, record a release and roll it out.
+
+        `stream` adds the scheduler's own progress lines to `status` (Empire's `deploy -s`).
+        """
         self._require_message(message)
         emit = status or (lambda _msg: None)
         ref = ImageRef.parse(image)
@@ -94,7 +98,8 @@ class Releases(Base):
             f"{by.name} deployed {image} to {name} (v{release.version})",
             message,
         )
-        release = self._submit(target, release, lambda line: emit({"status": line}))
+        progress = (lambda line: emit({"status": line})) if stream else None
+        release = self._submit(target, release, progress)
         emit(
             {
                 "status": "Status: Finished processing events for release "

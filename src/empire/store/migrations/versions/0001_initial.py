@@ -52,6 +52,7 @@ def upgrade() -> None:
         sa.Column("maintenance", sa.Boolean, nullable=False, server_default=sa.text("false")),
         sa.Column("certs", sa.JSON, nullable=False),
         sa.Column("config_id", sa.String(36)),
+        sa.Column("released_at", TS),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
         sa.Column("deleted_at", TS),

@@ -1,0 +1,89 @@
+"""Credentials: login, logout, creds."""
+
+from __future__ import annotations
+
+import getpass
+
+from emp.client import ApiError
+from emp.credentials import Creds, machine_of
+from emp.registry import check_args, command
+from emp.session import Fail, Session
+
+
+@command(
+    "login",
+    "log in to Empire",
+    """
+Log in with your Empire username and password. The API token the
+server gives back is saved in your netrc file (NETRC_PATH, default
+~/.netrc) for the API's host and port, with mode 0600. Input is read
+from the terminal; on a pipe, the username and then the password are
+read from standard input.
+
+Example:
+
+    $ emp login
+    Enter username: bob
+    Enter password:
+    Logged in.
+""",
+    extra=True,
+)
+def login(s: Session, args: tuple[str, ...]) -> None:
+    """Exchange a username and password for a token saved in netrc."""
+    check_args(args, 0, 0)
+    machine = machine_of(s.api_url)
+    old = s.netrc().get(machine)
+    prompt = f"Enter username [{old.login}]: " if old and old.login else "Enter username: "
+    user = (s.read_line(prompt) or "").strip() or (old.login if old else "")
+    if not user:
+        raise Fail("username is required.")
+    password = _password(s)
+    if not password:
+        raise Fail("password is required.")
+    try:
+        token = s.client.authorize(user, password)
+    except ApiError as exc:
+        if exc.id != "two_factor":
+            raise
+        code = (s.read_line("Enter two-factor auth code: ") or "").strip()
+        token = s.client.authorize(user, password, code)
+    s.netrc().save(machine, Creds(user, token))
+    s.out("Logged in.")
+
+
+def _password(s: Session) -> str:
+    if not s.io.stdin_tty:
+        return (s.read_line() or "").strip()
+    return getpass.getpass("Enter password: ", stream=s.io.stderr)
+
+
+@command(
+    "logout",
+    "log out of Empire",
+    """
+Log out: remove the credentials for the API's host and port from
+your netrc file.
+
+Example:
+
+    $ emp logout
+    Logged out.
+""",
+    extra=True,
+)
+def logout(s: Session, args: tuple[str, ...]) -> None:
+    """Remove this API's entry from netrc."""
+    check_args(args, 0, 0)
+    s.netrc().remove(machine_of(s.api_url))
+    s.out("Logged out.")
+
+
+@command("creds", "show credentials", "Creds shows the credentials used for API calls.", extra=True)
+def creds(s: Session, args: tuple[str, ...]) -> None:
+    """Print the login and token in use."""
+    check_args(args, 0, 0)
+    found = s.creds()
+    if found is None:
+        raise Fail(f"no credentials for {machine_of(s.api_url)}: log in with `emp login`")
+    s.out(f"{found.login} {found.password}")

@@ -1,0 +1,253 @@
+"""Converge an app's service containers to a manifest: scale, heal, and roll start-first.
+
+Per process, containers whose `empire.spec` matches the desired spec and that are alive are
+kept (one per index 1..quantity); the missing indices are started; everything else of the app
+(old specs, exited or extra instances, processes no longer scaled up) is retired. New
+containers must all be healthy before traffic shifts to them and the retired ones stop; when
+one is not, the new ones are removed, the old ones keep serving, and the verdict is
+ROLLED_BACK with the reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from empire.errors import SchedulerError
+from empire.model import Outcome
+from empire.scheduler import Manifest, ManifestProcess, StatusFn, Verdict
+from empire.scheduler.docker import containers, engine, health
+from empire.scheduler.docker.engine import Instance
+
+RouteFn = Callable[[Sequence[Instance]], bool]  # web instances -> did the route change?
+_WORKERS = 8  # below docker-py's connection pool size (10)
+
+
+@dataclass(slots=True)
+class Plan:
+    """What to do with one process type."""
+
+    process: ManifestProcess
+    nonce: str
+    keep: list[Instance] = field(default_factory=list)
+    start: list[int] = field(default_factory=list)
+    retire: list[Instance] = field(default_factory=list)
+
+
+def desired_quantity(process: ManifestProcess) -> int:
+    """Instances a process runs as a service: none for one-off and scheduled processes."""
+    return 0 if process.noservice or process.schedule else max(process.quantity, 0)
+
+
+def current_nonce(manifest: Manifest, process: ManifestProcess, found: Iterable[Instance]) -> str:
+    """The restart nonce of the instances already running this process's desired spec."""
+    matching = [
+        i for i in found if i.spec == containers.spec_hash(manifest, process, i.nonce) and i.alive
+    ]
+    return max(matching, key=lambda i: i.created).nonce if matching else ""
+
+
+def plan(
+    manifest: Manifest, found: Sequence[Instance], nonces: dict[str, str] | None = None
+) -> tuple[list[Plan], list[Instance]]:
+    """Split the app's service containers into plans per process, and orphans."""
+    plans = []
+    names = {p.name for p in manifest.processes}
+    for process in manifest.processes:
+        mine = [i for i in found if i.process == process.name]
+        nonce = (nonces or {}).get(process.name) or current_nonce(manifest, process, mine)
+        spec = containers.spec_hash(manifest, process, nonce)
+        wanted = desired_quantity(process)
+        step = Plan(process, nonce)
+        by_index: dict[int, Instance] = {}
+        # Running before restarting, newest first: the best instance of each index is kept.
+        for i in sorted(mine, key=lambda i: (i.state == "running", i.created), reverse=True):
+            if i.spec == spec and i.alive and 1 <= i.index <= wanted and i.index not in by_index:
+                by_index[i.index] = i
+            else:
+                step.retire.append(i)
+        step.keep = [by_index[n] for n in sorted(by_index)]
+        step.start = [n for n in range(1, wanted + 1) if n not in by_index]
+        plans.append(step)
+    orphans = [i for i in found if i.process not in names]
+    return plans, orphans
+
+
+class Rollout:
+    """Applies plans against the engine."""
+
+    def __init__(
+        self,
+        api: Any,
+        network: containers.Network,
+        *,
+        health_timeout: float,
+        min_running: float,
+        stop_timeout: int,
+        drain: float,
+        poll: float,
+    ) -> None:
+        self._api = api
+        self._network = network
+        self._health_timeout = health_timeout
+        self._min_running = min_running
+        self._stop_timeout = stop_timeout
+        self._drain = drain
+        self._poll = poll
+
+    def converge(
+        self,
+        manifest: Manifest,
+        found: Sequence[Instance],
+        route: RouteFn,
+        status: StatusFn,
+        nonces: dict[str, str] | None = None,
+    ) -> Verdict:
+        plans, orphans = plan(manifest, found, nonces)
+        web = next((p for p in plans if p.process.name == "web"), None)
+        if not any(p.start or p.retire for p in plans) and not orphans:
+            try:
+                route(web.keep if web else [])
+            except Exception as e:  # the router's own errors
+                return Verdict(Outcome.FAILED, f"cannot update the route: {e}")
+            for p in plans:
+                if p.keep:
+                    status(
+                        f"Status: {p.process.name}: {_count(len(p.keep))} of "
+                        f"v{manifest.release} running"
+                    )
+            return Verdict(Outcome.SUCCEEDED)
+        started = self._start(manifest, plans, status)
+        changed = False
+        try:
+            failure = health.wait_healthy(
+                self._api,
+                started,
+                timeout=self._health_timeout,
+                min_running=self._min_running,
+                poll=self._poll,
+                on_healthy=_progress(started, status),
+            )
+            if failure is None:
+                self._parallel(lambda c: containers.arm(self._api, c.id), started)
+                changed = self._shift(manifest, web, started, route)
+        except Exception as e:  # the engine or the router failed: keep the old ones serving
+            self._discard([c.id for c in started])
+            if isinstance(e, SchedulerError):
+                raise
+            return Verdict(Outcome.FAILED, f"cannot shift traffic to v{manifest.release}: {e}")
+        if failure is not None:
+            status(f"Status: {failure}")
+            self._discard([c.id for c in started])
+            status(f"Status: removed the new instances of v{manifest.release}; rolled back")
+            return Verdict(Outcome.ROLLED_BACK, f"v{manifest.release} was not healthy: {failure}")
+        retired = [i for p in plans for i in p.retire] + orphans
+        if changed and any(i.process == "web" and i.alive for i in retired):
+            time.sleep(self._drain)  # let requests already sent to the old instances finish
+        self._retire(retired, status)
+        return Verdict(Outcome.SUCCEEDED)
+
+    def _shift(
+        self,
+        manifest: Manifest,
+        web: Plan | None,
+        started: list[health.Candidate],
+        route: RouteFn,
+    ) -> bool:
+        """Route the web process to its kept and new instances; True if the route changed."""
+        if web is None:
+            return route([])
+        new_ids = {c.id for c in started if c.process == "web"}
+        if new_ids:
+            found = engine.list_instances(
+                self._api, f"{engine.APP_ID}={manifest.app_id}", f"{engine.PROCESS}=web"
+            )
+            web.keep += [i for i in found if i.id in new_ids]
+        return route(web.keep)
+
+    def _start(
+        self, manifest: Manifest, plans: list[Plan], status: StatusFn
+    ) -> list[health.Candidate]:
+        jobs = [(p, n) for p in plans for n in p.start]
+        if not jobs:
+            return []
+        self._network.ensure()
+        for p in plans:
+            if p.start:
+                status(
+                    f"Status: {p.process.name}: starting {_count(len(p.start))} "
+                    f"of v{manifest.release}"
+                )
+
+        def start(job: tuple[Plan, int]) -> health.Candidate:
+            p, index = job
+            container_id = containers.create(
+                self._api,
+                manifest,
+                p.process,
+                kind=engine.SERVICE,
+                index=index,
+                nonce=p.nonce,
+                network=self._network.name,
+            )
+            containers.start(self._api, container_id)
+            return health.Candidate(
+                container_id, p.process.name, index, health.check_for(p.process)
+            )
+
+        with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+            futures = [pool.submit(start, job) for job in jobs]
+        done = [f.result() for f in futures if f.exception() is None]
+        errors = [e for f in futures if (e := f.exception()) is not None]
+        if errors:
+            self._network.forget()
+            self._discard([c.id for c in done])
+            raise errors[0]
+        return done
+
+    def _retire(self, retired: list[Instance], status: StatusFn) -> None:
+        if not retired:
+            return
+        self._remove([i.id for i in retired])
+        groups = Counter((i.process, i.release, i.alive) for i in retired)
+        for (process, release, alive), n in sorted(groups.items()):
+            verb = "stopped" if alive else "removed"
+            what = _count(n) if alive else _count(n, "exited instance")
+            status(f"Status: {process}: {verb} {what} of v{release}")
+
+    def _remove(self, ids: list[str]) -> None:
+        self._parallel(lambda i: engine.remove_instance(self._api, i, self._stop_timeout), ids)
+
+    def _discard(self, ids: list[str]) -> None:
+        """Remove new instances that never served: no need to wait for a graceful stop."""
+        self._parallel(lambda i: engine.remove_instance(self._api, i, None), ids)
+
+    def _parallel(self, fn: Callable[[Any], None], items: Sequence[Any]) -> None:
+        if not items:
+            return
+        with ThreadPoolExecutor(max_workers=min(_WORKERS, len(items))) as pool:
+            for future in [pool.submit(fn, item) for item in items]:
+                future.result()
+
+
+def _progress(
+    started: list[health.Candidate], status: StatusFn
+) -> Callable[[health.Candidate], None]:
+    totals = Counter(c.process for c in started)
+    healthy: Counter[str] = Counter()
+
+    def on_healthy(candidate: health.Candidate) -> None:
+        healthy[candidate.process] += 1
+        if healthy[candidate.process] == totals[candidate.process]:
+            n = totals[candidate.process]
+            status(f"Status: {candidate.process}: {n}/{n} healthy")
+
+    return on_healthy
+
+
+def _count(n: int, noun: str = "instance") -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -1,0 +1,282 @@
+"""DockerScheduler: runs apps as containers on one Docker engine, behind a router.
+
+Every verb is keyed by app id and reads the engine's containers by label, so the scheduler
+keeps no state a restart of Empire would lose (the cron table is rebuilt by the next submit).
+Writes to one app (submit, restart, stop, remove) are serialized by a lock per app; different
+apps converge in parallel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import threading
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import docker
+
+from empire.errors import Invalid, NotFound
+from empire.model import Outcome, Size, Task
+from empire.router import Router
+from empire.scheduler import LogQuery, Manifest, ManifestProcess, StatusFn, Verdict
+from empire.scheduler.docker import containers, cron, engine, logs
+from empire.scheduler.docker.engine import Instance, engine_errors
+from empire.scheduler.docker.rollout import Rollout
+from empire.scheduler.docker.routing import Routes
+
+KEEP_CRON_RUNS = 3  # finished cron containers kept per process, so `ps` shows the last runs
+_KIND_ORDER = {engine.SERVICE: 0, engine.CRON: 1, engine.RUN: 2}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+class DockerScheduler:
+    """The scheduler contract on the local Docker engine."""
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        router: Router,
+        *,
+        network: str = "empire",
+        clock: Callable[[], datetime] = _now,
+        health_timeout: float = 60.0,
+        min_running: float = 3.0,
+        stop_timeout: int = 10,
+        drain: float = 1.0,
+        cron_interval: float = 10.0,
+        poll_interval: float = 0.1,
+    ) -> None:
+        self._client = client
+        self._api: Any = client.api
+        self._routes = Routes(router)
+        self._clock = clock
+        self._stop_timeout = stop_timeout
+        self.network = containers.Network(self._api, network)
+        self._rollout = Rollout(
+            self._api,
+            self.network,
+            health_timeout=health_timeout,
+            min_running=min_running,
+            stop_timeout=stop_timeout,
+            drain=drain,
+            poll=poll_interval,
+        )
+        self._cron = cron.Cron(self._launch_cron, clock, cron_interval)
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._runs = threading.Lock()
+        self._host: str | None = None
+
+    # -- the contract -------------------------------------------------------------------------
+
+    def submit(self, manifest: Manifest, status: StatusFn | None = None) -> Verdict:
+        """Converge the app's containers to the manifest: scale, heal, or roll start-first."""
+        problem = _schedule_problem(manifest)
+        if problem is not None:
+            return Verdict(Outcome.FAILED, problem)
+        with self._app_lock(manifest.app_id):
+            verdict = self._converge(manifest, _quiet if status is None else status)
+        if verdict.outcome is Outcome.SUCCEEDED:
+            self._cron.track(manifest)
+        return verdict
+
+    def restart(
+        self, manifest: Manifest, process: str | None = None, status: StatusFn | None = None
+    ) -> Verdict:
+        """Replace every instance of the app, or of one process type, rolling."""
+        if process is not None and manifest.process(process) is None:
+            raise NotFound(
+                f"no process type {process!r} in {manifest.app_name}", resource="formation"
+            )
+        nonce = secrets.token_hex(4)
+        nonces = {p.name: nonce for p in manifest.processes if process in (None, p.name)}
+        with self._app_lock(manifest.app_id):
+            return self._converge(manifest, _quiet if status is None else status, nonces)
+
+    def remove(self, app_id: str) -> None:
+        """Remove every container of the app (services, runs, cron runs) and its route."""
+        self._cron.forget(app_id)
+        with self._app_lock(app_id):
+            self._routes.drop(app_id)
+            self._remove(engine.list_instances(self._api, f"{engine.APP_ID}={app_id}"))
+
+    def tasks(self, app_id: str) -> list[Task]:
+        """One task per container of the app, running or recently finished."""
+        found = engine.list_instances(self._api, f"{engine.APP_ID}={app_id}")
+        tasks = [t for i in found if (t := self._task(i)) is not None]
+        order = {i.short_id: (_KIND_ORDER.get(i.kind, 3), i.process, i.index) for i in found}
+        return sorted(tasks, key=lambda t: order[t.id])
+
+    def stop(self, app_id: str, task: str) -> None:
+        """Stop and remove the container named by the task name or container id."""
+        with self._app_lock(app_id):
+            found = engine.list_instances(self._api, f"{engine.APP_ID}={app_id}")
+            matches = [i for i in found if _names(i, task)]
+            if not matches:
+                raise NotFound(f"no task {task!r}: see `emp ps`", resource="dyno")
+            self._routes.without(app_id, matches)
+            self._remove(matches)
+
+    def run(self, manifest: Manifest, process: ManifestProcess) -> Task:
+        """Start a detached one-off container, removed by the engine when it is done."""
+        self.network.ensure()
+        with self._runs:  # one index per run, even when two start at once
+            found = engine.list_instances(
+                self._api, f"{engine.APP_ID}={manifest.app_id}", f"{engine.KIND}={engine.RUN}"
+            )
+            index = max((i.index for i in found), default=0) + 1
+            container_id = self._create(manifest, process, engine.RUN, index)
+        containers.start(self._api, container_id)
+        return Task(
+            name=f"v{manifest.release}.run.{index}",
+            id=container_id[:12],
+            process=process.name,
+            release=manifest.release,
+            command=" ".join(process.command),
+            state="up",
+            host=self._hostname(),
+            size=Size(process.cpu_shares, process.memory, process.nproc),
+            updated_at=self._clock(),
+        )
+
+    def logs(self, app_id: str, query: LogQuery) -> Iterator[str]:
+        """The app's log lines, prefixed `<time> <app>[<process>.<n>]: `; follow if asked."""
+        return logs.read(self._api, app_id, query)
+
+    # -- cron and reconciliation -------------------------------------------------------------
+
+    def start_cron(self) -> None:
+        """Start the thread that runs scheduled processes of the submitted manifests."""
+        self._cron.start()
+
+    def close(self) -> None:
+        """Stop the cron thread."""
+        self._cron.close()
+
+    def run_due(self, now: datetime) -> list[tuple[str, str]]:
+        """Run the scheduled processes due since the last check; return (app id, process)."""
+        return self._cron.run_due(now)
+
+    def reconcile_orphans(self, known_app_ids: Collection[str]) -> list[str]:
+        """Remove the containers and routes of apps Empire no longer knows; return their ids."""
+        found = engine.list_instances(self._api, f"{engine.NETWORK}={self.network.name}")
+        orphans = [i for i in found if i.app_id and i.app_id not in known_app_ids]
+        gone = sorted({i.app_id for i in orphans})
+        for app_id in gone:
+            self._cron.forget(app_id)
+            self._routes.drop(app_id)
+        self._remove(orphans)
+        return gone
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _converge(
+        self, manifest: Manifest, status: StatusFn, nonces: dict[str, str] | None = None
+    ) -> Verdict:
+        found = engine.list_instances(
+            self._api, f"{engine.APP_ID}={manifest.app_id}", f"{engine.KIND}={engine.SERVICE}"
+        )
+        return self._rollout.converge(
+            manifest, found, lambda web: self._routes.apply(manifest, web), status, nonces
+        )
+
+    def _launch_cron(self, manifest: Manifest, process: ManifestProcess) -> None:
+        found = engine.list_instances(
+            self._api,
+            f"{engine.APP_ID}={manifest.app_id}",
+            f"{engine.KIND}={engine.CRON}",
+            f"{engine.PROCESS}={process.name}",
+        )
+        finished = sorted((i for i in found if not i.alive), key=lambda i: i.index)
+        self._remove(finished[: max(len(finished) - KEEP_CRON_RUNS, 0)])
+        self.network.ensure()
+        first = max((i.index for i in found), default=0) + 1
+        for index in range(first, first + max(process.quantity, 1)):
+            containers.start(self._api, self._create(manifest, process, engine.CRON, index))
+
+    def _create(self, manifest: Manifest, process: ManifestProcess, kind: str, index: int) -> str:
+        return containers.create(
+            self._api,
+            manifest,
+            process,
+            kind=kind,
+            index=index,
+            nonce="",
+            network=self.network.name,
+        )
+
+    def _remove(self, instances: list[Instance]) -> None:
+        if not instances:
+            return
+        with ThreadPoolExecutor(max_workers=min(8, len(instances))) as pool:
+            futures = [
+                pool.submit(engine.remove_instance, self._api, i.id, self._stop_timeout)
+                for i in instances
+            ]
+        for future in futures:
+            future.result()
+
+    def _task(self, instance: Instance) -> Task | None:
+        with engine_errors(f"inspect container {instance.short_id}", missing_ok=True):
+            attrs = self._api.inspect_container(instance.id)
+            state = attrs.get("State") or {}
+            status = str(state.get("Status", instance.state))
+            finished = status in ("exited", "dead")
+            when = engine.parse_time(state.get("FinishedAt" if finished else "StartedAt"))
+            host = attrs.get("HostConfig") or {}
+            return Task(
+                name=instance.task_name,
+                id=instance.short_id,
+                process=instance.process,
+                release=instance.release,
+                command=" ".join((attrs.get("Config") or {}).get("Cmd") or []),
+                state="up" if status == "running" else status,
+                host=self._hostname(),
+                size=Size(
+                    int(host.get("CpuShares") or 0),
+                    int(host.get("Memory") or 0),
+                    max(int(host.get("PidsLimit") or 0), 0),
+                ),
+                updated_at=when or engine.parse_time(attrs.get("Created")) or self._clock(),
+                exit_code=int(state.get("ExitCode", 0)) if finished else None,
+            )
+        return None
+
+    def _hostname(self) -> str:
+        if self._host is None:
+            with engine_errors("read the engine's info"):
+                self._host = str(self._client.info().get("Name", "docker"))
+        return self._host
+
+    @contextlib.contextmanager
+    def _app_lock(self, app_id: str) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault(app_id, threading.Lock())
+        with lock:
+            yield
+
+
+def _names(instance: Instance, task: str) -> bool:
+    if task in (instance.task_name, instance.name):
+        return True
+    return len(task) >= 4 and instance.id.startswith(task)
+
+
+def _schedule_problem(manifest: Manifest) -> str | None:
+    for process in manifest.processes:
+        if process.schedule:
+            try:
+                cron.parse(process.schedule)
+            except Invalid as e:
+                return f"{process.name}: {e}"
+    return None

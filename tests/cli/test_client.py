@@ -1,0 +1,133 @@
+"""Units: HerokuClient headers, errors, pagination and streams over a fake transport."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from emp import __version__
+from emp.client import ApiError, HerokuClient, Unreachable
+from emp.credentials import Creds
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def _client(handler: Handler, **kwargs: object) -> tuple[HerokuClient, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return handler(request)
+
+    http = httpx.Client(base_url="http://empire.test", transport=httpx.MockTransport(record))
+    client = HerokuClient(http, url="http://empire.test", **kwargs)  # type: ignore[arg-type]
+    return client, seen
+
+
+def test_every_request_carries_the_heroku_headers() -> None:
+    client, seen = _client(
+        lambda r: httpx.Response(200, json={"name": "acme"}), creds=Creds("bob", "tok")
+    )
+    client.app("acme")
+    client.create_app("acme", message="déploiement #1")
+    first, second = seen
+    assert first.headers["accept"] == "application/vnd.heroku+json; version=3"
+    assert first.headers["user-agent"] == f"emp/{__version__}"
+    assert first.headers["authorization"] == "Basic Ym9iOnRvaw=="
+    assert uuid.UUID(first.headers["request-id"]) != uuid.UUID(second.headers["request-id"])
+    assert "commit-message" not in first.headers
+    raw = [v for k, v in second.headers.raw if k.lower() == b"commit-message"]
+    assert raw == ["déploiement #1".encode()]  # UTF-8 on the wire
+    assert second.headers["content-type"] == "application/json"
+    assert json.loads(second.content) == {"name": "acme"}
+
+
+def test_lists_follow_next_range() -> None:
+    pages = {
+        "name ..; max=1000": (206, [{"name": "a"}, {"name": "b"}], "name ]b..; max=2, order=asc"),
+        "name ]b..; max=2, order=asc": (200, [{"name": "c"}], None),
+    }
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        status, body, more = pages[request.headers["range"]]
+        headers = {"Next-Range": more} if more else {}
+        return httpx.Response(status, json=body, headers=headers)
+
+    client, seen = _client(serve)
+    assert [a["name"] for a in client.apps()] == ["a", "b", "c"]
+    assert len(seen) == 2
+
+
+def test_releases_ask_for_the_newest_and_do_not_follow() -> None:
+    def serve(request: httpx.Request) -> httpx.Response:
+        headers = {"Next-Range": "version ]4..; max=2, order=desc"}
+        return httpx.Response(206, json=[{"version": 5}, {"version": 4}], headers=headers)
+
+    client, seen = _client(serve)
+    assert [r["version"] for r in client.releases("acme", 2)] == [5, 4]
+    assert [r.headers["range"] for r in seen] == ["version ..; max=2, order=desc"]
+
+
+def test_errors_carry_status_id_and_message() -> None:
+    body = {"id": "not_found", "message": "Couldn't find that app.", "url": ""}
+    client, _ = _client(lambda r: httpx.Response(404, json=body))
+    with pytest.raises(ApiError) as caught:
+        client.app("nope")
+    assert (caught.value.status, caught.value.id, caught.value.message) == (
+        404,
+        "not_found",
+        "Couldn't find that app.",
+    )
+
+
+def test_non_json_errors_keep_the_text() -> None:
+    client, _ = _client(lambda r: httpx.Response(502, text="Bad gateway from proxy\n"))
+    with pytest.raises(ApiError, match=r"^Bad gateway from proxy$"):
+        client.apps()
+
+
+def test_warnings_are_reported() -> None:
+    warnings: list[str] = []
+    client, _ = _client(
+        lambda r: httpx.Response(200, json=[], headers={"X-Heroku-Warning": "slow down"}),
+        warn=warnings.append,
+    )
+    client.formation("acme")
+    assert warnings == ["slow down"]
+
+
+def test_deploy_stream_yields_messages() -> None:
+    lines = b'{"status": "a", "id": "x"}\n\nnot json\n{"status": "b"}\n'
+    client, seen = _client(lambda r: httpx.Response(200, content=lines))
+    messages = list(client.deploy("acme/web:1", app="acme", stream=True, message="go"))
+    assert messages == [{"status": "a", "id": "x"}, {"stream": "not json\n"}, {"status": "b"}]
+    assert seen[0].url.path == "/apps/acme/deploys"
+    assert json.loads(seen[0].content) == {"image": "acme/web:1", "stream": True}
+    assert seen[0].headers["commit-message"] == "go"
+
+
+def test_stream_errors_are_api_errors() -> None:
+    body = {"id": "message_required", "message": "Header 'Commit-Message' is required"}
+    client, _ = _client(lambda r: httpx.Response(400, json=body))
+    with pytest.raises(ApiError) as caught:
+        list(client.deploy("acme/web:1"))
+    assert caught.value.id == "message_required"
+
+
+def test_unreachable() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused")
+
+    client, _ = _client(refuse)
+    with pytest.raises(Unreachable, match=r"^cannot reach Empire at http://empire\.test: "):
+        client.apps()
+
+
+def test_names_are_escaped_in_paths() -> None:
+    client, seen = _client(lambda r: httpx.Response(204))
+    client.remove_domain("acme", "a/b.example.com")
+    assert seen[0].url.raw_path == b"/apps/acme/domains/a%2Fb.example.com"

@@ -1,0 +1,175 @@
+"""Transcripts: ps, scale, restart, run."""
+
+from __future__ import annotations
+
+import json
+
+from support.stack import FrozenClock, Stack
+
+from .conftest import Emp
+
+PROCFILE = b"web: ./bin/web\nworker: ./bin/worker --queue default\nrake: rake\n"
+SCALE_USAGE = (
+    "Usage: emp scale [-a <app or remote>] [-m <message>] [-l] <type>=[<qty>]:[<size>]...\n"
+    "Use 'emp help scale' for more information.\n"
+)
+
+
+def _multi(emp: Emp, stack: Stack) -> Emp:
+    stack.images.add("remind101/multi:v1", PROCFILE)
+    emp("deploy", "remind101/multi:v1")
+    emp.env["EMPAPP"] = "multi"
+    return emp
+
+
+def test_ps(emp: Emp, stack: Stack, clock: FrozenClock) -> None:
+    _multi(emp, stack)
+    emp("scale", "web=2", "worker=1")
+    emp("run", "-d", "bash")
+    clock.advance(minutes=5)
+    # the fake scheduler reports its services as updated now, the one-off as started 5m ago
+    assert emp("ps") == (
+        0,
+        "v1.run.1     fake  1X  up   5m  bash\n"
+        'v1.web.1     fake  1X  up   0s  "./bin/web"\n'
+        'v1.web.2     fake  1X  up   0s  "./bin/web"\n'
+        'v1.worker.1  fake  1X  up   0s  "./bin/worker --queue default"\n',
+        "",
+    )
+    assert emp("dynos", "web") == (
+        0,
+        'v1.web.1  fake  1X  up   0s  "./bin/web"\nv1.web.2  fake  1X  up   0s  "./bin/web"\n',
+        "",
+    )
+    assert emp("ps", "v1.worker.1").out.startswith("v1.worker.1  fake")
+    names = [d["name"] for d in json.loads(emp("ps", "--json").out)]
+    assert names == ["v1.run.1", "v1.web.1", "v1.web.2", "v1.worker.1"]
+
+
+def test_ps_of_an_app_without_release(emp: Emp) -> None:
+    emp("create", "acme")
+    assert emp("ps", "-a", "acme") == (0, "", "")
+
+
+def test_scale(emp: Emp, stack: Stack) -> None:
+    _multi(emp, stack)
+    assert emp("scale", "worker=5:2X", "web=2") == (
+        0,
+        "",
+        "Scaled multi to web=2:1X, worker=5:2X.\n",
+    )
+    assert emp("scale", "-l") == (0, "", "rake=0:1X web=2:1X worker=5:2X\n")
+    assert emp("scale", "web=px") == (0, "", "Scaled multi to web=2:PX.\n")
+
+
+def test_scale_without_quantity_keeps_the_quantity(emp: Emp, stack: Stack) -> None:
+    _multi(emp, stack)
+    emp("scale", "web=3")
+    assert emp("scale", "web=:2X") == (0, "", "Scaled multi to web=3:2X.\n")
+
+
+def test_scale_raw_size_with_nproc(emp: Emp, stack: Stack) -> None:
+    _multi(emp, stack)
+    assert emp("scale", "worker=1:256:1gb:nproc=64") == (
+        0,
+        "",
+        "Scaled multi to worker=1:256:1.00gb:nproc=64.\n",
+    )
+    worker = next(p for p in stack.empire.formation("multi") if p.name == "worker")
+    assert worker.size is not None and worker.size.nproc == 64
+
+
+def test_scale_json(emp: Emp, stack: Stack) -> None:
+    _multi(emp, stack)
+    code, out, err = emp("scale", "web=2", "--json")
+    assert (code, err) == (0, "Scaled multi to web=2:1X.\n")
+    assert [(f["type"], f["quantity"]) for f in json.loads(out)] == [("web", 2)]
+    listed = json.loads(emp("scale", "-l", "--json").out)
+    assert [f["type"] for f in listed] == ["rake", "web", "worker"]
+
+
+def test_scale_argument_errors(acme: Emp) -> None:
+    assert acme("scale") == (2, "", SCALE_USAGE)
+    assert acme("scale", "web") == (
+        2,
+        "",
+        "error: invalid scale argument 'web': use <type>=[<qty>]:[<size>]\n" + SCALE_USAGE,
+    )
+    assert acme("scale", "web=1X:5") == (
+        2,
+        "",
+        "error: invalid quantity '1X' in 'web=1X:5': use a whole number\n" + SCALE_USAGE,
+    )
+    assert acme("scale", "web=1", "web=2") == (
+        2,
+        "",
+        "error: process type 'web' specified more than once\n" + SCALE_USAGE,
+    )
+
+
+def test_scale_errors_from_the_server(acme: Emp) -> None:
+    assert acme("scale", "worker=1") == (
+        1,
+        "",
+        "error: Couldn't find that formation: no process type 'worker' in acme v1 "
+        "(process types: web)\n",
+    )
+    code, _, err = acme("scale", "web=1:huge")
+    assert code == 1 and err.startswith("error: ") and "HUGE" in err
+
+
+def test_restart(acme: Emp, stack: Stack) -> None:
+    app_id = stack.empire.app("acme").id
+    assert acme("restart") == (0, "", "Restarted all dynos for acme.\n")
+    assert acme("restart", "web") == (0, "", "Restarted web dynos for acme.\n")
+    assert stack.scheduler.restarts == [(app_id, None), (app_id, "web")]
+    acme("run", "-d", "sleep 60")
+    assert acme("restart", "v1.run.1") == (0, "", "Restarted v1.run.1 dyno for acme.\n")
+    assert stack.scheduler.stopped == ["v1.run.1"]
+    code, out, err = acme("restart", "v1.run.9")
+    assert (code, out) == (1, "")
+    assert err.startswith("error: ") and "'v1.run.9'" in err and err.count("\n") == 1
+
+
+def test_run_detached(acme: Emp, stack: Stack) -> None:
+    assert acme("run", "-d", "-s", "2x", "--", "./bin/migrate", "--all", "it's") == (
+        0,
+        "",
+        "Ran `./bin/migrate --all it's` on acme as v1.run.1, detached.\n",
+    )
+    sent = [e.text for e in stack.events.events if e.kind == "run"]
+    assert sent == ["alice started running `./bin/migrate --all 'it'\"'\"'s'` (detached) on acme"]
+    assert acme("run", "-d", "rake db:migrate") == (
+        0,
+        "",
+        "Ran `rake db:migrate` on acme as v1.run.2, detached.\n",
+    )
+    sizes = [t.size for t in stack.scheduler.runs[stack.empire.app("acme").id]]
+    assert [s.cpu_shares if s else None for s in sizes] == [512, 256]
+
+
+def test_run_does_not_parse_the_command_s_flags(acme: Emp) -> None:
+    assert acme("run", "-d", "ls", "-la", "/") == (
+        0,
+        "",
+        "Ran `ls -la /` on acme as v1.run.1, detached.\n",
+    )
+
+
+def test_run_attached_is_refused_clearly(acme: Emp) -> None:
+    assert acme("run", "bash") == (
+        1,
+        "",
+        "error: attached runs are not supported by this scheduler yet: "
+        "run detached with `emp run -d`\n",
+    )
+
+
+def test_run_needs_a_command(acme: Emp) -> None:
+    assert acme("run", "-d") == (
+        2,
+        "",
+        "Usage: emp run [-a <app or remote>] [-m <message>] [-s <size>] [-d] "
+        "<command> [<argument>...]\n"
+        "Use 'emp help run' for more information.\n",
+    )

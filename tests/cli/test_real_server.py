@@ -1,0 +1,166 @@
+"""A few transcripts with the real `emp` console script against a real `empire server` process."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import httpx
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+class Server(NamedTuple):
+    url: str
+    env: dict[str, str]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Start `empire server` (fake images and scheduler) with a user bob; stop it after."""
+    data = tmp_path_factory.mktemp("empire")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "EMPIRE_DATA_DIR": str(data),
+        "EMPIRE_IMAGES": "fake",
+        "EMPIRE_SCHEDULER": "fake",
+    }
+    created = subprocess.run(
+        [BIN / "empire", "users", "create", "bob", "--admin"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    token = created.stdout.strip().splitlines()[-1]
+    log = (data / "server.log").open("w")
+    process = subprocess.Popen(
+        [BIN / "empire", "server", "--port", str(port)], env=env, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, process)
+        netrc = data / "netrc"
+        netrc.write_text(f"machine 127.0.0.1:{port}\n  login bob\n  password {token}\n")
+        netrc.chmod(0o600)
+        client_env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(data),
+            "TZ": "UTC",
+            "EMPIRE_API_URL": url,
+            "NETRC_PATH": str(netrc),
+        }
+        yield Server(url, client_env)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"empire server exited with {process.returncode}")
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("empire server did not answer /health within 30s")
+
+
+def emp(server: Server, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run the real `emp` console script."""
+    done = subprocess.run(
+        [BIN / "emp", *args],
+        env={**server.env, **(env or {})},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_create_and_info(server: Server) -> None:
+    assert emp(server, "create", "acme") == (0, "", "Created acme.\n")
+    code, out, err = emp(server, "info", "-a", "acme")
+    assert (code, err) == (0, "")
+    assert out.startswith("Name: acme\nID: ") and out.endswith("\nMaintenance: disabled\nCert: \n")
+
+
+def test_deploy_and_ps(server: Server) -> None:
+    digest = hashlib.sha256(b"remind101/web-app:v1").hexdigest()
+    assert emp(server, "deploy", "remind101/web-app:v1") == (
+        0,
+        "v1: Pulling from remind101/web-app\n"
+        f"Status: Resolved remind101/web-app:v1 to remind101/web-app@sha256:{digest}\n"
+        'Status: Extracted Procfile from "/app/Procfile"\n'
+        "Status: Created new release v1 for web-app\n"
+        "Status: web: 1 instances running\n"
+        "Status: Finished processing events for release v1 of web-app\n"
+        "Status: Release v1 of web-app succeeded\n",
+        "",
+    )
+    assert emp(server, "scale", "web=2", "-a", "web-app") == (
+        0,
+        "",
+        "Scaled web-app to web=2:1X.\n",
+    )
+    code, out, _ = emp(server, "ps", "-a", "web-app")
+    assert code == 0
+    assert [line.split()[0] for line in out.splitlines()] == ["v1.web.1", "v1.web.2"]
+
+
+def test_config(server: Server) -> None:
+    emp(server, "create", "conf")
+    assert emp(server, "set", "FOO=bar baz", "-a", "conf", "-m", "configure") == (
+        0,
+        "",
+        "Set env vars and restarted conf.\n",
+    )
+    assert emp(server, "env", env={"EMPAPP": "conf"}) == (0, 'FOO="bar baz"\n', "")
+
+
+def test_errors(server: Server) -> None:
+    assert emp(server, "info", "-a", "nope") == (
+        1,
+        "",
+        "error: Couldn't find that app: no app named nope\n",
+    )
+    assert emp(server, "info") == (
+        2,
+        "",
+        "error: no app specified: use -a APP or set EMPAPP\n"
+        "Usage: emp info [-a <app or remote>]\nUse 'emp help info' for more information.\n",
+    )
+    bad = f"http://bob:wrong@{server.url.removeprefix('http://')}"
+    assert emp(server, "apps", env={"EMPIRE_API_URL": bad}) == (
+        1,
+        "",
+        "error: Request not authenticated, API token is missing, invalid or expired "
+        "Log in with `emp login`.\n",
+    )
