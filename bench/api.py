@@ -48,8 +48,9 @@ def seed(url: str) -> str:
     empire = Empire(
         store=store,
         scheduler=FakeScheduler(),
-        images=FakeImages(default_procfile=b"web: ./bin/web\nworker: ./bin/worker\n",
-                          accept_any=True),
+        images=FakeImages(
+            default_procfile=b"web: ./bin/web\nworker: ./bin/worker\n", accept_any=True
+        ),
         events=NullSink(),
         token_ttl=None,
     )
@@ -126,8 +127,9 @@ def throughput(base: str, token: str, clients: int = 8, seconds: float = 10.0) -
     def run(i: int) -> None:
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
             while time.monotonic() < stop:
-                r = c.get("/apps/app-0003/releases",
-                          headers={"Range": "version ..; max=20, order=desc"})
+                r = c.get(
+                    "/apps/app-0003/releases", headers={"Range": "version ..; max=20, order=desc"}
+                )
                 assert r.status_code in (200, 206)
                 counts[i] += 1
 
@@ -157,8 +159,10 @@ def run(db: str) -> None:
             url = f"sqlite:///{data_dir}/empire.db"
         started = time.monotonic()
         token = seed(url)
-        print(f"[{db}] seeded {APPS} apps and {BUSY_APPS}x{BUSY_RELEASES} releases "
-              f"in {time.monotonic() - started:.1f} s")
+        print(
+            f"[{db}] seeded {APPS} apps and {BUSY_APPS}x{BUSY_RELEASES} releases "
+            f"in {time.monotonic() - started:.1f} s"
+        )
         proc, base = start_server(url, data_dir)
         try:
             with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
@@ -180,8 +184,10 @@ def run(db: str) -> None:
         "patch": "PATCH /apps/{app}/config-vars",
     }
     for name, (p50, p90, p99) in results.items():
-        print(f"[{db}] {labels[name]:<44}{p50:>7.1f}ms{p90:>6.1f}ms{p99:>6.1f}ms"
-              f"   {GO_EMPIRE[name]} ms")
+        print(
+            f"[{db}] {labels[name]:<44}{p50:>7.1f}ms{p90:>6.1f}ms{p99:>6.1f}ms"
+            f"   {GO_EMPIRE[name]} ms"
+        )
     print(f"[{db}] releases list, 8 clients x 10 s: {rps:.0f} requests/s (Go Empire: 262-295)")
     print(f"[{db}] server RSS at idle: {rss:.0f} MB (Go Empire: 37 MB; budget 100 MB)")
 

@@ -27,7 +27,11 @@ class Empire(Users, Apps, Releases, Processes, Domains):
         self.store.check()
 
     def reconcile(self) -> int:
-        """Resubmit every app's current release; return how many were submitted."""
+        """Converge the scheduler to the store: resubmit every app, prune the rest.
+
+        Returns how many apps were submitted. Safe at any time: each submit reads the app's
+        newest state under its lock, and backends make unchanged submits cheap.
+        """
         with self.store.read() as tx:
             pairs = [(tx.app(r.app_id), r) for r in tx.current_releases()]
         count = 0
@@ -35,4 +39,5 @@ class Empire(Users, Apps, Releases, Processes, Domains):
             if app is not None:
                 self._submit(app, release, record=False)
                 count += 1
+        self.scheduler.prune({app.id for app, _ in pairs if app is not None})
         return count

@@ -9,9 +9,12 @@ import click
 
 from empire.core import Empire
 from empire.errors import EmpireError
+from empire.reconciler import Reconciler
 from empire.settings import Settings
 from empire.store import migrate as migrations
-from empire.wiring import build_api, build_empire, build_store
+from empire.wiring import build_api, build_empire, build_router, build_store
+
+log = logging.getLogger("empire")
 
 
 def _settings() -> Settings:
@@ -49,16 +52,32 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
         store.check()
     except EmpireError as exc:
         raise click.ClickException(exc.message) from exc
-    empire = build_empire(settings, store=store)
-    count = empire.reconcile()
-    logging.getLogger("empire").info("resubmitted %d apps", count)
-    uvicorn.run(
-        build_api(settings, empire),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level,
-        access_log=False,
-    )
+    if settings.router == "caddy":
+        from empire.router.caddy import ensure_caddy
+
+        if ensure_caddy(settings.router_admin, settings.router_listen, settings.data_dir):
+            log.info("started Caddy (admin %s), detached", settings.router_admin)
+    router = build_router(settings)
+    empire = build_empire(settings, store=store, router=router)
+    reconciler = Reconciler(empire, router, settings.reconcile_interval)
+    reconciler.run_once()
+    reconciler.start()
+    start_cron = getattr(empire.scheduler, "start_cron", None)
+    if start_cron is not None:
+        start_cron()
+    try:
+        uvicorn.run(
+            build_api(settings, empire),
+            host=host or settings.host,
+            port=port or settings.port,
+            log_level=settings.log_level,
+            access_log=False,
+        )
+    finally:
+        reconciler.stop()
+        close = getattr(empire.scheduler, "close", None)
+        if close is not None:
+            close()
 
 
 @cli.command()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from empire import sizes
 from empire.model import App, Release
 from empire.scheduler import Manifest, ManifestProcess
@@ -34,7 +36,7 @@ def build(app: App, release: Release, domains: tuple[str, ...] = ()) -> Manifest
         processes.append(
             ManifestProcess(
                 name=process.name,
-                command=process.command,
+                command=command(process.command, penv),
                 quantity=quantity,
                 cpu_shares=size.cpu_shares,
                 memory=size.memory,
@@ -59,3 +61,30 @@ def build(app: App, release: Release, domains: tuple[str, ...] = ()) -> Manifest
         domains=domains,
         certs=dict(app.certs),
     )
+
+
+_SHELLS = {"sh", "bash", "dash", "ash", "zsh"}
+
+
+def command(argv: tuple[str, ...], env: dict[str, str]) -> tuple[str, ...]:
+    """Return the argv to run: variables expanded, unless a shell (`sh -c`) will expand them."""
+    if argv and argv[0].rsplit("/", 1)[-1] in _SHELLS and "-c" in argv:
+        return argv
+    return tuple(expand(arg, env) for arg in argv)
+
+
+_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def expand(arg: str, env: dict[str, str]) -> str:
+    """Expand `$NAME` and `${NAME}` from the process env, as a Procfile's shell would.
+
+    Commands run without a shell (an image need not have one), so `web: httpd -p $PORT`
+    gets its port here; unknown names are left as they are.
+    """
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        return env.get(name, match.group(0))
+
+    return _VAR.sub(value, arg)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from empire.errors import Invalid
 
-SCHEDULERS = ("fake", "docker", "swarm", "ecs")
+SCHEDULERS = ("docker", "fake", "swarm", "ecs")
+ROUTERS = ("caddy", "none")
 IMAGES = ("docker", "fake")
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -29,6 +30,13 @@ class Settings:
     max_body_bytes: int = 1 << 20
     token_ttl: timedelta | None = timedelta(days=30)
     rate_limit_per_hour: int = 4500
+    docker_network: str = "empire"
+    router: str = "caddy"
+    router_admin: str = "127.0.0.1:2019"
+    router_listen: str = ":80"
+    router_tls_listen: str = ":443"
+    reconcile_interval: float = 10.0
+    health_timeout: float = 60.0
     log_level: str = "info"
 
     @classmethod
@@ -41,11 +49,20 @@ class Settings:
         database_url = env.get("EMPIRE_DATABASE_URL") or f"sqlite:///{data_dir / 'empire.db'}"
         if database_url.startswith(("postgres://", "postgresql://")):
             database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
-        scheduler = env.get("EMPIRE_SCHEDULER", "fake")
+        scheduler = env.get("EMPIRE_SCHEDULER", "docker")
+        router = env.get("EMPIRE_ROUTER", "caddy" if scheduler in ("docker", "swarm") else "none")
         images = env.get("EMPIRE_IMAGES", "docker")
         problems = []
         if scheduler not in SCHEDULERS:
             problems.append(f"EMPIRE_SCHEDULER={scheduler!r} (use one of {', '.join(SCHEDULERS)})")
+        if router not in ROUTERS:
+            problems.append(f"EMPIRE_ROUTER={router!r} (use one of {', '.join(ROUTERS)})")
+        numbers = {}
+        for name, default in (("EMPIRE_RECONCILE_INTERVAL", "10"), ("EMPIRE_HEALTH_TIMEOUT", "60")):
+            try:
+                numbers[name] = float(env.get(name, default))
+            except ValueError:
+                problems.append(f"{name}={env.get(name)!r} (use a number of seconds)")
         if images not in IMAGES:
             problems.append(f"EMPIRE_IMAGES={images!r} (use one of {', '.join(IMAGES)})")
         port = env.get("EMPIRE_PORT", "8080")
@@ -76,6 +93,13 @@ class Settings:
             token_ttl=timedelta(days=int(ttl)) if int(ttl) else None,
             log_level=env.get("EMPIRE_LOG_LEVEL", "info"),
             rate_limit_per_hour=int(rate),
+            docker_network=env.get("EMPIRE_DOCKER_NETWORK", "empire"),
+            router=router,
+            router_admin=env.get("EMPIRE_ROUTER_ADMIN", "127.0.0.1:2019"),
+            router_listen=env.get("EMPIRE_ROUTER_LISTEN", ":80"),
+            router_tls_listen=env.get("EMPIRE_ROUTER_TLS_LISTEN", ":443"),
+            reconcile_interval=numbers["EMPIRE_RECONCILE_INTERVAL"],
+            health_timeout=numbers["EMPIRE_HEALTH_TIMEOUT"],
         )
 
     @property

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from fastapi import FastAPI
 
 from empire.api import create_app
 from empire.core import Empire, utcnow
+from empire.errors import NotSupported
 from empire.events import EventSink, LogSink
 from empire.images import Images
+from empire.router import NoRouter, Router
 from empire.scheduler import Scheduler
 from empire.settings import Settings
 from empire.store import migrate
@@ -28,13 +31,44 @@ def build_store(settings: Settings) -> SqlStore:
     return SqlStore(connect(settings.database_url), expected_revision=migrate.head())
 
 
-def build_scheduler(settings: Settings, clock: Callable[[], datetime]) -> Scheduler:
+def build_router(settings: Settings) -> Router:
+    """Pick the router named by EMPIRE_ROUTER."""
+    if settings.router == "caddy":
+        from empire.router.caddy import CaddyRouter
+
+        return CaddyRouter(
+            settings.router_admin, settings.router_listen, settings.router_tls_listen
+        )
+    return NoRouter()
+
+
+def build_scheduler(
+    settings: Settings, clock: Callable[[], datetime], router: Router | None = None
+) -> Scheduler:
     """Pick the scheduler backend named by EMPIRE_SCHEDULER."""
     if settings.scheduler == "fake":
         from empire.scheduler.fake import FakeScheduler
 
         return FakeScheduler(clock)
-    raise NotImplementedError(f"the {settings.scheduler} scheduler is not built yet")
+    if settings.scheduler == "docker":
+        from empire.scheduler.docker import DockerScheduler
+
+        return DockerScheduler(
+            docker_client(settings),
+            router or build_router(settings),
+            network=settings.docker_network,
+            clock=clock,
+            health_timeout=settings.health_timeout,
+        )
+    raise NotSupported(f"the {settings.scheduler} scheduler is not available yet")
+
+
+def docker_client(settings: Settings) -> Any:
+    """Connect to the Docker engine (lazily: nothing is sent until the first call)."""
+    import docker
+
+    # Following logs holds a connection per container and rollouts run in parallel.
+    return docker.DockerClient(base_url=settings.docker_host, version="1.41", max_pool_size=32)
 
 
 def build_images(settings: Settings) -> Images:
@@ -43,12 +77,9 @@ def build_images(settings: Settings) -> Images:
         from empire.images.fake import FakeImages
 
         return FakeImages(default_procfile=b"web: ./bin/web\n", accept_any=True)
-    import docker
-
     from empire.images.docker import DockerImages
 
-    client = docker.DockerClient(base_url=settings.docker_host, version="1.41")
-    return DockerImages(client, auth_config_path=settings.docker_config)
+    return DockerImages(docker_client(settings), auth_config_path=settings.docker_config)
 
 
 def build_empire(
@@ -58,12 +89,13 @@ def build_empire(
     scheduler: Scheduler | None = None,
     images: Images | None = None,
     events: EventSink | None = None,
+    router: Router | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> Empire:
     """Build the facade from settings; tests pass their own fakes for any part."""
     return Empire(
         store=store or build_store(settings),
-        scheduler=scheduler or build_scheduler(settings, clock),
+        scheduler=scheduler or build_scheduler(settings, clock, router),
         images=images or build_images(settings),
         events=events or LogSink(),
         clock=clock,

@@ -520,6 +520,12 @@ WRONG_TYPES: list[tuple[str, str, Any, str]] = [
     ("POST", "/deploys", [IMAGE], "the request body must be a JSON object, got list"),
     (
         "POST",
+        "/deploys",
+        {"image": IMAGE, "stream": "yes"},
+        "field 'stream' must be true or false, got str",
+    ),
+    (
+        "POST",
         f"/apps/{APP}/log-sessions",
         {"duration": "10m"},
         "field 'duration' must be a number of nanoseconds (0 or more), got '10m'",

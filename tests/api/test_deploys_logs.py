@@ -51,6 +51,19 @@ def test_deploy_to_a_named_app(client: TestClient, deployed: str) -> None:
     assert client.get("/apps/staging/formation/web").json()["quantity"] == 2
 
 
+@pytest.mark.parametrize("body", [{"stream": False}, {}, {"stream": None}])
+def test_without_stream_the_scheduler_lines_are_left_out(
+    client: TestClient, body: dict[str, object]
+) -> None:
+    response = client.post("/deploys", json={"image": IMAGE, **body})
+    statuses = [m.get("status") for m in ndjson(response.text)]
+    assert "Status: web: 1 instances running" not in statuses
+    assert statuses[-2:] == [
+        "Status: Finished processing events for release v1 of acme-inc",
+        "Status: Release v1 of acme-inc succeeded",
+    ]
+
+
 def test_deploy_of_an_image_without_procfile_uses_its_cmd(client: TestClient, stack: Stack):
     stack.images.add("acme/worker:v1", cmd=["./bin/worker", "--fast"])
     response = client.post("/deploys", json={"image": "acme/worker:v1"})
@@ -105,7 +118,9 @@ def logged(stack: Stack, deployed: str) -> list[str]:
     return lines
 
 
-@pytest.mark.parametrize("body", [None, {}, {"duration": 600_000_000_000}])
+@pytest.mark.parametrize(
+    "body", [None, {}, {"duration": 600_000_000_000}, {"duration": 0}, {"duration": 10**30}]
+)
 def test_empire_log_stream(client: TestClient, logged: list[str], body: object) -> None:
     """emp log: an empty body or a duration in nanoseconds gives a plain text stream."""
     response = client.post(f"/apps/{APP}/log-sessions", json=body)

@@ -62,6 +62,17 @@ def test_run_attached_is_not_supported_yet(
     assert snapshot() == before
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="FakeScheduler.run numbers one-offs from 1 per app: `emp run web` on an app "
+    "running web.1 makes a second v1.web.1",
+)
+def test_dyno_names_are_unique(client: TestClient, deployed: str) -> None:
+    client.post(f"/apps/{APP}/dynos", json={"command": "web --once"})
+    names = [d["name"] for d in client.get(f"/apps/{APP}/dynos").json()]
+    assert len(names) == len(set(names)) == 2, names
+
+
 def test_restart_all(client: TestClient, stack: Stack, deployed: str) -> None:
     response = client.delete(f"/apps/{APP}/dynos")
     assert response.status_code == 202

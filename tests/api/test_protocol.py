@@ -164,3 +164,21 @@ def test_account(client: TestClient, stack: Stack) -> None:
     assert body["id"] == stack.user.id
     assert body["email"] == "alice@example.com"
     assert body["name"] == "alice"
+
+
+def test_an_unexpected_error_is_a_500_in_the_error_shape(
+    client: TestClient, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr(stack.empire, "apps", boom)
+    response = client.get("/apps", headers={"Request-Id": "req-500"})
+    error(
+        response,
+        500,
+        "internal_error",
+        "internal server error; see the server log for request req-500",
+    )
+    assert response.headers["request-id"] == "req-500"
+    assert "fire" not in response.text  # internals stay in the log

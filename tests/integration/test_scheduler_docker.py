@@ -50,7 +50,7 @@ def get(upstream: str, path: str = "/") -> str:
 
 def containers(client: docker.DockerClient, app: App, process: str | None = None) -> list[Any]:
     labels = [f"empire.app.id={app.id}"] + ([f"empire.process={process}"] if process else [])
-    return client.containers.list(all=True, filters={"label": labels})
+    return client.containers.list(all=True, filters={"label": labels}, ignore_removed=True)
 
 
 class Statuses(list[tuple[float, str]]):
@@ -335,6 +335,14 @@ def test_restart_replaces_every_instance_and_sticks(docker_client, docker_schedu
     assert scheduler.submit(manifest).outcome is Outcome.SUCCEEDED
     assert ids("web") | ids("worker") == settled
 
+    # A process gone from the manifest is removed; the others are left alone.
+    statuses = Statuses()
+    web_settled = ids("web")
+    without_worker = make_manifest(app, 1, {"web": web(2)})
+    assert scheduler.submit(without_worker, statuses).outcome is Outcome.SUCCEEDED
+    assert ids("worker") == set() and ids("web") == web_settled
+    assert statuses.lines() == ["Status: worker: stopped 1 instance of v1"]
+
 
 def test_a_stopped_or_killed_task_is_replaced_by_the_next_submit(
     docker_client, docker_scheduler, recording_router, make_manifest
@@ -411,6 +419,8 @@ def test_reconcile_orphans_removes_apps_empire_no_longer_knows(
     assert scheduler.reconcile_orphans({kept.id}) == [gone.id]
     assert containers(docker_client, gone) == []
     assert len(containers(docker_client, kept)) == 1
+    scheduler.prune(set())  # the contract's verb
+    assert containers(docker_client, kept) == []
 
 
 def test_certificates_in_pem_text_reach_the_router(

@@ -49,9 +49,7 @@ def test_deploy_creates_the_app_and_release_v1(stack: Stack) -> None:
 def test_formation_merge_keeps_quantities_and_sizes(stack: Stack) -> None:
     stack.images.add("acme/acme-inc:v1", procfile=PROCFILE)
     stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
-    stack.empire.scale(
-        "acme-inc", [ScaleUpdate("worker", 3, sizes.parse("2X"))], by=stack.user
-    )
+    stack.empire.scale("acme-inc", [ScaleUpdate("worker", 3, sizes.parse("2X"))], by=stack.user)
     stack.images.add("acme/acme-inc:v2", procfile=b"web: ./bin/web2\nworker: ./bin/worker2\n")
     release = stack.empire.deploy("acme/acme-inc:v2", by=stack.user)
     assert set(release.formation) == {"web", "worker"}
@@ -182,3 +180,32 @@ def test_rollback_restores_the_current_config(stack: Stack) -> None:
     assert stack.empire.config("acme-inc") == {}
     stack.empire.set_config("acme-inc", {"BAZ": "1"}, by=stack.user)
     assert stack.empire.config("acme-inc") == {"BAZ": "1"}
+
+
+def test_a_rolled_back_release_never_becomes_current(stack: Stack) -> None:
+    v1 = stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
+    stack.scheduler.fail_next(Verdict(Outcome.ROLLED_BACK, "web never became healthy"))
+    stack.empire.deploy("acme/acme-inc:v2", by=stack.user)
+    assert stack.empire.release("acme-inc", "1").current
+    assert not stack.empire.release("acme-inc", "2").current
+    stack.empire.scale("acme-inc", [ScaleUpdate("web", 2)], by=stack.user)
+    assert stack.empire.release("acme-inc", "1").formation["web"].quantity == 2
+    stack.empire.reconcile()
+    manifest = stack.scheduler.manifests[v1.app_id]
+    assert manifest.release == 1 and manifest.image == v1.slug.image
+    release = stack.empire.set_config("acme-inc", {"A": "1"}, by=stack.user)
+    assert release == {"A": "1"}
+    assert stack.empire.release("acme-inc", "3").slug.image == v1.slug.image
+
+
+def test_a_superseded_release_is_not_rolled_out(stack: Stack) -> None:
+    from empire.model import User
+
+    stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
+    app = stack.empire.app("acme-inc")
+    v1 = stack.empire.release("acme-inc", "1")
+    stack.empire.deploy("acme/acme-inc:v2", by=stack.user)
+    late = stack.empire._submit(app, v1)  # a rollout of v1 that only got its turn now
+    assert late.outcome is Outcome.FAILED and "superseded by v2" in late.reason
+    assert stack.scheduler.manifests[app.id].release == 2
+    assert isinstance(stack.user, User)

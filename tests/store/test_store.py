@@ -22,8 +22,12 @@ NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
 
 def app(name: str, ident: str | None = None) -> App:
-    return App(id=ident or f"00000000-0000-0000-0000-{abs(hash(name)) % 10**12:012d}",
-               name=name, created_at=NOW, updated_at=NOW)
+    return App(
+        id=ident or f"00000000-0000-0000-0000-{abs(hash(name)) % 10**12:012d}",
+        name=name,
+        created_at=NOW,
+        updated_at=NOW,
+    )
 
 
 def test_migrations_are_at_head_and_go_down_and_up(store: SqlStore) -> None:
@@ -86,9 +90,19 @@ def test_releases_config_and_domains(store: SqlStore) -> None:
         tx.insert_slug(slug)
         for version in (1, 2, 3):
             tx.insert_release(
-                Release(f"6000000{version}-0000-0000-0000-000000000000", acme.id, acme.name,
-                        tx.next_version(acme.id), slug, config, {}, f"Deploy {version}",
-                        NOW, NOW, user=user)
+                Release(
+                    f"6000000{version}-0000-0000-0000-000000000000",
+                    acme.id,
+                    acme.name,
+                    tx.next_version(acme.id),
+                    slug,
+                    config,
+                    {},
+                    f"Deploy {version}",
+                    NOW,
+                    NOW,
+                    user=user,
+                )
             )
         tx.insert_domain(Domain("70000000-0000-0000-0000-000000000000", acme.id, "a.example", NOW))
     with store.read() as tx:
@@ -119,9 +133,12 @@ def test_fifty_concurrent_writes_to_one_app(database_url: str, tmp_path: Path) -
     """Deploys, config changes and scales from 50 threads: contiguous versions, none lost."""
     stack = make_stack(tmp_path, database_url=database_url)
     stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
-    empire = Empire(store=SqlStore(connect(database_url)), scheduler=FakeScheduler(),
-                    images=FakeImages(default_procfile=b"web: ./w\n", accept_any=True),
-                    events=NullSink())
+    empire = Empire(
+        store=SqlStore(connect(database_url)),
+        scheduler=FakeScheduler(),
+        images=FakeImages(default_procfile=b"web: ./w\n", accept_any=True),
+        events=NullSink(),
+    )
     errors: list[BaseException] = []
     barrier = threading.Barrier(50)
 

@@ -21,7 +21,7 @@ from fastapi.responses import Response, StreamingResponse
 from empire.api import errors
 from empire.api.context import Ctx, obj, string
 from empire.core import StatusFn
-from empire.errors import EmpireError
+from empire.errors import EmpireError, Invalid
 
 log = logging.getLogger("empire.api")
 router = APIRouter()
@@ -37,21 +37,34 @@ class _Failed:
 
 @router.post("/deploys")  # emp deploy IMAGE
 def deploy(c: Ctx, body: Any = Body(default=None)) -> Response:
-    image = string(obj(body), "image")
-    assert image is not None
+    image, stream = _parse(body)
     return _stream(
-        lambda status: c.empire.deploy(image, by=c.user, message=c.message, status=status)
+        lambda status: c.empire.deploy(
+            image, by=c.user, message=c.message, status=status, stream=stream
+        )
     )
 
 
 @router.post("/apps/{app}/deploys")  # emp deploy -a APP IMAGE
 def deploy_to_app(app: str, c: Ctx, body: Any = Body(default=None)) -> Response:
-    image = string(obj(body), "image")
-    assert image is not None
+    image, stream = _parse(body)
     c.empire.app(app)
     return _stream(
-        lambda status: c.empire.deploy(image, app=app, by=c.user, message=c.message, status=status)
+        lambda status: c.empire.deploy(
+            image, app=app, by=c.user, message=c.message, status=status, stream=stream
+        )
     )
+
+
+def _parse(body: Any) -> tuple[str, bool]:
+    """`{"image": "repo[:tag|@digest]", "stream": bool}`; stream adds the scheduler's lines."""
+    data = obj(body)
+    image = string(data, "image")
+    assert image is not None
+    stream = data.get("stream", False)
+    if stream is not None and not isinstance(stream, bool):
+        raise Invalid(f"field 'stream' must be true or false, got {type(stream).__name__}")
+    return image, bool(stream)
 
 
 def _stream(run: Callable[[StatusFn], object]) -> Response:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import threading
 import time
@@ -30,6 +31,8 @@ OPEN_PATHS = {
     ("POST", "/oauth/authorizations"),
 }
 OPEN_PREFIXES = ("/log-streams/",)
+UNAUTHORIZED = "Request not authenticated, API token is missing, invalid or expired"
+log = logging.getLogger("empire.api")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 _HEROKU_ACCEPT = re.compile(r"application/vnd\.heroku\+json\s*;\s*version=([^\s;,]*)", re.I)
 _VERSION_3 = re.compile(r"^3(\.[A-Za-z0-9_.-]+)?$")
@@ -63,12 +66,7 @@ class Gate:
         ):
             token = _token(headers.get("authorization", ""))
             if token is None:
-                await reply(
-                    401,
-                    "unauthorized",
-                    "Request not authenticated, API token is "
-                    "missing, invalid or expired: log in with `emp login`",
-                )
+                await reply(401, "unauthorized", UNAUTHORIZED)
                 return
             try:
                 user = await to_thread.run_sync(self.empire.authenticate, token)
@@ -109,12 +107,28 @@ class Gate:
                 return
             receive = _replay(body, receive)
 
+        started = False
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Answered here rather than by Starlette's outermost handler, so a 500 carries the
+            # Request-Id the log line names too.
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if started:
+                raise
+            await reply(
+                500,
+                "internal_error",
+                f"internal server error; see the server log for request {request_id}",
+            )
 
     def _too_large(self) -> str:
         return f"request body too large: the limit is {self.max_body_bytes} bytes"

@@ -21,6 +21,7 @@ from empire.scheduler import LogQuery
 router = APIRouter()
 open_router = APIRouter()
 SESSION_TTL = 300.0
+MAX_DURATION_NS = 100 * 365 * 86400 * 10**9
 
 
 class Sessions:
@@ -52,7 +53,9 @@ def log_session(app: str, c: Ctx, request: Request, body: Any = Body(default=Non
     heroku = any(key in data for key in ("lines", "tail", "dyno", "source"))
     if not heroku:  # Empire's emp log: a plain stream, starting `duration` nanoseconds ago
         duration = _count(data, "duration", "a number of nanoseconds")
-        since = c.empire.clock() - timedelta(microseconds=duration / 1000) if duration else None
+        since = None  # no duration, or one longer than any log: from the beginning
+        if duration and duration < MAX_DURATION_NS:
+            since = c.empire.clock() - timedelta(microseconds=duration / 1000)
         lines = c.empire.logs(app, LogQuery(since=since))
         return StreamingResponse((line.encode() + b"\n" for line in lines), media_type="text/plain")
     tail = data.get("tail")
@@ -99,4 +102,4 @@ def log_stream(secret: str, request: Request) -> Response:
 
 def _sse(lines: Iterator[str]) -> Iterator[bytes]:
     for line in lines:
-        yield f"data: {line}\n\n".encode()
+        yield "".join(f"data: {part}\n" for part in line.split("\n")).encode() + b"\n"

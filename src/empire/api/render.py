@@ -43,7 +43,7 @@ def app_json(app: App, owner: User) -> dict[str, Any]:
         "create_status": "complete",
         "generation": {"id": "00000000-0000-0000-0000-000000000002", "name": "cedar"},
         "git_url": "",
-        "web_url": "",
+        "web_url": f"http://{app.name}/",  # every app answers there inside the platform
         "internal_routing": app.exposure is Exposure.PRIVATE,
         "owner": {"id": owner.id, "email": owner.email},
         "region": {"id": "00000000-0000-0000-0000-000000000003", "name": "local"},

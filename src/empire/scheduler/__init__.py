@@ -7,7 +7,7 @@ their vendor errors into `SchedulerError`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -97,4 +97,8 @@ class Scheduler(Protocol):
 
     def logs(self, app_id: str, query: LogQuery) -> Iterator[str]:
         """Yield the app's log lines."""
+        ...
+
+    def prune(self, keep: Collection[str]) -> None:
+        """Remove whatever the backend runs for apps not in `keep` (destroyed while away)."""
         ...

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime
 
 from empire.errors import NotFound
@@ -106,6 +106,12 @@ class FakeScheduler:
         if query.lines is not None:
             lines = lines[-query.lines :]
         return iter(lines)
+
+    def prune(self, keep: Collection[str]) -> None:
+        with self._lock:
+            for app_id in set(self.manifests) - set(keep):
+                self.manifests.pop(app_id, None)
+                self.runs.pop(app_id, None)
 
     def _log(self, app_id: str, source: str, text: str) -> None:
         stamp = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -189,9 +189,9 @@ class SqlTransaction:
 
     def latest_config(self, app_id: str) -> Config | None:
         row = self.conn.execute(
-            select(t.configs).join(t.apps, t.apps.c.config_id == t.configs.c.id).where(
-                t.apps.c.id == app_id
-            )
+            select(t.configs)
+            .join(t.apps, t.apps.c.config_id == t.configs.c.id)
+            .where(t.apps.c.id == app_id)
         ).first()
         if row is None:
             return None
@@ -216,7 +216,7 @@ class SqlTransaction:
     # -- releases -----------------------------------------------------------------------------
 
     def latest_release(self, app_id: str) -> Release | None:
-        query = _RELEASES.where(t.releases.c.app_id == app_id)
+        query = _RELEASES.where(t.releases.c.app_id == app_id, _LIVE)
         row = self.conn.execute(query.order_by(t.releases.c.version.desc()).limit(1)).first()
         return _release(row._mapping) if row else None
 
@@ -241,6 +241,7 @@ class SqlTransaction:
     def current_releases(self) -> list[Release]:
         latest = (
             select(t.releases.c.app_id, func.max(t.releases.c.version).label("version"))
+            .where(_LIVE)
             .group_by(t.releases.c.app_id)
             .subquery()
         )
@@ -421,11 +422,19 @@ def _window(query: Select[Any], column: Any, page: Page, start: Any = None) -> S
     return query.order_by(order).limit(page.max)
 
 
+# The current release is the newest one that is rolling out or rolled out: a release that
+# failed or was rolled back never replaced the one before it.
+_LIVE = t.releases.c.outcome.in_((Outcome.PENDING.value, Outcome.SUCCEEDED.value))
+
+
 def _build_releases() -> Select[Any]:
     newer = t.releases.alias("newer")
     latest = (
         select(func.max(newer.c.version))
-        .where(newer.c.app_id == t.releases.c.app_id)
+        .where(
+            newer.c.app_id == t.releases.c.app_id,
+            newer.c.outcome.in_((Outcome.PENDING.value, Outcome.SUCCEEDED.value)),
+        )
         .scalar_subquery()
     )
     return (

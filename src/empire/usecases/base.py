@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -75,6 +76,8 @@ class Base:
         self.token_ttl = token_ttl
         # A short cache of token lookups: authentication runs on every request.
         self._tokens: dict[str, tuple[float, Token | None]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -165,18 +168,39 @@ class Base:
         *,
         record: bool = True,
     ) -> Release:
-        """Submit the release and, when `record`, store the rollout's outcome on it."""
-        with self.store.read() as tx:
-            domains = self._domain_names(tx, app)
-        try:
-            verdict = self.scheduler.submit(manifest.build(app, release, domains), status)
-        except EmpireError as exc:
-            verdict = Verdict(Outcome.FAILED, str(exc))
+        """Roll out the app's current state from the store; record the outcome on `release`.
+
+        Under the app's lock the store is read again, so what is submitted is always the newest
+        release with the app's current formation, maintenance and domains. A release that a
+        newer one superseded before its turn is not rolled out at all.
+        """
+        with self._lock_for(app.id):
+            with self.store.read() as tx:
+                current = tx.app(app.id)
+                latest = tx.latest_release(app.id)
+                domains = self._domain_names(tx, app)
+            if current is None or latest is None:
+                verdict = Verdict(Outcome.FAILED, f"{app.name} was destroyed before the rollout")
+            elif latest.version != release.version:
+                verdict = Verdict(
+                    Outcome.FAILED, f"superseded by v{latest.version} before it was rolled out"
+                )
+            else:
+                try:
+                    built = manifest.build(current, latest, domains)
+                    verdict = self.scheduler.submit(built, status)
+                except EmpireError as exc:
+                    verdict = Verdict(Outcome.FAILED, str(exc))
         if not record:
             return release
         with self.store.write() as tx:
             tx.set_outcome(release.id, verdict.outcome, verdict.reason, self.clock())
         return dataclasses.replace(release, outcome=verdict.outcome, reason=verdict.reason)
+
+    def _lock_for(self, app_id: str) -> threading.Lock:
+        """Return the lock that serializes rollouts of one app in this process."""
+        with self._locks_guard:
+            return self._locks.setdefault(app_id, threading.Lock())
 
     def _translate(self, call: Callable[[], T]) -> T:
         try:

@@ -110,9 +110,10 @@ class Processes(Base):
                 f"no process type {process!r} in {app.name} v{release.version}",
                 resource="formation",
             )
-        self._translate(
-            lambda: self.scheduler.restart(manifest.build(app, release, domains), process)
-        )
+        with self._lock_for(app.id):
+            self._translate(
+                lambda: self.scheduler.restart(manifest.build(app, release, domains), process)
+            )
         what = f"`{process}` on {app.name}" if process else app.name
         self._publish("restart", by, app.name, f"{by.name} restarted {what}", message)
 

@@ -165,7 +165,13 @@ def remove_instance(api: Any, instance_id: str, stop_timeout: int | None) -> Non
         with engine_errors(f"stop container {instance_id[:12]}", missing_ok=True):
             api.stop(instance_id, timeout=stop_timeout)
     with engine_errors(f"remove container {instance_id[:12]}", missing_ok=True):
-        api.remove_container(instance_id, force=True)
+        try:
+            api.remove_container(instance_id, force=True)
+        except docker.errors.APIError as e:
+            if e.status_code != 409:
+                raise
+            # The engine is removing it already (an auto-removed run): wait until it is gone.
+            api.wait(instance_id, timeout=30, condition="removed")
 
 
 def parse_time(text: str | None) -> datetime | None:

@@ -167,6 +167,10 @@ class DockerScheduler:
         """Run the scheduled processes due since the last check; return (app id, process)."""
         return self._cron.run_due(now)
 
+    def prune(self, keep: Collection[str]) -> None:
+        """The contract's name for `reconcile_orphans`."""
+        self.reconcile_orphans(keep)
+
     def reconcile_orphans(self, known_app_ids: Collection[str]) -> list[str]:
         """Remove the containers and routes of apps Empire no longer knows; return their ids."""
         found = engine.list_instances(self._api, f"{engine.NETWORK}={self.network.name}")

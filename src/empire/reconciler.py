@@ -1,0 +1,57 @@
+"""The reconciler: converge the scheduler and the router to the store, now and every N seconds.
+
+It heals what a crash, a restart of Empire or of the engine, or a lost rollout left behind:
+`Empire.reconcile` resubmits each app's newest state (cheap when nothing changed) and prunes
+apps that no longer exist; `Router.ensure` rebuilds the proxy's routes when it came back empty.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from empire.core import Empire
+from empire.errors import EmpireError
+from empire.router import Router
+
+log = logging.getLogger("empire.reconciler")
+
+
+class Reconciler:
+    """Runs `run_once` in a daemon thread every `interval` seconds until `stop`."""
+
+    def __init__(self, empire: Empire, router: Router, interval: float) -> None:
+        self.empire = empire
+        self.router = router
+        self.interval = interval
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> None:
+        """Converge once; failures are logged and retried on the next round."""
+        try:
+            if self.router.ensure():
+                log.warning("the router had lost its routes: rebuilt them")
+        except EmpireError as exc:
+            log.warning("router: %s", exc)
+        try:
+            self.empire.reconcile()
+        except EmpireError as exc:
+            log.warning("reconcile: %s", exc)
+        except Exception:
+            log.exception("reconcile failed")
+
+    def start(self) -> None:
+        """Start the background loop."""
+        self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the loop and wait for the current round to end."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+    def _loop(self) -> None:
+        while not self._stopping.wait(self.interval):
+            self.run_once()
