@@ -193,7 +193,7 @@ def test_ps(emp_deployed: GoEmp) -> None:
     assert dyno["host"]["id"] == "fake"
     assert dyno["size"] == "1X"
     assert dyno["state"] == "up"
-    assert dyno["command"] == "./bin/web --port $PORT"
+    assert dyno["command"] == "./bin/web --port 80"  # as it runs: $PORT expanded
     go_time(dyno["updated_at"])
 
 

@@ -93,11 +93,25 @@ def test_rolled_back_release_shows_failed_on_the_wire(
     assert by_version[1]["status"] == "succeeded"
 
 
+def test_a_failed_rollout_does_not_become_current(
+    client: TestClient, stack: Stack, deployed: str, deploy: Deploy
+) -> None:
+    """The current release is the newest that rolled out: a rolled-back deploy leaves v1."""
+    stack.scheduler.fail_next(Verdict(Outcome.ROLLED_BACK, "web.1 failed its health check"))
+    deploy()
+    releases = client.get(f"/apps/{APP}/releases").json()
+    assert [(r["version"], r["current"], r["status"]) for r in releases] == [
+        (1, True, "succeeded"),
+        (2, False, "failed"),
+    ]
+    assert client.get(f"/apps/{APP}/releases/2").json()["current"] is False
+
+
 def test_pending_release_on_the_wire(stack: Stack) -> None:
     """A release whose rollout has not ended yet is pending (the presenter, directly)."""
     stack.empire.deploy(IMAGE, by=stack.user)
     release = dataclasses.replace(stack.empire.release(APP, "1"), outcome=Outcome.PENDING)
-    rendered = render.release_json(release, 1)
+    rendered = render.release_json(release)
     assert (rendered["status"], rendered["outcome"]) == ("pending", "pending")
 
 

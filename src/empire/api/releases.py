@@ -12,7 +12,6 @@ from empire.api import render
 from empire.api.context import Ctx, obj
 from empire.api.ranges import Ranges
 from empire.errors import Invalid, NotSupported
-from empire.model import Page
 
 router = APIRouter()
 RELEASES = Ranges(fields=("version", "id"), default="version", numeric=("version",))
@@ -22,15 +21,14 @@ RELEASES = Ranges(fields=("version", "id"), default="version", numeric=("version
 def list_releases(app: str, c: Ctx) -> JSONResponse:
     page = RELEASES.parse(c.range)
     releases = c.empire.releases(app, replace(page, max=page.max + 1))
-    current = _current_version(c, app)
     key = (lambda r: str(r.version)) if page.field == "version" else (lambda r: r.id)
-    return render.page(releases, page, RELEASES, lambda r: render.release_json(r, current), key)
+    return render.page(releases, page, RELEASES, render.release_json, key)
 
 
 @router.get("/apps/{app}/releases/{version}")  # emp release-info, heroku releases:info
 def release_info(app: str, version: str, c: Ctx) -> dict[str, Any]:
     release = c.empire.release(app, version)
-    return render.release_json(release, _current_version(c, app))
+    return render.release_json(release)
 
 
 @router.get("/apps/{app}/releases/{version}/config-vars")  # heroku releases:info
@@ -51,9 +49,4 @@ def rollback(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]
     if not isinstance(target, str):
         raise Invalid("field 'release' must be a version (e.g. \"3\") or a release id")
     release = c.empire.rollback(app, target, by=c.user, message=c.message)
-    return render.release_json(release, release.version)
-
-
-def _current_version(c: Ctx, app: str) -> int | None:
-    latest = c.empire.releases(app, Page(field="version", max=1, descending=True))
-    return latest[0].version if latest else None
+    return render.release_json(release)

@@ -67,7 +67,7 @@ _WIRE_STATUS = {
 }
 
 
-def release_json(release: Release, current_version: int | None) -> dict[str, Any]:
+def release_json(release: Release) -> dict[str, Any]:
     user = release.user
     return {
         "id": release.id,
@@ -84,7 +84,7 @@ def release_json(release: Release, current_version: int | None) -> dict[str, Any
         "status": _WIRE_STATUS[release.outcome],
         "outcome": release.outcome.value,
         "outcome_reason": release.reason,
-        "current": release.version == current_version,
+        "current": release.current,
         "eligible_for_rollback": True,
         "addon_plan_names": [],
         "artifacts": [],

@@ -1,0 +1,208 @@
+"""The whole stack for real: `empire server` on the Docker engine, Caddy routing, a reconciler.
+
+Each test drives the real HTTP API; traffic to apps goes through the router's loopback port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+import pytest
+
+from support.server import EmpireServer
+from support.services import CaddyServer, free_port
+
+WEB = (
+    b'web: sh -c "echo $EMPIRE_RELEASE-$GREETING > /www/index.html; '
+    b'exec httpd -f -p $PORT -h /www"\n'
+)
+CRASH = b"web: sh -c 'echo boom; exit 3'\n"
+
+
+@dataclass
+class Stack:
+    server: EmpireServer
+    api: httpx.Client
+    router: str  # host:port of the router's plain HTTP listener
+    admin: str
+    network: str
+
+    def deploy(self, image: str, app: str | None = None) -> list[dict[str, Any]]:
+        path = f"/apps/{app}/deploys" if app else "/deploys"
+        with self.api.stream("POST", path, json={"image": image}, timeout=120) as response:
+            assert response.status_code == 200, response.read()
+            return [json.loads(line) for line in response.iter_lines() if line]
+
+    def get(self, host: str, path: str = "/") -> httpx.Response:
+        return httpx.get(f"http://{self.router}{path}", headers={"Host": host}, timeout=5)
+
+
+def caddy_pid(data_dir: Path) -> int | None:
+    pidfile = data_dir / "caddy" / "caddy.pid"
+    return int(pidfile.read_text().strip()) if pidfile.exists() else None
+
+
+def stop_pid(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # not our child: poll until it is gone
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            done = 0
+        if done:
+            return
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def stack(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Stack]:
+    network = f"empire-it-{uuid.uuid4().hex[:8]}"
+    admin = f"127.0.0.1:{free_port()}"
+    router = f"127.0.0.1:{free_port()}"
+    server = EmpireServer(
+        tmp_path / "empire",
+        env={
+            "EMPIRE_SCHEDULER": "docker",
+            "EMPIRE_IMAGES": "docker",
+            "EMPIRE_ROUTER_ADMIN": admin,
+            "EMPIRE_ROUTER_LISTEN": router,
+            "EMPIRE_ROUTER_TLS_LISTEN": f"127.0.0.1:{free_port()}",
+            "EMPIRE_DOCKER_NETWORK": network,
+            "EMPIRE_RECONCILE_INTERVAL": "1",
+            "EMPIRE_HEALTH_TIMEOUT": "15",
+        },
+    )
+    server.data_dir.mkdir(parents=True)
+    token = server.create_user("alice")
+    server.start()
+    api = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        yield Stack(server, api, router, admin, network)
+    finally:
+        api.close()
+        server.stop()
+        pid = caddy_pid(server.data_dir)
+        if pid:
+            stop_pid(pid)
+        for container in docker_client.containers.list(
+            all=True, filters={"label": f"empire.network={network}"}
+        ):
+            container.remove(force=True)
+        for net in docker_client.networks.list(names=[network]):
+            net.remove()
+
+
+def load(stack: Stack, host: str, stop: threading.Event, results: list[int]) -> None:
+    """At most 3,000 requests, 10 ms apart, until `stop`: a bounded load on the router."""
+    with httpx.Client(timeout=5) as client:
+        for _ in range(3000):
+            if stop.is_set():
+                return
+            try:
+                status = client.get(f"http://{stack.router}/", headers={"Host": host}).status_code
+            except httpx.HTTPError:
+                status = 0
+            results.append(status)
+            time.sleep(0.01)
+
+
+def test_deploy_route_rollback_without_dropping_a_request(stack: Stack, busybox_image) -> None:
+    v1 = busybox_image(workdir="/app", procfile=WEB, run="mkdir -p /www")
+    v2 = busybox_image(workdir="/app", procfile=WEB, run="mkdir -p /www /v2")
+    app = v1.tag.split(":")[0]
+    messages = stack.deploy(v1.tag)
+    assert {"status": f"Status: Created new release v1 for {app}"} in messages
+    assert messages[-1] == {"status": f"Status: Release v1 of {app} succeeded"}
+
+    # Internal until it has a domain: the router does not reach it.
+    assert stack.get(f"{app}.example.test").status_code == 404
+    assert stack.api.post(f"/apps/{app}/domains", json={"hostname": "www.acme.test"}).is_success
+    response = stack.get("www.acme.test")
+    assert response.text.strip() == "v1-"
+    assert response.headers["X-Request-Id"]
+
+    stop, results = threading.Event(), []  # type: ignore[var-annotated]
+    loader = threading.Thread(target=load, args=(stack, "www.acme.test", stop, results))
+    loader.start()
+    try:
+        stack.deploy(v2.tag, app=app)
+        assert stack.get("www.acme.test").text.strip() == "v2-"
+        config = stack.api.patch(f"/apps/{app}/config-vars", json={"GREETING": "hi"})
+        assert config.is_success
+        assert stack.get("www.acme.test").text.strip() == "v3-hi"
+        rollback = stack.api.post(f"/apps/{app}/releases", json={"release": "1"})
+        assert rollback.json()["version"] == 4 and rollback.json()["status"] == "succeeded"
+        assert stack.get("www.acme.test").text.strip() == "v4-"
+    finally:
+        stop.set()
+        loader.join()
+    assert len(results) > 50
+    assert [s for s in results if s != 200] == []
+
+
+def test_a_crashing_release_is_rolled_back_and_the_old_one_serves(
+    stack: Stack, busybox_image
+) -> None:
+    good = busybox_image(workdir="/app", procfile=WEB, run="mkdir -p /www")
+    bad = busybox_image(workdir="/app", procfile=CRASH)
+    app = good.tag.split(":")[0]
+    stack.deploy(good.tag)
+    stack.api.post(f"/apps/{app}/domains", json={"hostname": "crash.acme.test"})
+    messages = stack.deploy(bad.tag, app=app)
+    error = messages[-1]["errorDetail"]["message"]
+    assert error.startswith(f"release v2 of {app} was rolled back:")
+    assert "exited with code 3" in error and "boom" in error
+    assert stack.get("crash.acme.test").text.strip() == "v1-"
+    release = stack.api.get(f"/apps/{app}/releases/2").json()
+    assert (release["status"], release["outcome"]) == ("failed", "rolled_back")
+    assert stack.api.get(f"/apps/{app}/releases/1").json()["current"] is True
+
+
+def test_apps_keep_serving_without_empire_and_routes_come_back_to_an_empty_caddy(
+    stack: Stack, busybox_image
+) -> None:
+    image = busybox_image(workdir="/app", procfile=WEB, run="mkdir -p /www")
+    app = image.tag.split(":")[0]
+    stack.deploy(image.tag)
+    stack.api.post(f"/apps/{app}/domains", json={"hostname": "keep.acme.test"})
+    stack.server.stop()
+    assert stack.get("keep.acme.test").text.strip() == "v1-"  # Empire is down, Caddy serves
+
+    pid = caddy_pid(stack.server.data_dir)
+    assert pid is not None
+    stop_pid(pid)
+    port = int(stack.admin.rsplit(":", 1)[1])
+    with CaddyServer(admin_port=port) as caddy:  # an empty Caddy on the same admin address
+        caddy.load(
+            {"apps": {"http": {"servers": {"other": {"listen": [stack.router], "routes": []}}}}}
+        )
+        stack.server.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if stack.get("keep.acme.test").text.strip() == "v1-":
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        assert stack.get("keep.acme.test").text.strip() == "v1-"
+        stack.server.stop()

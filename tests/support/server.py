@@ -1,0 +1,112 @@
+"""A real `empire server` process for the tiers that test over real HTTP.
+
+    with EmpireServer(tmp_path, env={"EMPIRE_SCHEDULER": "fake", ...}) as server:
+        token = server.create_user("alice", admin=True)
+        httpx.get(f"{server.url}/apps", headers={"Authorization": f"Bearer {token}"})
+
+The server runs in its own session and is stopped with SIGTERM and a wait (nothing reaps
+orphans on these machines).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from support.services import REPO_ROOT, ServiceError, free_port
+
+BIN = REPO_ROOT / ".venv" / "bin"
+
+
+class EmpireServer:
+    """`empire server` on a free loopback port with its data in `data_dir`."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "EMPIRE_DATA_DIR": str(data_dir),
+            "EMPIRE_LOG_LEVEL": "warning",
+            **(env or {}),
+        }
+        self.log_path = data_dir / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def empire(self, *args: str) -> str:
+        """Run an `empire` admin command with the server's settings; return its stdout."""
+        result = subprocess.run(
+            [str(BIN / "empire"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ServiceError(f"empire {' '.join(args)} failed: {result.stderr}")
+        return result.stdout
+
+    def create_user(self, name: str, *, admin: bool = True, email: str = "") -> str:
+        """Create a user and return its API token (the last line `users create` prints)."""
+        args = ["users", "create", name, *(["--admin"] if admin else [])]
+        if email:
+            args += ["--email", email]
+        return self.empire(*args).strip().splitlines()[-1]
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(BIN / "empire"), "server", "--port", str(self.port)],
+                env=self.env,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServiceError(f"empire server exited: {self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise ServiceError(f"empire server did not answer /health in 60 s: {self.log_tail()}")
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
