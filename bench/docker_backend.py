@@ -1,0 +1,270 @@
+"""Docker backend figures, each beside the floor it is compared with, in one run.
+
+    .venv/bin/python bench/docker_backend.py
+
+Starts `empire server` (Docker scheduler, Caddy router) on free loopback ports, builds busybox
+httpd images locally (no pulls), and measures:
+- deploy → first 200 from the new release through the router (median), against a bare
+  `docker run` + wait-for-HTTP of the same image;
+- rollback → serving (median);
+- zero downtime: ~100 requests/s through the router while 10 deploys, 10 rollbacks and
+  5 scale changes run: failed requests;
+- scale web 1 → 20, against starting 20 containers directly.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import docker
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.server import EmpireServer  # noqa: E402
+from support.services import free_port  # noqa: E402
+
+PROCFILE = 'web: sh -c "echo $EMPIRE_RELEASE > /www/index.html; exec httpd -f -p $PORT -h /www"\n'
+ROUNDS = 5
+
+
+def build_images(client: docker.DockerClient, repo: str, count: int, workdir: Path) -> list[str]:
+    shutil.copy2("/usr/bin/busybox", workdir / "busybox")
+    (workdir / "Procfile").write_text(PROCFILE)
+    tags = []
+    for n in range(1, count + 1):
+        (workdir / "Dockerfile").write_text(
+            "FROM scratch\nCOPY busybox /bin/busybox\n"
+            'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
+            f"WORKDIR /app\nCOPY Procfile Procfile\nRUN mkdir -p /www /tmp && echo {n} > /v\n"
+        )
+        client.images.build(path=str(workdir), tag=f"{repo}:v{n}", rm=True)
+        tags.append(f"{repo}:v{n}")
+    return tags
+
+
+def wait_for(router: str, host: str, text: str, timeout: float = 60) -> float:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=2) as client:
+        while time.monotonic() < deadline:
+            try:
+                r = client.get(f"http://{router}/", headers={"Host": host})
+                if r.status_code == 200 and r.text.strip() == text:
+                    return time.monotonic()
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.005)
+    raise SystemExit(f"{host} never served {text!r}")
+
+
+def timed_until_serving(call, router: str, host: str, text: str) -> float:  # type: ignore[no-untyped-def]
+    start = time.monotonic()
+    worker = threading.Thread(target=call)
+    worker.start()
+    served = wait_for(router, host, text)
+    worker.join()
+    return served - start
+
+
+def bare_docker_run(client: docker.DockerClient, image: str) -> float:
+    start = time.monotonic()
+    container = client.containers.run(
+        image,
+        ["sh", "-c", "echo bare > /www/index.html; exec httpd -f -p 80 -h /www"],
+        detach=True,
+        ports={"80/tcp": ("127.0.0.1", None)},
+    )
+    try:
+        container.reload()
+        port = container.attrs["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"]
+        with httpx.Client(timeout=1) as http:
+            while True:
+                try:
+                    if http.get(f"http://127.0.0.1:{port}/").status_code == 200:
+                        return time.monotonic() - start
+                except httpx.HTTPError:
+                    time.sleep(0.005)
+    finally:
+        container.remove(force=True)
+
+
+def bare_twenty(client: docker.DockerClient, image: str) -> float:
+    start = time.monotonic()
+    containers = [
+        client.containers.run(
+            image,
+            ["sh", "-c", "echo x > /www/index.html; exec httpd -f -p 80 -h /www"],
+            detach=True,
+            ports={"80/tcp": ("127.0.0.1", None)},
+        )
+        for _ in range(20)
+    ]
+    try:
+        with httpx.Client(timeout=1) as http:
+            for container in containers:
+                container.reload()
+                port = container.attrs["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"]
+                while True:
+                    try:
+                        if http.get(f"http://127.0.0.1:{port}/").status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        time.sleep(0.005)
+        return time.monotonic() - start
+    finally:
+        for container in containers:
+            container.remove(force=True)
+
+
+def main() -> None:
+    client = docker.from_env()
+    repo = f"bench-{uuid.uuid4().hex[:6]}"
+    network = f"empire-bench-{uuid.uuid4().hex[:6]}"
+    router = f"127.0.0.1:{free_port()}"
+    with tempfile.TemporaryDirectory() as tmp:
+        tags = build_images(client, repo, ROUNDS + 12, Path(tmp))
+        server = EmpireServer(
+            Path(tmp) / "empire",
+            env={
+                "EMPIRE_SCHEDULER": "docker",
+                "EMPIRE_ROUTER_ADMIN": f"127.0.0.1:{free_port()}",
+                "EMPIRE_ROUTER_LISTEN": router,
+                "EMPIRE_ROUTER_TLS_LISTEN": f"127.0.0.1:{free_port()}",
+                "EMPIRE_DOCKER_NETWORK": network,
+                "EMPIRE_RATE_LIMIT_PER_HOUR": "0",
+            },
+        )
+        server.data_dir.mkdir(parents=True)
+        token = server.create_user("bench")
+        server.start()
+        api = httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=120
+        )
+        host = "bench.example.test"
+        try:
+
+            def deploy(tag: str) -> None:
+                with api.stream("POST", f"/apps/{repo}/deploys", json={"image": tag}) as r:
+                    for _ in r.iter_lines():
+                        pass
+
+            api.post("/apps", json={"name": repo})
+            deploy(tags[0])
+            api.post(f"/apps/{repo}/domains", json={"hostname": host})
+            wait_for(router, host, "v1")
+            version = 1
+            deploys, bares, rollbacks = [], [], []
+            for tag in tags[1 : ROUNDS + 1]:
+                version += 1
+                deploys.append(
+                    timed_until_serving(lambda t=tag: deploy(t), router, host, f"v{version}")
+                )
+                bares.append(bare_docker_run(client, tag))
+            for _ in range(ROUNDS):
+                version += 1
+                target = str(version - 2)
+                rollbacks.append(
+                    timed_until_serving(
+                        lambda t=target: api.post(f"/apps/{repo}/releases", json={"release": t}),
+                        router,
+                        host,
+                        f"v{version}",
+                    )
+                )
+
+            # Zero downtime under ~100 requests/s.
+            results: list[int] = []
+            stop = threading.Event()
+
+            def load() -> None:
+                with httpx.Client(timeout=5) as http:
+                    for _ in range(60_000):  # bounded: stops by itself
+                        if stop.is_set():
+                            return
+                        began = time.monotonic()
+                        try:
+                            code = http.get(f"http://{router}/", headers={"Host": host}).status_code
+                        except httpx.HTTPError:
+                            code = 0
+                        results.append(code)
+                        time.sleep(max(0.0, 0.01 - (time.monotonic() - began)))
+
+            loader = threading.Thread(target=load)
+            loader.start()
+            started = time.monotonic()
+            actions = 0
+            for i in range(10):
+                deploy(tags[ROUNDS + 1 + i % 10])
+                api.post(f"/apps/{repo}/releases", json={"release": str(version)})
+                version += 2
+                actions += 2
+                if i % 2 == 0:
+                    api.patch(
+                        f"/apps/{repo}/formation",
+                        json={"updates": [{"type": "web", "quantity": 1 + (i // 2) % 3}]},
+                    )
+                    actions += 1
+            stop.set()
+            loader.join()
+            elapsed = time.monotonic() - started
+            failed = sum(1 for code in results if code != 200)
+
+            api.patch(f"/apps/{repo}/formation", json={"updates": [{"type": "web", "quantity": 1}]})
+            start = time.monotonic()
+            api.patch(
+                f"/apps/{repo}/formation", json={"updates": [{"type": "web", "quantity": 20}]}
+            )
+            scale = time.monotonic() - start
+            running = [t for t in api.get(f"/apps/{repo}/dynos").json() if t["state"] == "up"]
+            api.patch(f"/apps/{repo}/formation", json={"updates": [{"type": "web", "quantity": 1}]})
+            direct = bare_twenty(client, tags[0])
+        finally:
+            api.delete(f"/apps/{repo}")
+            api.close()
+            server.stop()
+            pidfile = server.data_dir / "caddy" / "caddy.pid"
+            if pidfile.exists():
+                import os
+                import signal
+
+                os.kill(int(pidfile.read_text()), signal.SIGTERM)
+            for c in client.containers.list(
+                all=True, filters={"label": f"empire.network={network}"}
+            ):
+                c.remove(force=True)
+            for net in client.networks.list(names=[network]):
+                net.remove()
+            for tag in tags:
+                client.images.remove(tag, force=True)
+
+    d, b, rb = statistics.median(deploys), statistics.median(bares), statistics.median(rollbacks)
+    print(
+        f"deploy -> first 200 of the new release through the router: median {d:.2f} s "
+        f"(target <= 1.5 s); bare docker run + wait-for-HTTP: median {b:.2f} s; "
+        f"ratio {d / b:.1f}x  (samples {[round(x, 2) for x in deploys]})"
+    )
+    print(
+        f"rollback -> serving: median {rb:.2f} s (target <= 1.5 s) "
+        f"(samples {[round(x, 2) for x in rollbacks]})"
+    )
+    print(
+        f"zero downtime: {len(results)} requests in {elapsed:.0f} s "
+        f"({len(results) / elapsed:.0f}/s) during {actions} deploys/rollbacks/scales: "
+        f"{failed} failed (target 0)"
+    )
+    print(
+        f"scale web 1 -> 20: {scale:.2f} s ({len(running)} up); 20 containers started "
+        f"directly: {direct:.2f} s; ratio {scale / direct:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
