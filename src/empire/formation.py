@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 
 from empire.errors import Invalid
@@ -70,3 +71,23 @@ def config_description(changes: dict[str, str | None]) -> str:
 def process_for(formation: Formation, name: str) -> Process | None:
     """Return the process named `name` in the formation, if any."""
     return formation.get(name)
+
+
+def check_certificate(cert: str) -> None:
+    """Raise Invalid unless `cert` is a name or ARN, or PEM text with a chain and its key."""
+    if not cert.strip():
+        raise Invalid("no certificate given: give a name, an ARN, or PEM files (cert and key)")
+    if "-----BEGIN" not in cert:
+        return
+    if "-----BEGIN CERTIFICATE-----" not in cert or "PRIVATE KEY-----" not in cert:
+        raise Invalid(
+            "the PEM text needs a certificate chain and its private key: "
+            "emp cert-attach cert.pem key.pem"
+        )
+
+
+def describe_certificate(cert: str) -> str:
+    """Return how a certificate is shown: names and ARNs as they are, PEM by fingerprint."""
+    if "-----BEGIN" not in cert:
+        return cert
+    return "pem:" + hashlib.sha256(cert.encode()).hexdigest()[:16]

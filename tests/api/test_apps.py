@@ -136,3 +136,18 @@ def test_ssl_endpoints_are_gone(client: TestClient, deployed: str) -> None:
     ):
         body = error(client.request(method, path), 404, "not_found")
         assert "emp cert-attach" in body["message"]
+
+
+def test_a_pem_certificate_is_never_shown(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from support.stack import make_stack
+
+    stack = make_stack(tmp_path)
+    client = stack.client()
+    client.post("/apps", json={"name": "acme-inc"})
+    pem = (
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+        "-----BEGIN PRIVATE KEY-----\nSECRETKEY\n-----END PRIVATE KEY-----\n"
+    )
+    assert client.post("/apps/acme-inc/certs", json={"cert": pem}).status_code == 200
+    shown = client.get("/apps/acme-inc").json()
+    assert shown["cert"].startswith("pem:") and "SECRETKEY" not in str(shown)

@@ -41,12 +41,12 @@ def test_run_detached(client: TestClient, stack: Stack, deployed: str) -> None:
     response = client.post(f"/apps/{APP}/dynos", json=body)
     assert response.status_code == 201, response.text
     dyno = response.json()
-    assert dyno["name"] == "v1.migrate.1"
+    assert dyno["name"] == "v1.run.1"
     assert dyno["command"] == "./bin/migrate --all"
     assert dyno["size"] == "2X"
     assert dyno["attach_url"] is None
     names = [d["name"] for d in client.get(f"/apps/{APP}/dynos").json()]
-    assert "v1.migrate.1" in names
+    assert "v1.run.1" in names
 
 
 def test_run_attached_is_not_supported_yet(
@@ -62,11 +62,6 @@ def test_run_attached_is_not_supported_yet(
     assert snapshot() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FakeScheduler.run numbers one-offs from 1 per app: `emp run web` on an app "
-    "running web.1 makes a second v1.web.1",
-)
 def test_dyno_names_are_unique(client: TestClient, deployed: str) -> None:
     client.post(f"/apps/{APP}/dynos", json={"command": "web --once"})
     names = [d["name"] for d in client.get(f"/apps/{APP}/dynos").json()]

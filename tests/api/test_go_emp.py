@@ -217,7 +217,7 @@ def test_run_detached(emp_deployed: GoEmp) -> None:
     response = emp_deployed("POST", f"/apps/{APP}/dynos", body)
     assert response.status_code == 201
     dyno = response.json()
-    assert dyno["name"] == "v1.migrate.1"
+    assert dyno["name"] == "v1.run.1"
     assert dyno["command"] == "./bin/migrate"
     go_time(dyno["created_at"])
 

@@ -18,6 +18,7 @@ from api.api_support import IMAGE, PROCFILE
 from api.test_bad_input import (  # noqa: F401  (collected again here, on PostgreSQL)
     test_duplicate_app_name,
     test_odd_numbers_in_range,
+    test_odd_numbers_in_release_paths,
     test_sql_in_path_parameters,
     test_sql_in_range,
     test_unknown_app_on_every_app_route,

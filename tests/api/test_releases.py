@@ -107,6 +107,16 @@ def test_a_failed_rollout_does_not_become_current(
     assert client.get(f"/apps/{APP}/releases/2").json()["current"] is False
 
 
+def test_a_rolled_back_rollback_is_not_current(
+    client: TestClient, stack: Stack, deployed: str
+) -> None:
+    client.patch(f"/apps/{APP}/config-vars", json={"A": "1"})
+    stack.scheduler.fail_next(Verdict(Outcome.ROLLED_BACK, "web.1 failed its health check"))
+    response = client.post(f"/apps/{APP}/releases", json={"release": "1"})
+    assert response.json()["status"] == "failed"
+    assert response.json()["current"] is False
+
+
 def test_pending_release_on_the_wire(stack: Stack) -> None:
     """A release whose rollout has not ended yet is pending (the presenter, directly)."""
     stack.empire.deploy(IMAGE, by=stack.user)

@@ -26,7 +26,6 @@ def test_deploy_to_an_app(emp: Emp) -> None:
         f"Status: Resolved remind101/acme-inc:v1 to remind101/acme-inc@{digest}\n"
         'Status: Extracted Procfile from "/app/Procfile"\n'
         "Status: Created new release v1 for acme\n"
-        "Status: web: 1 instances running\n"  # the server streams this even without -s
         "Status: Finished processing events for release v1 of acme\n"
         "Status: Release v1 of acme succeeded\n",
         "",

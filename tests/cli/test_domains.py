@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from support.stack import Stack
 
@@ -72,6 +73,23 @@ def test_cert_attach_prints_nothing(acme: Emp, stack: Stack) -> None:
         "api": "arn:aws:acm:us-east-1:1:certificate/x",
     }
     assert acme("info").out.endswith("Cert: acme-cert\n")
+
+
+def test_cert_attach_sends_pem_files(acme: Emp, stack: Stack, tmp_path: Path) -> None:
+    cert = tmp_path / "www.crt"
+    key = tmp_path / "www.key"
+    cert.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    key.write_text("-----BEGIN PRIVATE KEY-----\nKEY\n-----END PRIVATE KEY-----\n")
+    assert acme("cert-attach", str(cert), str(key)) == (0, "", "")
+    assert stack.empire.app("acme").certs["web"] == cert.read_text() + key.read_text()
+    assert acme("info").out.endswith("Cert: pem:" + acme("info").out.split("pem:")[1])
+    assert acme("cert-attach", str(cert)) == (
+        1,
+        "",
+        "error: the PEM text needs a certificate chain and its private key: "
+        "emp cert-attach cert.pem key.pem\n",
+    )
+    assert acme("cert-attach", str(tmp_path / "nope.crt"), str(key))[0] == 1
 
 
 def test_ssl_commands_are_gone(emp: Emp) -> None:

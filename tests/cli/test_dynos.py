@@ -27,18 +27,18 @@ def test_ps(emp: Emp, stack: Stack, clock: FrozenClock) -> None:
     emp("scale", "web=2", "worker=1")
     emp("run", "-d", "bash")
     clock.advance(minutes=5)
-    # the fake scheduler reports its services as updated now, the one-off as started 5m ago
+    # the fake scheduler reports its services as started at the deploy, like the one-off
     assert emp("ps") == (
         0,
         "v1.run.1     fake  1X  up   5m  bash\n"
-        'v1.web.1     fake  1X  up   0s  "./bin/web"\n'
-        'v1.web.2     fake  1X  up   0s  "./bin/web"\n'
-        'v1.worker.1  fake  1X  up   0s  "./bin/worker --queue default"\n',
+        'v1.web.1     fake  1X  up   5m  "./bin/web"\n'
+        'v1.web.2     fake  1X  up   5m  "./bin/web"\n'
+        'v1.worker.1  fake  1X  up   5m  "./bin/worker --queue default"\n',
         "",
     )
     assert emp("dynos", "web") == (
         0,
-        'v1.web.1  fake  1X  up   0s  "./bin/web"\nv1.web.2  fake  1X  up   0s  "./bin/web"\n',
+        'v1.web.1  fake  1X  up   5m  "./bin/web"\nv1.web.2  fake  1X  up   5m  "./bin/web"\n',
         "",
     )
     assert emp("ps", "v1.worker.1").out.startswith("v1.worker.1  fake")

@@ -95,7 +95,7 @@ def test_which_app(emp: Emp) -> None:
 
 
 def test_url_and_api(acme: Emp) -> None:
-    assert acme("url") == (0, "\n", "")
+    assert acme("url") == (0, "http://acme/\n", "")
     code, out, _ = acme("api", "GET", "/apps/acme/formation")
     assert code == 0 and '"type":"web"' in out
     assert acme("api", "PATCH", "apps/acme", stdin='{"maintenance": true}').code == 0

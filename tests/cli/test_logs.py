@@ -10,7 +10,7 @@ from .conftest import Emp
 
 
 def test_log_copies_the_stream(acme: Emp) -> None:
-    assert acme("log") == (0, "2026-11-26T10:00:00Z empire[scheduler]: release v1 succeeded\n", "")
+    assert acme("log") == (0, "2026-11-26T10:00:00Z empire[deploy]: release v1 succeeded\n", "")
 
 
 def test_log_duration_is_sent_in_nanoseconds(acme: Emp) -> None:
@@ -21,11 +21,12 @@ def test_log_duration_is_sent_in_nanoseconds(acme: Emp) -> None:
 
 
 def test_log_tail_and_process(acme: Emp) -> None:
-    code, out, err = acme("log", "--tail", "-p", "web")
+    acme("run", "-d", "./bin/migrate")
+    code, out, err = acme("log", "--tail", "-p", "run")
     assert (code, err) == (0, "")
-    assert out.endswith("release v1 succeeded\n")
+    assert out == "2026-11-26T10:00:00Z empire[run.1]: run ./bin/migrate\n"
     sessions = [r for r in acme.requests if r.url.path.endswith("/log-sessions")]
-    assert json.loads(sessions[0].content) == {"dyno": "web", "tail": True}
+    assert json.loads(sessions[0].content) == {"dyno": "run", "tail": True}
     assert acme.requests[-1].method == "GET" and "/log-streams/" in acme.requests[-1].url.path
 
 

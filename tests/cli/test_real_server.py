@@ -120,7 +120,6 @@ def test_deploy_and_ps(server: Server) -> None:
         f"Status: Resolved remind101/web-app:v1 to remind101/web-app@sha256:{digest}\n"
         'Status: Extracted Procfile from "/app/Procfile"\n'
         "Status: Created new release v1 for web-app\n"
-        "Status: web: 1 instances running\n"
         "Status: Finished processing events for release v1 of web-app\n"
         "Status: Release v1 of web-app succeeded\n",
         "",

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import ssl
+import subprocess
 import signal
 import threading
 import time
@@ -37,6 +40,7 @@ class Stack:
     router: str  # host:port of the router's plain HTTP listener
     admin: str
     network: str
+    tls: str
 
     def deploy(self, image: str, app: str | None = None) -> list[dict[str, Any]]:
         path = f"/apps/{app}/deploys" if app else "/deploys"
@@ -78,6 +82,7 @@ def stack(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Stack]
     network = f"empire-it-{uuid.uuid4().hex[:8]}"
     admin = f"127.0.0.1:{free_port()}"
     router = f"127.0.0.1:{free_port()}"
+    tls = f"127.0.0.1:{free_port()}"
     server = EmpireServer(
         tmp_path / "empire",
         env={
@@ -85,7 +90,7 @@ def stack(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Stack]
             "EMPIRE_IMAGES": "docker",
             "EMPIRE_ROUTER_ADMIN": admin,
             "EMPIRE_ROUTER_LISTEN": router,
-            "EMPIRE_ROUTER_TLS_LISTEN": f"127.0.0.1:{free_port()}",
+            "EMPIRE_ROUTER_TLS_LISTEN": tls,
             "EMPIRE_DOCKER_NETWORK": network,
             "EMPIRE_RECONCILE_INTERVAL": "1",
             "EMPIRE_HEALTH_TIMEOUT": "15",
@@ -96,7 +101,7 @@ def stack(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Stack]
     server.start()
     api = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"})
     try:
-        yield Stack(server, api, router, admin, network)
+        yield Stack(server, api, router, admin, network, tls)
     finally:
         api.close()
         server.stop()
@@ -206,3 +211,56 @@ def test_apps_keep_serving_without_empire_and_routes_come_back_to_an_empty_caddy
             time.sleep(0.2)
         assert stack.get("keep.acme.test").text.strip() == "v1-"
         stack.server.stop()
+
+
+def test_an_attached_pem_certificate_serves_the_domains_over_tls(
+    stack: Stack, busybox_image, tmp_path: Path
+) -> None:
+    image = busybox_image(workdir="/app", procfile=WEB, run="mkdir -p /www")
+    app = image.tag.split(":")[0]
+    stack.deploy(image.tag)
+    stack.api.post(f"/apps/{app}/domains", json={"hostname": "www.tls.test"})
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=www.tls.test",
+            "-addext",
+            "subjectAltName=DNS:www.tls.test",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    pem = cert.read_text() + key.read_text()
+    assert stack.api.post(f"/apps/{app}/certs", json={"cert": pem}).status_code == 200
+    host, port = stack.tls.rsplit(":", 1)
+    context = ssl.create_default_context(cafile=str(cert))
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection((host, int(port)), timeout=5) as raw:
+                with context.wrap_socket(raw, server_hostname="www.tls.test") as tls:
+                    tls.sendall(
+                        b"GET / HTTP/1.1\r\nHost: www.tls.test\r\nConnection: close\r\n\r\n"
+                    )
+                    reply = b""
+                    while chunk := tls.recv(4096):
+                        reply += chunk
+            break
+        except (OSError, ssl.SSLError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    assert reply.startswith(b"HTTP/1.1 200") and reply.rstrip().endswith(b"v1-")

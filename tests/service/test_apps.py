@@ -132,3 +132,15 @@ def test_tokens_authenticate_until_they_expire(stack: Stack) -> None:
     stack.clock.advance(days=31)
     with pytest.raises(Unauthorized):
         stack.empire.authenticate(stack.token)
+
+
+def test_certificates_are_names_arns_or_pem_with_a_key(stack: Stack) -> None:
+    stack.empire.create("acme-inc", by=stack.user)
+    stack.empire.attach_cert("acme-inc", "arn:aws:acm:us-east-1:1:certificate/x", by=stack.user)
+    with pytest.raises(Invalid, match="certificate chain and its private key"):
+        stack.empire.attach_cert(
+            "acme-inc",
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+            by=stack.user,
+        )
+    assert stack.empire.app("acme-inc").certs == {"web": "arn:aws:acm:us-east-1:1:certificate/x"}

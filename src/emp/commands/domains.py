@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from emp.registry import check_args, command, option
 from emp.session import Fail, Session
 
@@ -78,11 +80,14 @@ def domain_remove(s: Session, args: tuple[str, ...]) -> None:
 
 
 @command(
-    "cert-attach <name or ARN>",
+    "cert-attach <name, ARN or cert.pem [key.pem]>",
     "attach a certificate to an app",
     """
 Attaches an SSL certificate to one of an app's processes (web unless
--p is given); the current release is rolled out again with it.
+-p is given); the current release is rolled out again with it. On the
+Docker and Swarm backends give PEM files: the certificate chain and its
+private key (or one file holding both); the router then serves the app's
+domains over TLS with it. On ECS give a certificate name or ARN.
 
 Options:
 
@@ -92,6 +97,7 @@ Examples:
 
     $ emp cert-attach myServerCertificate -a myapp
     $ emp cert-attach arn:aws:acm:us-east-1:123456789012:certificate/abc -p api
+    $ emp cert-attach www.example.com.crt www.example.com.key -a myapp
 """,
     app="needs",
     message=True,
@@ -99,9 +105,22 @@ Examples:
 )
 def cert_attach(s: Session, args: tuple[str, ...], process: str) -> None:
     """Attach a certificate to a process."""
-    check_args(args, 1, 1)
+    check_args(args, 1, 2)
     name = s.app()
-    s.write(lambda message: s.client.attach_cert(name, args[0], process, message))
+    cert = _pem_files(args) if len(args) == 2 or os.path.isfile(args[0]) else args[0]
+    s.write(lambda message: s.client.attach_cert(name, cert, process, message))
+
+
+def _pem_files(paths: tuple[str, ...]) -> str:
+    """Read PEM files (a chain and a key, or one file with both) into one text."""
+    texts = []
+    for path in paths:
+        try:
+            with open(path, encoding="ascii") as f:
+                texts.append(f.read().strip())
+        except (OSError, UnicodeDecodeError) as exc:
+            raise Fail(f"cannot read {path}: {exc}") from exc
+    return "\n".join(texts) + "\n"
 
 
 def _ssl_removed(s: Session, args: tuple[str, ...]) -> None:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from fastapi.responses import JSONResponse
 
 from empire import sizes
+from empire.formation import describe_certificate
 from empire.api.ranges import Ranges, next_range
 from empire.model import App, Domain, Exposure, Outcome, Page, Process, Release, Task, User
 
@@ -54,8 +55,9 @@ def app_json(app: App, owner: User) -> dict[str, Any]:
         "organization": None,
         "exposure": app.exposure.value,
         "repo": app.repo,
-        "cert": app.certs.get("web", ""),
-        "certs": dict(app.certs),
+        # A PEM certificate carries its private key: show a fingerprint, never the text.
+        "cert": describe_certificate(app.certs.get("web", "")),
+        "certs": {process: describe_certificate(c) for process, c in app.certs.items()},
     }
 
 

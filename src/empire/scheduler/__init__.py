@@ -3,6 +3,9 @@
 A `Manifest` is everything a backend needs to run one app at one release. `submit` converges
 the backend to it and is idempotent, so a reconciler may call it at any time. Backends translate
 their vendor errors into `SchedulerError`.
+
+`attach` starts a one-off task wired to the caller: an `Attachment` carries its output, its
+stdin, its terminal size and its exit code, and `kill` leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -66,6 +69,48 @@ class LogQuery:
     lines: int | None = None
 
 
+STDOUT = 1
+STDERR = 2
+
+
+class Attachment(Protocol):
+    """A one-off task attached to its caller. Every method may be called from any thread.
+
+    `output` yields `(stream, bytes)` with stream STDOUT or STDERR (with a terminal, everything
+    is STDOUT) until the process has closed its output; `wait` then gives the exit code.
+    `kill` stops the task and removes it: it is idempotent, and always the last call.
+    """
+
+    @property
+    def name(self) -> str:
+        """The task name, as `tasks` lists it (`v3.run.1`)."""
+        ...
+
+    def output(self) -> Iterator[tuple[int, bytes]]:
+        """Yield the process's output as it comes, until it ends."""
+        ...
+
+    def write(self, data: bytes) -> None:
+        """Send bytes to the process's stdin (dropped once stdin is closed)."""
+        ...
+
+    def close_stdin(self) -> None:
+        """Close the process's stdin: it reads end of file."""
+        ...
+
+    def resize(self, rows: int, cols: int) -> None:
+        """Set the terminal's size (nothing without a terminal)."""
+        ...
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Return the exit code, or None when the process still runs after `timeout` s."""
+        ...
+
+    def kill(self) -> None:
+        """Stop the process and remove the task; idempotent."""
+        ...
+
+
 class Scheduler(Protocol):
     """Runs apps. Every verb is keyed by app id; tasks by the name the backend gave them."""
 
@@ -93,6 +138,21 @@ class Scheduler(Protocol):
 
     def run(self, manifest: Manifest, process: ManifestProcess) -> Task:
         """Start a detached one-off task."""
+        ...
+
+    def attach(
+        self,
+        manifest: Manifest,
+        process: ManifestProcess,
+        *,
+        tty: bool,
+        rows: int | None = None,
+        cols: int | None = None,
+    ) -> Attachment:
+        """Start a one-off task attached to the caller (stdin open; a terminal when `tty`).
+
+        The task is listed by `tasks` while it runs. The caller must end with `kill`.
+        """
         ...
 
     def logs(self, app_id: str, query: LogQuery) -> Iterator[str]:

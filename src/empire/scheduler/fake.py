@@ -1,18 +1,31 @@
 """FakeScheduler: in memory and deterministic, for tests and `EMPIRE_SCHEDULER=fake` demos.
 
-Tasks are named `v<release>.<process>.<n>`, as Empire's fake names them.
+Tasks are named `v<release>.<process>.<n>`, as Empire's fake names them; one-off runs
+`v<release>.run.<n>`, numbered per app.
+
+Attached runs (`attach`) run a canned process, `FakeAttachment`, instead of their command.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import queue
+import shlex
 import threading
 from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime
 
 from empire.errors import NotFound
 from empire.model import Outcome, Size, Task
-from empire.scheduler import LogQuery, Manifest, ManifestProcess, StatusFn, Verdict
+from empire.scheduler import (
+    STDERR,
+    STDOUT,
+    LogQuery,
+    Manifest,
+    ManifestProcess,
+    StatusFn,
+    Verdict,
+)
 
 
 def _now() -> datetime:
@@ -30,6 +43,9 @@ class FakeScheduler:
         self.restarts: list[tuple[str, str | None]] = []
         self.lines: dict[str, list[str]] = {}
         self.started: dict[str, datetime] = {}
+        self.attachments: list[FakeAttachment] = []
+        self.killed: list[str] = []
+        self._serial: dict[str, int] = {}
         self._verdicts: list[Verdict] = []
         self._lock = threading.Lock()
 
@@ -93,10 +109,33 @@ class FakeScheduler:
     def run(self, manifest: Manifest, process: ManifestProcess) -> Task:
         with self._lock:
             runs = self.runs.setdefault(manifest.app_id, [])
-            task = self._task(manifest, process, len(runs) + 1, "up")
+            task = self._task(manifest, process, self._next_run(manifest.app_id), "up", kind="run")
             runs.append(task)
-            self._log(manifest.app_id, task.name, f"run {' '.join(process.command)}")
+            self._log(
+                manifest.app_id, task.name.split(".", 1)[1], f"run {' '.join(process.command)}"
+            )
         return task
+
+    def attach(
+        self,
+        manifest: Manifest,
+        process: ManifestProcess,
+        *,
+        tty: bool,
+        rows: int | None = None,
+        cols: int | None = None,
+    ) -> FakeAttachment:
+        """Start a canned attached process, listed in `tasks` until it is killed."""
+        with self._lock:
+            n = self._next_run(manifest.app_id)
+            task = self._task(manifest, process, n, "up", kind="run")
+            self.runs.setdefault(manifest.app_id, []).append(task)
+            attachment = FakeAttachment(
+                self, manifest.app_id, task, process.command, tty=tty, rows=rows, cols=cols
+            )
+            self.attachments.append(attachment)
+            self._log(manifest.app_id, f"run.{n}", f"run {' '.join(process.command)} (attached)")
+        return attachment
 
     def logs(self, app_id: str, query: LogQuery) -> Iterator[str]:
         with self._lock:
@@ -113,6 +152,17 @@ class FakeScheduler:
                 self.manifests.pop(app_id, None)
                 self.runs.pop(app_id, None)
 
+    def _next_run(self, app_id: str) -> int:
+        self._serial[app_id] = self._serial.get(app_id, 0) + 1
+        return self._serial[app_id]
+
+    def _forget(self, attachment: FakeAttachment) -> None:
+        with self._lock:
+            self.killed.append(attachment.name)
+            runs = self.runs.get(attachment.app_id)
+            if runs is not None:
+                self.runs[attachment.app_id] = [t for t in runs if t.name != attachment.name]
+
     def _log(self, app_id: str, source: str, text: str) -> None:
         stamp = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
         self.lines.setdefault(app_id, []).append(f"{stamp} empire[{source}]: {text}")
@@ -123,8 +173,9 @@ class FakeScheduler:
         process: ManifestProcess,
         n: int,
         state: str,
+        kind: str | None = None,
     ) -> Task:
-        name = f"v{manifest.release}.{process.name}.{n}"
+        name = f"v{manifest.release}.{kind or process.name}.{n}"
         return Task(
             name=name,
             id=name,
@@ -136,3 +187,139 @@ class FakeScheduler:
             size=Size(process.cpu_shares, process.memory, process.nproc),
             updated_at=self.clock(),
         )
+
+
+_EOF = b""
+_KILL = None
+
+
+class FakeAttachment:
+    """A canned attached process, deterministic for tests.
+
+    The command decides what it does:
+
+    - `echo WORDS...` prints WORDS on stdout and exits 0 without reading stdin;
+    - `exit N` exits N at once;
+    - anything else is a line-oriented fake shell: for each line of stdin, `warn TEXT` prints
+      TEXT on stderr, `exit N` exits N, `size` prints the terminal's `<rows> <cols>`, and any
+      other line is echoed back on stdout; end of stdin exits 0.
+
+    With a terminal everything goes to stdout, as on a real one. A kill ends it with 137.
+    """
+
+    def __init__(
+        self,
+        scheduler: FakeScheduler,
+        app_id: str,
+        task: Task,
+        command: tuple[str, ...],
+        *,
+        tty: bool,
+        rows: int | None,
+        cols: int | None,
+    ) -> None:
+        self.app_id = app_id
+        self.task = task
+        self.command = command
+        self.tty = tty
+        self.size = (rows, cols)
+        self.resizes: list[tuple[int, int]] = []
+        self.stdin = bytearray()
+        self.stdin_closed = False
+        self.killed = False
+        self._scheduler = scheduler
+        self._inbox: queue.Queue[bytes | None] = queue.Queue()
+        self._exit: int | None = None
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.task.name
+
+    def output(self) -> Iterator[tuple[int, bytes]]:
+        argv = list(self.command)
+        if len(argv) == 1:  # a command sent as one string: `emp run 'echo hi'`
+            argv = shlex.split(argv[0])
+        if argv[:1] == ["echo"]:
+            yield STDOUT, " ".join(argv[1:]).encode() + b"\n"
+            self._finish(0)
+            return
+        if argv[:1] == ["exit"]:
+            self._finish(_code(argv[1:]))
+            return
+        pending = b""
+        while True:
+            item = self._inbox.get()
+            if item is _KILL:
+                self._finish(137)
+                return
+            if item == _EOF:
+                if pending:
+                    yield from self._line(pending)
+                self._finish(0)
+                return
+            pending += item
+            while b"\n" in pending and self._exit is None:
+                line, pending = pending.split(b"\n", 1)
+                yield from self._line(line)
+            if self._exit is not None:
+                return
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            if self.stdin_closed or self.killed:
+                return
+            self.stdin += data
+        self._inbox.put(bytes(data))
+
+    def close_stdin(self) -> None:
+        with self._lock:
+            if self.stdin_closed:
+                return
+            self.stdin_closed = True
+        self._inbox.put(_EOF)
+
+    def resize(self, rows: int, cols: int) -> None:
+        with self._lock:
+            self.size = (rows, cols)
+            self.resizes.append((rows, cols))
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        self._done.wait(timeout)
+        return self._exit
+
+    def kill(self) -> None:
+        with self._lock:
+            if self.killed:
+                return
+            self.killed = True
+        self._inbox.put(_KILL)
+        self._finish(137)
+        self._scheduler._forget(self)
+
+    def _line(self, raw: bytes) -> Iterator[tuple[int, bytes]]:
+        text = raw.decode(errors="replace").rstrip("\r")
+        word, _, rest = text.partition(" ")
+        if word == "warn":
+            yield STDOUT if self.tty else STDERR, rest.encode() + b"\n"
+        elif word == "exit":
+            self._finish(_code(rest.split()))
+        elif text == "size":
+            rows, cols = self.size
+            yield STDOUT, f"{rows} {cols}\n".encode()
+        else:
+            yield STDOUT, raw.rstrip(b"\r") + b"\n"
+
+    def _finish(self, code: int) -> None:
+        with self._lock:
+            if self._exit is None:
+                self._exit = code
+        self._done.set()
+
+
+def _code(args: list[str]) -> int:
+    try:
+        return int(args[0]) & 0xFF if args else 0
+    except ValueError:
+        return 2

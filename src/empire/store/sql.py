@@ -7,6 +7,7 @@ PostgreSQL locks the app's row (`lock_app`). `UNIQUE(app_id, version)` is the ba
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -188,11 +189,20 @@ class SqlTransaction:
     # -- configs and slugs --------------------------------------------------------------------
 
     def latest_config(self, app_id: str) -> Config | None:
-        row = self.conn.execute(
+        # The current release's config; before the first release, the newest config set.
+        live = (
             select(t.configs)
-            .join(t.apps, t.apps.c.config_id == t.configs.c.id)
-            .where(t.apps.c.id == app_id)
-        ).first()
+            .join(t.releases, t.releases.c.config_id == t.configs.c.id)
+            .where(t.releases.c.app_id == app_id, _LIVE)
+            .order_by(t.releases.c.version.desc())
+            .limit(1)
+        )
+        row = self.conn.execute(live).first()
+        if row is None:
+            pointer = t.apps.c.id == app_id
+            row = self.conn.execute(
+                select(t.configs).join(t.apps, t.apps.c.config_id == t.configs.c.id).where(pointer)
+            ).first()
         if row is None:
             return None
         m = row._mapping
@@ -222,7 +232,7 @@ class SqlTransaction:
 
     def release(self, app_id: str, ident: str) -> Release | None:
         query = _RELEASES.where(t.releases.c.app_id == app_id)
-        if ident.isdigit():
+        if VERSION.fullmatch(ident):
             query = query.where(t.releases.c.version == int(ident))
         else:
             query = query.where(t.releases.c.id == ident)
@@ -234,7 +244,7 @@ class SqlTransaction:
         if page.field == "id":
             query = _window(query, t.releases.c.id, page, page.start)
         else:
-            start = int(page.start) if page.start and page.start.isdigit() else None
+            start = int(page.start) if page.start and VERSION.fullmatch(page.start) else None
             query = _window(query, t.releases.c.version, page, start)
         return [_release(row._mapping) for row in self.conn.execute(query)]
 
@@ -424,6 +434,7 @@ def _window(query: Select[Any], column: Any, page: Page, start: Any = None) -> S
 
 # The current release is the newest one that is rolling out or rolled out: a release that
 # failed or was rolled back never replaced the one before it.
+VERSION = re.compile(r"[0-9]{1,9}")  # ASCII digits that fit an INTEGER column
 _LIVE = t.releases.c.outcome.in_((Outcome.PENDING.value, Outcome.SUCCEEDED.value))
 
 

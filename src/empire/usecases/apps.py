@@ -93,8 +93,9 @@ class Apps(Base):
     def attach_cert(
         self, ident: str, cert: str, *, process: str = "web", by: User, message: str | None = None
     ) -> App:
-        """Attach a certificate to a process; re-submits the current release."""
+        """Attach a certificate (a name, an ARN or PEM text) to a process; re-submits."""
         self._require_message(message)
+        rules.check_certificate(cert)
         with self.store.write() as tx:
             app = self._app(tx, ident)
             certs = {**app.certs, process: cert}

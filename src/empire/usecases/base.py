@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -96,7 +97,7 @@ class Base:
         return app
 
     def _release(self, tx: Transaction, app: App, version: str) -> Release:
-        ident = version[1:] if version[:1] in "vV" and version[1:].isdigit() else version
+        ident = version[1:] if re.fullmatch(r"[vV][0-9]+", version) else version
         release = tx.release(app.id, ident)
         if release is None:
             raise NotFound(
@@ -195,7 +196,10 @@ class Base:
             return release
         with self.store.write() as tx:
             tx.set_outcome(release.id, verdict.outcome, verdict.reason, self.clock())
-        return dataclasses.replace(release, outcome=verdict.outcome, reason=verdict.reason)
+        live = verdict.outcome in (Outcome.PENDING, Outcome.SUCCEEDED)
+        return dataclasses.replace(
+            release, outcome=verdict.outcome, reason=verdict.reason, current=live
+        )
 
     def _lock_for(self, app_id: str) -> threading.Lock:
         """Return the lock that serializes rollouts of one app in this process."""

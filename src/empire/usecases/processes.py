@@ -18,7 +18,7 @@ from empire.model import (
     Task,
     User,
 )
-from empire.scheduler import LogQuery
+from empire.scheduler import Attachment, LogQuery, Manifest
 from empire.usecases.base import Base, _size
 
 
@@ -133,6 +133,45 @@ class Processes(Base):
 
     def run(self, ident: str, request: RunRequest, *, by: User, message: str | None = None) -> Task:
         """Start a detached one-off task from the current release."""
+        built = self._one_off(ident, request, message)
+        self._publish(
+            "run",
+            by,
+            built.app_name,
+            f"{by.name} started running `{request.command}` (detached) on {built.app_name}",
+            message,
+        )
+        return self._translate(lambda: self.scheduler.run(built, built.processes[0]))
+
+    def run_attached(
+        self,
+        ident: str,
+        request: RunRequest,
+        *,
+        tty: bool,
+        rows: int | None = None,
+        cols: int | None = None,
+        by: User,
+        message: str | None = None,
+    ) -> Attachment:
+        """Start a one-off task attached to the caller; the caller must `kill` it at the end."""
+        built = self._one_off(ident, request, message)
+        self._publish(
+            "run",
+            by,
+            built.app_name,
+            f"{by.name} started running `{request.command}` (attached) on {built.app_name}",
+            message,
+        )
+        return self._translate(
+            lambda: self.scheduler.attach(
+                built, built.processes[0], tty=tty, rows=rows, cols=cols
+            )
+        )
+
+    def _one_off(self, ident: str, request: RunRequest, message: str | None) -> Manifest:
+        """The manifest of a one-off: a Procfile process by name (extra args appended), else
+        the command itself, with the request's env and size over the current release."""
         self._require_message(message)
         try:
             argv = shlex.split(request.command)
@@ -156,15 +195,7 @@ class Processes(Base):
             formation={process.name: process},
             config=dataclasses.replace(release.config, vars={**release.config.vars, **request.env}),
         )
-        built = manifest.build(app, run_release)
-        self._publish(
-            "run",
-            by,
-            app.name,
-            f"{by.name} started running `{request.command}` (detached) on {app.name}",
-            message,
-        )
-        return self._translate(lambda: self.scheduler.run(built, built.processes[0]))
+        return manifest.build(app, run_release)
 
     def logs(self, ident: str, query: LogQuery) -> Iterator[str]:
         """Yield the app's log lines."""
