@@ -185,7 +185,9 @@ def main() -> None:
             stop = threading.Event()
 
             def load() -> None:
-                with httpx.Client(timeout=5) as http:
+                # A connection per request, as independent clients: see the stack tests.
+                limits = httpx.Limits(max_keepalive_connections=0)
+                with httpx.Client(timeout=5, limits=limits) as http:
                     for _ in range(60_000):  # bounded: stops by itself
                         if stop.is_set():
                             return

@@ -40,4 +40,13 @@ class Empire(Users, Apps, Releases, Processes, Domains):
                 self._submit(app, release, record=False)
                 count += 1
         self.scheduler.prune({app.id for app, _ in pairs if app is not None})
+        self._discard_unused_images()
         return count
+
+    def _discard_unused_images(self) -> None:
+        """Remove the local copies of images no live app's release can roll back to."""
+        with self.store.read() as tx:
+            unused = [image for image in tx.unused_images() if image not in self._discarded]
+        for image in unused:
+            self.images.discard(image)
+            self._discarded.add(image)

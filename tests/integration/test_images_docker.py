@@ -302,3 +302,20 @@ def test_docker_hub_digests_match_however_the_repository_is_spelled() -> None:
         resolved = _identity(ImageRef.parse(text), attrs)
         assert resolved == ResolvedImage(identity=f"busybox@{digest}", has_digest=True)
     assert _identity(ImageRef.parse("acme/api"), attrs).has_digest is False
+
+
+def test_discard_removes_an_unused_image_and_keeps_one_in_use(
+    images: DockerImages, busybox_image: BuildImage, docker_client: docker.DockerClient
+) -> None:
+    unused = busybox_image(workdir="/app", cmd=["true"])
+    busy = busybox_image(workdir="/app", run="echo busy > /busy", cmd=["sleep", "30"])
+    container = docker_client.containers.create(busy.id, ["sleep", "30"])
+    try:
+        images.discard(images.resolve(ImageRef.parse(unused.tag)).identity)
+        images.discard(images.resolve(ImageRef.parse(busy.tag)).identity)
+        with pytest.raises(docker.errors.ImageNotFound):
+            docker_client.images.get(unused.id)
+        assert docker_client.images.get(busy.id).id == busy.id
+        images.discard("sha256:" + "0" * 64)  # already gone: nothing to do
+    finally:
+        container.remove(force=True)

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
-import signal
 import threading
 import time
 import uuid
@@ -117,8 +117,14 @@ def stack(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Stack]
 
 
 def load(stack: Stack, host: str, stop: threading.Event, results: list[int]) -> None:
-    """At most 3,000 requests, 10 ms apart, until `stop`: a bounded load on the router."""
-    with httpx.Client(timeout=5) as client:
+    """At most 3,000 requests, 10 ms apart, until `stop`: a bounded load on the router.
+
+    Each request opens its own connection, as independent clients do: a config reload closes
+    Caddy's idle keep-alive connections, which a client reusing one must retry (RFC 9112 §9.3.1)
+    and httpx does not.
+    """
+    limits = httpx.Limits(max_keepalive_connections=0)
+    with httpx.Client(timeout=5, limits=limits) as client:
         for _ in range(3000):
             if stop.is_set():
                 return

@@ -144,3 +144,16 @@ def test_certificates_are_names_arns_or_pem_with_a_key(stack: Stack) -> None:
             by=stack.user,
         )
     assert stack.empire.app("acme-inc").certs == {"web": "arn:aws:acm:us-east-1:1:certificate/x"}
+
+
+def test_reconcile_discards_images_only_destroyed_apps_used(stack: Stack) -> None:
+    gone = stack.empire.deploy("acme/gone:v1", by=stack.user)
+    shared = stack.empire.deploy("acme/shared:v1", by=stack.user)
+    stack.empire.deploy("acme/shared:v1", app="gone", by=stack.user)
+    kept = stack.empire.deploy("acme/kept:v1", by=stack.user)
+    stack.empire.destroy("gone", by=stack.user)
+    stack.empire.reconcile()
+    stack.empire.reconcile()
+    assert stack.images.discarded == [gone.slug.image]
+    assert shared.slug.image not in stack.images.discarded
+    assert kept.app_id in stack.scheduler.manifests

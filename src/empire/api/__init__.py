@@ -14,7 +14,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from empire.api import apps, config_vars, deploys, domains, dynos, formation, logs, releases
+from empire.api import (
+    apps,
+    attach,
+    config_vars,
+    deploys,
+    domains,
+    dynos,
+    formation,
+    logs,
+    releases,
+)
 from empire.api import errors as api_errors
 from empire.api.gate import Gate
 from empire.core import Empire
@@ -35,7 +45,7 @@ def create_app(
     )
     app.state.empire = empire
     app.state.log_sessions = logs.Sessions()
-    for module in (apps, releases, config_vars, formation, dynos, domains, deploys, logs):
+    for module in (apps, releases, config_vars, formation, dynos, attach, domains, deploys, logs):
         app.include_router(module.router)
     app.include_router(logs.open_router)
 

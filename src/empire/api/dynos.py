@@ -41,7 +41,9 @@ def run(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
     assert command is not None
     if data.get("attach"):
         raise NotSupported(
-            "attached runs are not supported by this scheduler yet: run detached with `emp run -d`"
+            f"attached runs are not served on POST /apps/{app}/dynos (Heroku's rendezvous "
+            f"protocol): connect a WebSocket to /apps/{app}/attach, as `emp run` does, "
+            "or run detached with `emp run -d`"
         )
     env = data.get("env") or {}
     if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):

@@ -1,7 +1,10 @@
 """The gate every request passes: request id, Accept, authentication, body size, rate limit.
 
 A plain ASGI middleware, so it runs before routing and body parsing: a request without a valid
-token gets 401 whatever its path or body.
+token gets 401 whatever its path or body. A WebSocket handshake is authenticated the same way
+(the Authorization header, Bearer or Basic) and refused before it is accepted: with an HTTP 401
+and the JSON error body where the server can send one (the `websocket.http.response` extension),
+else by closing with code 4401.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ class Gate:
         self.limiter = RateLimiter(rate_per_hour)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -129,6 +135,45 @@ class Gate:
                 "internal_error",
                 f"internal server error; see the server log for request {request_id}",
             )
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Authenticate a WebSocket handshake, as a GET of its path, before the route sees it."""
+        headers = Headers(scope=scope)
+        request_id = _request_id(headers)
+        scope["empire.request_id"] = request_id
+        extra: list[tuple[bytes, bytes]] = [(b"request-id", request_id.encode())]
+
+        async def deny(status: int, ident: str, message: str) -> None:
+            await receive()  # the websocket.connect event
+            if "websocket.http.response" in scope.get("extensions", {}):
+                await _send_json(send, status, errors.body(ident, message), extra, "websocket.")
+            else:
+                await send({"type": "websocket.close", "code": 4000 + status, "reason": message})
+
+        if ("GET", scope["path"]) in OPEN_PATHS or scope["path"].startswith(OPEN_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        token = _token(headers.get("authorization", ""))
+        if token is None:
+            await deny(401, "unauthorized", UNAUTHORIZED)
+            return
+        try:
+            user = await to_thread.run_sync(self.empire.authenticate, token)
+        except EmpireError as exc:
+            status, ident = errors.status_of(exc)
+            await deny(status, ident, exc.message)
+            return
+        remaining = self.limiter.take(hash_token(token))
+        if remaining < 0:
+            await deny(
+                429,
+                "rate_limit",
+                "Your account reached the API rate limit; "
+                "please wait a few minutes before making new requests",
+            )
+            return
+        scope.setdefault("state", {}).update(user=user, rate_limit_remaining=remaining)
+        await self.app(scope, receive, send)
 
     def _too_large(self) -> str:
         return f"request body too large: the limit is {self.max_body_bytes} bytes"
@@ -215,13 +260,18 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _send_json(
-    send: Send, status: int, payload: dict[str, Any], extra: list[tuple[bytes, bytes]]
+    send: Send,
+    status: int,
+    payload: dict[str, Any],
+    extra: list[tuple[bytes, bytes]],
+    prefix: str = "",
 ) -> None:
+    """Send a JSON response (`prefix` "websocket." denies a WebSocket handshake with it)."""
     data = json.dumps(payload).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(data)).encode()),
         *extra,
     ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": data})
+    await send({"type": f"{prefix}http.response.start", "status": status, "headers": headers})
+    await send({"type": f"{prefix}http.response.body", "body": data})

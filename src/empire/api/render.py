@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 from fastapi.responses import JSONResponse
 
 from empire import sizes
-from empire.formation import describe_certificate
 from empire.api.ranges import Ranges, next_range
+from empire.formation import describe_certificate
 from empire.model import App, Domain, Exposure, Outcome, Page, Process, Release, Task, User
 
 T = TypeVar("T")

@@ -111,3 +111,7 @@ class Images(Protocol):
     def procfile(self, identity: str) -> ProcfileSource:
         """Read the Procfile from the image's WORKDIR, else generate one from its CMD."""
         ...
+
+    def discard(self, identity: str) -> None:
+        """Remove the local copy of an image no release needs any more (best effort)."""
+        ...

@@ -12,6 +12,7 @@ import base64
 import binascii
 import io
 import json
+import logging
 import posixpath
 import tarfile
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from empire.procfile import generate_from_cmd
 
 # The probe container is never started; an explicit entrypoint lets `create` accept images
 # with no CMD (FROM scratch).
+log = logging.getLogger("empire.images")
 _PROBE_ENTRYPOINT = ["/empire-procfile-probe"]
 _PROBE_LABEL = "io.empire.procfile-probe"
 _MODE_DIR = 1 << 31  # Go's os.ModeDir, as the engine reports it in an archive's stat
@@ -95,6 +97,15 @@ class DockerImages:
                 "add a Procfile or a CMD"
             )
         return ProcfileSource(generate_from_cmd(cmd), path=None, cmd=tuple(cmd))
+
+    def discard(self, identity: str) -> None:
+        """Remove the image from the engine unless a container still uses it."""
+        try:
+            self._client.images.remove(identity)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:  # in use (409) or shared by a tag: keep it
+            log.info("kept image %s: %s", identity, exc.explanation or exc)
 
     def _inspect(self, image: str) -> dict[str, Any] | None:
         try:

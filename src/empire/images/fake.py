@@ -43,6 +43,7 @@ class FakeImages:
         self.default_procfile = default_procfile
         self.accept_any = accept_any
         self.resolved: list[ImageRef] = []  # every reference resolved, for assertions
+        self.discarded: list[str] = []  # every identity discarded, for assertions
         self._tags: dict[str, ResolvedImage] = {}  # normalized reference -> identity
         self._images: dict[str, _Image] = {}  # identity -> content
         for image, procfile in (images or {}).items():
@@ -100,6 +101,12 @@ class FakeImages:
             f"image {identity} has no Procfile in its WORKDIR (/app) and no CMD: "
             "add a Procfile or a CMD"
         )
+
+    def discard(self, identity: str) -> None:
+        """Forget an image's content; the reference resolves no more."""
+        self.discarded.append(identity)
+        self._images.pop(identity, None)
+        self._tags = {k: v for k, v in self._tags.items() if v.identity != identity}
 
     def _reason(self, ref: ImageRef) -> str:
         prefix = ref.full_repository + ":"

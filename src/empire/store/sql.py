@@ -262,6 +262,24 @@ class SqlTransaction:
         query = query.where(t.apps.c.deleted_at.is_(None)).order_by(t.apps.c.name)
         return [_release(row._mapping) for row in self.conn.execute(query)]
 
+    def unused_images(self) -> list[str]:
+        live_app = t.apps.c.deleted_at.is_(None)
+        used = (
+            select(t.slugs.c.image)
+            .join(t.releases, t.releases.c.slug_id == t.slugs.c.id)
+            .join(t.apps, t.apps.c.id == t.releases.c.app_id)
+            .where(live_app)
+        )
+        query = (
+            select(t.slugs.c.image)
+            .distinct()
+            .join(t.releases, t.releases.c.slug_id == t.slugs.c.id)
+            .join(t.apps, t.apps.c.id == t.releases.c.app_id)
+            .where(~live_app, t.slugs.c.image.not_in(used))
+            .order_by(t.slugs.c.image)
+        )
+        return list(self.conn.execute(query).scalars())
+
     def next_version(self, app_id: str) -> int:
         current = self.conn.execute(
             select(func.max(t.releases.c.version)).where(t.releases.c.app_id == app_id)

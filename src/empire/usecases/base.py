@@ -79,6 +79,7 @@ class Base:
         self._tokens: dict[str, tuple[float, Token | None]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._discarded: set[str] = set()  # images already removed from the engine
 
     # -- helpers ------------------------------------------------------------------------------
 

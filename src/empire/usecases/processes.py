@@ -164,9 +164,7 @@ class Processes(Base):
             message,
         )
         return self._translate(
-            lambda: self.scheduler.attach(
-                built, built.processes[0], tty=tty, rows=rows, cols=cols
-            )
+            lambda: self.scheduler.attach(built, built.processes[0], tty=tty, rows=rows, cols=cols)
         )
 
     def _one_off(self, ident: str, request: RunRequest, message: str | None) -> Manifest:

@@ -198,9 +198,8 @@ class DockerAttachment:
             with engine_errors(f"wait for container {self.container_id[:12]}"):
                 result = self._api.wait(self.container_id, timeout=timeout)
         except SchedulerError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, requests.exceptions.ConnectionError | docker.errors.NotFound):
-                return None  # a read timeout, or removed by kill
+            if isinstance(exc.__cause__, requests.exceptions.Timeout | docker.errors.NotFound):
+                return None  # still running after `timeout`, or removed (by kill or stop)
             raise
         return int(result.get("StatusCode", -1))
 

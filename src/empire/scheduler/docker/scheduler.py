@@ -22,7 +22,8 @@ from empire.errors import Invalid, NotFound
 from empire.model import Outcome, Size, Task
 from empire.router import Router
 from empire.scheduler import LogQuery, Manifest, ManifestProcess, StatusFn, Verdict
-from empire.scheduler.docker import containers, cron, engine, logs
+from empire.scheduler.docker import attach, containers, cron, engine, logs
+from empire.scheduler.docker.attach import DockerAttachment
 from empire.scheduler.docker.engine import Instance, engine_errors
 from empire.scheduler.docker.rollout import Rollout
 from empire.scheduler.docker.routing import Routes
@@ -148,6 +149,30 @@ class DockerScheduler:
             size=Size(process.cpu_shares, process.memory, process.nproc),
             updated_at=self._clock(),
         )
+
+    def attach(
+        self,
+        manifest: Manifest,
+        process: ManifestProcess,
+        *,
+        tty: bool,
+        rows: int | None = None,
+        cols: int | None = None,
+    ) -> DockerAttachment:
+        """Start a one-off container attached to the caller (see `attach`); listed in `tasks`
+        while it runs, removed by the attachment's `kill`."""
+        self.network.ensure()
+        with self._runs:
+            found = engine.list_instances(
+                self._api, f"{engine.APP_ID}={manifest.app_id}", f"{engine.KIND}={engine.RUN}"
+            )
+            index = max((i.index for i in found), default=0) + 1
+            container_id = attach.create(
+                self._api, manifest, process, index=index, network=self.network.name, tty=tty
+            )
+        self._remove(attach.stale(self._api, found))
+        name = f"v{manifest.release}.run.{index}"
+        return attach.start(self._api, container_id, name, tty=tty, rows=rows, cols=cols)
 
     def logs(self, app_id: str, query: LogQuery) -> Iterator[str]:
         """The app's log lines, prefixed `<time> <app>[<process>.<n>]: `; follow if asked."""
