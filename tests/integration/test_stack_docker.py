@@ -256,14 +256,14 @@ def test_an_attached_pem_certificate_serves_the_domains_over_tls(
     deadline = time.monotonic() + 10
     while True:
         try:
-            with socket.create_connection((host, int(port)), timeout=5) as raw:
-                with context.wrap_socket(raw, server_hostname="www.tls.test") as tls:
-                    tls.sendall(
-                        b"GET / HTTP/1.1\r\nHost: www.tls.test\r\nConnection: close\r\n\r\n"
-                    )
-                    reply = b""
-                    while chunk := tls.recv(4096):
-                        reply += chunk
+            with (
+                socket.create_connection((host, int(port)), timeout=5) as raw,
+                context.wrap_socket(raw, server_hostname="www.tls.test") as tls,
+            ):
+                tls.sendall(b"GET / HTTP/1.1\r\nHost: www.tls.test\r\nConnection: close\r\n\r\n")
+                reply = b""
+                while chunk := tls.recv(4096):
+                    reply += chunk
             break
         except (OSError, ssl.SSLError):
             if time.monotonic() > deadline:

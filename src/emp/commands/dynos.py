@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shlex
-import shutil
 
+from emp import attach
 from emp.output import maybe_quote, parse_time, pretty_duration, table
 from emp.parsing import ParseError, normalize_size, parse_scale_arg
 from emp.registry import check_args, command, flag, option
-from emp.session import Fail, Session, UsageFail
+from emp.session import Exit, Session, UsageFail
 from emp.transport import JSON
 
 
@@ -181,12 +181,19 @@ def restart(s: Session, args: tuple[str, ...]) -> None:
 Run a one-off process. Flags for emp go before the command; everything
 from the command on is passed to it (or put it after --).
 
+Attached (the default), the process gets this terminal: its output
+comes here, what you type goes to it, and emp exits with its exit
+code. It also works without a terminal, with stdin and stdout piped.
+
 Options:
 
     -s <size>  set the size for this dyno (e.g. 2X)
     -d         run in detached mode instead of attached to terminal
 
 Examples:
+
+    $ emp run bash
+    $ echo 'select 1;' | emp run -a myapp -- psql "$DATABASE_URL"
 
     $ emp run -d -s 2X bin/my_worker
     Ran `bin/my_worker` on myapp as v3.run.1, detached.
@@ -200,22 +207,20 @@ Examples:
     interspersed=False,
 )
 def run(s: Session, args: tuple[str, ...], size: str | None, detached: bool) -> None:
-    """Start a one-off process, detached (attached runs need server support)."""
+    """Start a one-off process: attached to this terminal and exit code, or detached."""
     check_args(args, 1)
     name = s.app()
     command_line = args[0] if len(args) == 1 else shlex.join(args)
-    body: JSON = {"command": command_line, "attach": not detached}
+    body: JSON = {"command": command_line}
+    if detached:
+        body["attach"] = False
     if size:
         body["size"] = normalize_size(size)
     if not detached:
-        columns, lines = shutil.get_terminal_size((80, 20))
-        env = {"COLUMNS": str(columns), "LINES": str(lines)}
-        body["env"] = {**env, "TERM": s.io.environ.get("TERM", "")}
+        code = s.write(lambda message: attach.run(s, name, body, message))
+        if code:
+            raise Exit(code)
+        return
     dyno = s.write(lambda message: s.client.run(name, body, message))
-    if not detached:
-        raise Fail(
-            "the server started the process but gave no way to attach to it: "
-            "use emp run -d and emp log"
-        )
     command_text = dyno.get("command") or command_line
     s.err(f"Ran `{command_text}` on {name} as {dyno.get('name')}, detached.")
