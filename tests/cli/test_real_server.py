@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-import httpx
 import pytest
+
+from support.server import EmpireServer
 
 BIN = Path(sys.executable).parent
 
@@ -24,72 +22,24 @@ class Server(NamedTuple):
     env: dict[str, str]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Start `empire server` (fake images and scheduler) with a user bob; stop it after."""
     data = tmp_path_factory.mktemp("empire")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "EMPIRE_DATA_DIR": str(data),
-        "EMPIRE_IMAGES": "fake",
-        "EMPIRE_SCHEDULER": "fake",
-    }
-    created = subprocess.run(
-        [BIN / "empire", "users", "create", "bob", "--admin"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    token = created.stdout.strip().splitlines()[-1]
-    log = (data / "server.log").open("w")
-    process = subprocess.Popen(
-        [BIN / "empire", "server", "--port", str(port)], env=env, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, process)
+    empire = EmpireServer(data, env={"EMPIRE_IMAGES": "fake", "EMPIRE_SCHEDULER": "fake"})
+    token = empire.create_user("bob")
+    with empire:
         netrc = data / "netrc"
-        netrc.write_text(f"machine 127.0.0.1:{port}\n  login bob\n  password {token}\n")
+        netrc.write_text(f"machine 127.0.0.1:{empire.port}\n  login bob\n  password {token}\n")
         netrc.chmod(0o600)
         client_env = {
             "PATH": os.environ.get("PATH", ""),
             "HOME": str(data),
             "TZ": "UTC",
-            "EMPIRE_API_URL": url,
+            "EMPIRE_API_URL": empire.url,
             "NETRC_PATH": str(netrc),
         }
-        yield Server(url, client_env)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"empire server exited with {process.returncode}")
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("empire server did not answer /health within 30s")
+        yield Server(empire.url, client_env)
 
 
 def emp(server: Server, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:

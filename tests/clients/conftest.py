@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from clients.harness import Heroku, Result, Server
+from support.server import EmpireServer
 from support.services import REPO_ROOT, free_port
 
 HEROKU_CLI_VERSION = "11.10.0"
@@ -37,77 +34,18 @@ def _port() -> int:
     return port
 
 
-def _empire_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EMPIRE_")}
-    env.update(
-        EMPIRE_DATA_DIR=str(data_dir),
-        EMPIRE_IMAGES="fake",
-        EMPIRE_SCHEDULER="fake",
-        EMPIRE_LOG_LEVEL="info",
-    )
-    return env
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`empire server --port <free port>` with its own data directory."""
-    data_dir = tmp_path_factory.mktemp("empire-data")
-    env = _empire_env(data_dir)
-    empire = str(Path(sys.executable).parent / "empire")
-    created = subprocess.run(
-        [empire, "users", "create", "dev", "--admin", "--email", "dev@example.com"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    empire = EmpireServer(
+        tmp_path_factory.mktemp("empire-data"),
+        env={"EMPIRE_IMAGES": "fake", "EMPIRE_SCHEDULER": "fake", "EMPIRE_LOG_LEVEL": "info"},
+        port=_port(),
     )
-    assert created.returncode == 0, created.stdout + created.stderr
-    token = created.stdout.strip().splitlines()[-1]
-
-    port = _port()
-    log = data_dir / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [empire, "server", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = Server(f"http://127.0.0.1:{port}", token, process, log)
-    try:
-        _wait_healthy(server)
-        yield server
-    finally:
-        _stop(process)
-
-
-def _wait_healthy(server: Server) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(
-                f"empire server exited with {server.process.returncode}:\n{server.log_tail()}"
-            )
-        try:
-            if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"empire server did not become healthy in {START_TIMEOUT}s:\n{server.log_tail()}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
+    token = empire.create_user("dev", email="dev@example.com")
+    with empire:
+        assert empire.process is not None
+        yield Server(empire.url, token, empire.process, empire.log_path)
 
 
 # -- the heroku CLI ---------------------------------------------------------------------------

@@ -28,12 +28,15 @@ BIN = REPO_ROOT / ".venv" / "bin"
 class EmpireServer:
     """`empire server` on a free loopback port with its data in `data_dir`."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, env: dict[str, str] | None = None, port: int | None = None
+    ) -> None:
         self.data_dir = data_dir
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("EMPIRE_")}
         self.env = {
-            **os.environ,
+            **inherited,
             "EMPIRE_DATA_DIR": str(data_dir),
             "EMPIRE_LOG_LEVEL": "warning",
             **(env or {}),
