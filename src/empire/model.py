@@ -134,6 +134,26 @@ class Release:
 
 
 @dataclass(frozen=True, slots=True)
+class ReleaseSummary:
+    """What a release list shows: a release without its config, formation and Procfile."""
+
+    id: str
+    app_id: str
+    app_name: str
+    version: int
+    slug_id: str
+    image: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+    user: User | None = None
+    message: str | None = None
+    outcome: Outcome = Outcome.PENDING
+    reason: str = ""
+    current: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Domain:
     id: str
     app_id: str

@@ -51,7 +51,10 @@ def take_snapshot(stack: Stack) -> dict[str, Any]:
     empire = stack.empire
     apps: dict[str, Any] = {}
     for app in empire.apps(Page(field="name", max=1000)):
-        releases = empire.releases(app.id, Page(field="version", max=1000))
+        releases = [
+            empire.release(app.id, str(r.version))
+            for r in empire.releases(app.id, Page(field="version", max=1000))
+        ]
         domains = empire.domains(app.id, Page(field="hostname", max=1000))
         apps[app.name] = {
             "app": dataclasses.asdict(app),

@@ -12,7 +12,18 @@ from fastapi.responses import JSONResponse
 from empire import sizes
 from empire.api.ranges import Ranges, next_range
 from empire.formation import describe_certificate
-from empire.model import App, Domain, Exposure, Outcome, Page, Process, Release, Task, User
+from empire.model import (
+    App,
+    Domain,
+    Exposure,
+    Outcome,
+    Page,
+    Process,
+    Release,
+    ReleaseSummary,
+    Task,
+    User,
+)
 
 T = TypeVar("T")
 _NS = uuid.UUID("6f1d9a3e-57d4-4c8b-9a3b-0d2c3f6f2a11")
@@ -69,16 +80,20 @@ _WIRE_STATUS = {
 }
 
 
-def release_json(release: Release) -> dict[str, Any]:
+def release_json(release: Release | ReleaseSummary) -> dict[str, Any]:
     user = release.user
+    if isinstance(release, Release):
+        slug_id, image = release.slug.id, release.slug.image
+    else:
+        slug_id, image = release.slug_id, release.image
     return {
         "id": release.id,
         "version": release.version,
         "description": release.description,
         "created_at": when(release.created_at),
         "updated_at": when(release.updated_at),
-        "slug": {"id": release.slug.id},
-        "image": release.slug.image,
+        "slug": {"id": slug_id},
+        "image": image,
         "user": {"id": user.id, "email": user.email, "name": user.name}
         if user
         else {"id": "", "email": ""},

@@ -12,7 +12,19 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
-from empire.model import App, Config, Domain, Formation, Outcome, Page, Release, Slug, Token, User
+from empire.model import (
+    App,
+    Config,
+    Domain,
+    Formation,
+    Outcome,
+    Page,
+    Release,
+    ReleaseSummary,
+    Slug,
+    Token,
+    User,
+)
 
 
 class Transaction(Protocol):
@@ -37,7 +49,7 @@ class Transaction(Protocol):
         ...
 
     def release(self, app_id: str, ident: str) -> Release | None: ...
-    def releases(self, app_id: str, page: Page) -> list[Release]: ...
+    def releases(self, app_id: str, page: Page) -> list[ReleaseSummary]: ...
     def current_releases(self) -> list[Release]: ...
     def next_version(self, app_id: str) -> int: ...
     def unused_images(self) -> list[str]:

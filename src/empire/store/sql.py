@@ -39,6 +39,7 @@ from empire.model import (
     Port,
     Process,
     Release,
+    ReleaseSummary,
     Size,
     Slug,
     Token,
@@ -239,14 +240,14 @@ class SqlTransaction:
         row = self.conn.execute(query).first()
         return _release(row._mapping) if row else None
 
-    def releases(self, app_id: str, page: Page) -> list[Release]:
-        query = _RELEASES.where(t.releases.c.app_id == app_id)
+    def releases(self, app_id: str, page: Page) -> list[ReleaseSummary]:
+        query = _SUMMARIES.where(t.releases.c.app_id == app_id)
         if page.field == "id":
             query = _window(query, t.releases.c.id, page, page.start)
         else:
             start = int(page.start) if page.start and VERSION.fullmatch(page.start) else None
             query = _window(query, t.releases.c.version, page, start)
-        return [_release(row._mapping) for row in self.conn.execute(query)]
+        return [_summary(row._mapping) for row in self.conn.execute(query)]
 
     def current_releases(self) -> list[Release]:
         latest = (
@@ -453,7 +454,8 @@ def _window(query: Select[Any], column: Any, page: Page, start: Any = None) -> S
 # The current release is the newest one that is rolling out or rolled out: a release that
 # failed or was rolled back never replaced the one before it.
 VERSION = re.compile(r"[0-9]{1,9}")  # ASCII digits that fit an INTEGER column
-_LIVE = t.releases.c.outcome.in_((Outcome.PENDING.value, Outcome.SUCCEEDED.value))
+_LIVE_OUTCOMES = (Outcome.PENDING.value, Outcome.SUCCEEDED.value)
+_LIVE = t.releases.c.outcome.in_(_LIVE_OUTCOMES)
 
 
 def _build_releases() -> Select[Any]:
@@ -482,7 +484,41 @@ def _build_releases() -> Select[Any]:
     )
 
 
-_RELEASES = _build_releases()  # built once: constructing the query costs more than running it
+def _build_summaries() -> Select[Any]:
+    newer = t.releases.alias("newer")
+    latest = (
+        select(func.max(newer.c.version))
+        .where(newer.c.app_id == t.releases.c.app_id, newer.c.outcome.in_(_LIVE_OUTCOMES))
+        .scalar_subquery()
+    )
+    r = t.releases.c
+    return (
+        select(
+            r.id,
+            r.app_id,
+            r.version,
+            r.slug_id,
+            r.description,
+            r.created_at,
+            r.updated_at,
+            r.user_id,
+            r.user_name,
+            r.user_email,
+            r.message,
+            r.outcome,
+            r.reason,
+            (r.version == latest).label("current"),
+            t.apps.c.name.label("app_name"),
+            t.slugs.c.image.label("slug_image"),
+        )
+        .join(t.apps, t.apps.c.id == r.app_id)
+        .join(t.slugs, t.slugs.c.id == r.slug_id)
+    )
+
+
+# Built once: constructing these queries costs more than running them.
+_RELEASES = _build_releases()
+_SUMMARIES = _build_summaries()
 
 
 def _app_row(app: App) -> dict[str, Any]:
@@ -526,6 +562,28 @@ def _release(m: Any) -> Release:
             m["config_id"], m["app_id"], dict(m["config_vars"]), _now_utc(m["config_created_at"])
         ),
         formation=formation_from_json(m["formation"]),
+        description=m["description"],
+        created_at=_now_utc(m["created_at"]),
+        updated_at=_now_utc(m["updated_at"]),
+        user=user,
+        message=m["message"],
+        outcome=Outcome(m["outcome"]),
+        reason=m["reason"] or "",
+        current=bool(m["current"]),
+    )
+
+
+def _summary(m: Any) -> ReleaseSummary:
+    user = None
+    if m["user_id"]:
+        user = User(id=m["user_id"], name=m["user_name"] or "", email=m["user_email"] or "")
+    return ReleaseSummary(
+        id=m["id"],
+        app_id=m["app_id"],
+        app_name=m["app_name"],
+        version=m["version"],
+        slug_id=m["slug_id"],
+        image=m["slug_image"],
         description=m["description"],
         created_at=_now_utc(m["created_at"]),
         updated_at=_now_utc(m["updated_at"]),

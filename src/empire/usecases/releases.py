@@ -16,6 +16,7 @@ from empire.model import (
     Outcome,
     Page,
     Release,
+    ReleaseSummary,
     Slug,
     User,
 )
@@ -114,7 +115,7 @@ class Releases(Base):
             emit({"errorDetail": {"message": text}, "error": text})
         return release
 
-    def releases(self, ident: str, page: Page) -> list[Release]:
+    def releases(self, ident: str, page: Page) -> list[ReleaseSummary]:
         """List an app's releases in the window `page`."""
         with self.store.read() as tx:
             app = self._app(tx, ident)
