@@ -7,6 +7,9 @@ asked for, and `reconcile()` can converge the scheduler to it at any time.
 
 from __future__ import annotations
 
+import time
+
+from empire.model import Outcome
 from empire.usecases.apps import Apps
 from empire.usecases.base import Clock, StatusFn, hash_token, utcnow
 from empire.usecases.domains import Domains
@@ -29,19 +32,24 @@ class Empire(Users, Apps, Releases, Processes, Domains):
     def reconcile(self) -> int:
         """Converge the scheduler to the store: resubmit every app, prune the rest.
 
-        Returns how many apps were submitted. Safe at any time: each submit reads the app's
-        newest state under its lock, and backends make unchanged submits cheap.
+        Returns how many apps were submitted. The whole state is read at once; an app that a
+        use case submitted since then is skipped (it is already newer). A release still pending
+        (Empire stopped mid-rollout) gets its verdict recorded. Backends make an unchanged
+        submit cheap, so this runs every few seconds.
         """
+        read_at = time.monotonic()
         with self.store.read() as tx:
-            pairs = [(tx.app(r.app_id), r) for r in tx.current_releases()]
-        count = 0
-        for app, release in pairs:
-            if app is not None:
-                self._submit(app, release, record=False)
-                count += 1
-        self.scheduler.prune({app.id for app, _ in pairs if app is not None})
+            states = tx.current_states()
+        for app, release, domains in states:
+            with self._lock_for(app.id):
+                if self._submitted_at.get(app.id, 0.0) > read_at:
+                    continue
+                verdict = self._roll_out(app, release, domains)
+            if release.outcome is Outcome.PENDING:
+                self._record(release, verdict)
+        self.scheduler.prune({app.id for app, _, _ in states})
         self._discard_unused_images()
-        return count
+        return len(states)
 
     def _discard_unused_images(self) -> None:
         """Remove the local copies of images no live app's release can roll back to."""

@@ -209,3 +209,24 @@ def test_a_superseded_release_is_not_rolled_out(stack: Stack) -> None:
     assert late.outcome is Outcome.FAILED and "superseded by v2" in late.reason
     assert stack.scheduler.manifests[app.id].release == 2
     assert isinstance(stack.user, User)
+
+
+def test_reconcile_finishes_a_rollout_empire_stopped_in(stack: Stack) -> None:
+    """A release committed but never submitted (a crash) is rolled out and gets its verdict."""
+    v1 = stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
+    app = stack.empire.app("acme-inc")
+    with stack.store.write() as tx:  # what a deploy leaves when Empire dies before submitting
+        release = stack.empire._new_release(
+            tx,
+            app,
+            slug=v1.slug,
+            config=v1.config,
+            formation=v1.formation,
+            description="Deploy acme/acme-inc:v2 (alice)",
+            by=stack.user,
+            message=None,
+        )
+    assert stack.empire.release("acme-inc", "2").outcome is Outcome.PENDING
+    assert stack.empire.reconcile() == 1
+    assert stack.scheduler.manifests[app.id].release == 2
+    assert stack.empire.release("acme-inc", str(release.version)).outcome is Outcome.SUCCEEDED

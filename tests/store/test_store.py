@@ -111,7 +111,9 @@ def test_releases_config_and_domains(store: SqlStore) -> None:
         assert latest.config.vars == {"A": "1", "E": ""}
         assert tx.latest_config(acme.id) == config
         assert [r.version for r in tx.releases(acme.id, Page("version", "2", max=5))] == [2, 3]
-        assert [r.version for r in tx.current_releases()] == [3]
+        assert [(a.name, r.version, d) for a, r, d in tx.current_states()] == [
+            ("acme-inc", 3, ("a.example",))
+        ]
         assert tx.count_domains(acme.id) == 1
     with store.write() as tx, pytest.raises(Conflict):
         tx.insert_domain(Domain("80000000-0000-0000-0000-000000000000", acme.id, "a.example", NOW))

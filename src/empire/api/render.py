@@ -31,7 +31,10 @@ _NS = uuid.UUID("6f1d9a3e-57d4-4c8b-9a3b-0d2c3f6f2a11")
 
 def when(value: datetime | None) -> str | None:
     """Format a time as RFC 3339 UTC, e.g. 2026-11-26T10:00:00Z."""
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+    if value is None:
+        return None
+    # isoformat is several times faster than strftime; times are stored in UTC.
+    return value.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def ref(app: App) -> dict[str, str]:

@@ -249,7 +249,7 @@ class SqlTransaction:
             query = _window(query, t.releases.c.version, page, start)
         return [_summary(row._mapping) for row in self.conn.execute(query)]
 
-    def current_releases(self) -> list[Release]:
+    def current_states(self) -> list[tuple[App, Release, tuple[str, ...]]]:
         latest = (
             select(t.releases.c.app_id, func.max(t.releases.c.version).label("version"))
             .where(_LIVE)
@@ -261,7 +261,22 @@ class SqlTransaction:
             and_(latest.c.app_id == t.releases.c.app_id, latest.c.version == t.releases.c.version),
         )
         query = query.where(t.apps.c.deleted_at.is_(None)).order_by(t.apps.c.name)
-        return [_release(row._mapping) for row in self.conn.execute(query)]
+        releases = [_release(row._mapping) for row in self.conn.execute(query)]
+        live = t.apps.c.deleted_at.is_(None)
+        apps = {
+            row._mapping["id"]: _app(row._mapping)
+            for row in self.conn.execute(select(t.apps).where(live))
+        }
+        domains: dict[str, list[str]] = {}
+        for app_id, hostname in self.conn.execute(
+            select(t.domains.c.app_id, t.domains.c.hostname).order_by(t.domains.c.hostname)
+        ):
+            domains.setdefault(app_id, []).append(hostname)
+        return [
+            (apps[r.app_id], r, tuple(domains.get(r.app_id, ())))
+            for r in releases
+            if r.app_id in apps
+        ]
 
     def unused_images(self) -> list[str]:
         live_app = t.apps.c.deleted_at.is_(None)

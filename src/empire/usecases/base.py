@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -80,6 +81,7 @@ class Base:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._discarded: set[str] = set()  # images already removed from the engine
+        self._submitted_at: dict[str, float] = {}  # app id -> monotonic time of its last submit
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -188,13 +190,28 @@ class Base:
                     Outcome.FAILED, f"superseded by v{latest.version} before it was rolled out"
                 )
             else:
-                try:
-                    built = manifest.build(current, latest, domains)
-                    verdict = self.scheduler.submit(built, status)
-                except EmpireError as exc:
-                    verdict = Verdict(Outcome.FAILED, str(exc))
+                verdict = self._roll_out(current, latest, domains, status)
         if not record:
             return release
+        return self._record(release, verdict)
+
+    def _roll_out(
+        self,
+        app: App,
+        release: Release,
+        domains: tuple[str, ...],
+        status: Callable[[str], None] | None = None,
+    ) -> Verdict:
+        """Submit one app's state (the caller holds its lock) and note when it was done."""
+        try:
+            verdict = self.scheduler.submit(manifest.build(app, release, domains), status)
+        except EmpireError as exc:
+            verdict = Verdict(Outcome.FAILED, str(exc))
+        self._submitted_at[app.id] = time.monotonic()
+        return verdict
+
+    def _record(self, release: Release, verdict: Verdict) -> Release:
+        """Store a rollout's verdict on its release."""
         with self.store.write() as tx:
             tx.set_outcome(release.id, verdict.outcome, verdict.reason, self.clock())
         live = verdict.outcome in (Outcome.PENDING, Outcome.SUCCEEDED)
