@@ -271,7 +271,7 @@ def _raw_mode(fd: int | None) -> Iterator[None]:
         yield
         return
     saved = termios.tcgetattr(fd)
-    terminal.setraw(fd)
+    terminal.setraw(fd, termios.TCSANOW)  # keep what was typed ahead
     try:
         yield
     finally:

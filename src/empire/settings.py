@@ -14,6 +14,20 @@ SCHEDULERS = ("docker", "fake", "swarm", "ecs")
 ROUTERS = ("caddy", "none")
 IMAGES = ("docker", "fake")
 _TRUE = {"1", "true", "yes", "on"}
+# What the ECS scheduler cannot start without (EMPIRE_AWS_ENDPOINT_URL and
+# EMPIRE_ECS_EVENTS_ROLE_ARN are optional).
+ECS_REQUIRED = (
+    "EMPIRE_AWS_REGION",
+    "EMPIRE_ECS_CLUSTER",
+    "EMPIRE_ECS_SUBNETS",
+    "EMPIRE_ECS_SECURITY_GROUPS",
+    "EMPIRE_ECS_PUBLIC_LISTENER_ARN",
+    "EMPIRE_ECS_INTERNAL_LISTENER_ARN",
+    "EMPIRE_ECS_HOSTED_ZONE_ID",
+    "EMPIRE_ECS_TASK_ROLE_ARN",
+    "EMPIRE_ECS_EXECUTION_ROLE_ARN",
+    "EMPIRE_ECS_LOG_GROUP",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +52,19 @@ class Settings:
     reconcile_interval: float = 10.0
     health_timeout: float = 60.0
     log_level: str = "info"
+    aws_region: str = ""
+    aws_endpoint_url: str | None = None
+    ecs_cluster: str = ""
+    ecs_subnets: tuple[str, ...] = ()
+    ecs_security_groups: tuple[str, ...] = ()
+    ecs_public_listener_arn: str = ""
+    ecs_internal_listener_arn: str = ""
+    ecs_hosted_zone_id: str = ""
+    ecs_task_role_arn: str = ""
+    ecs_execution_role_arn: str = ""
+    ecs_log_group: str = ""
+    ecs_events_role_arn: str | None = None
+    ecs_deploy_timeout: float = 600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -58,7 +85,11 @@ class Settings:
         if router not in ROUTERS:
             problems.append(f"EMPIRE_ROUTER={router!r} (use one of {', '.join(ROUTERS)})")
         numbers = {}
-        for name, default in (("EMPIRE_RECONCILE_INTERVAL", "10"), ("EMPIRE_HEALTH_TIMEOUT", "60")):
+        for name, default in (
+            ("EMPIRE_RECONCILE_INTERVAL", "10"),
+            ("EMPIRE_HEALTH_TIMEOUT", "60"),
+            ("EMPIRE_ECS_DEPLOY_TIMEOUT", "600"),
+        ):
             try:
                 numbers[name] = float(env.get(name, default))
             except ValueError:
@@ -77,6 +108,13 @@ class Settings:
         rate = env.get("EMPIRE_RATE_LIMIT_PER_HOUR", "4500")
         if not rate.isdigit():
             problems.append(f"EMPIRE_RATE_LIMIT_PER_HOUR={rate!r} (use a number, 0 = no limit)")
+        if scheduler == "ecs":
+            missing = [name for name in ECS_REQUIRED if not env.get(name, "").strip()]
+            if missing:
+                problems.append(
+                    f"EMPIRE_SCHEDULER=ecs needs {', '.join(missing)} "
+                    "(set them, or choose another EMPIRE_SCHEDULER)"
+                )
         if problems:
             raise Invalid("invalid settings: " + "; ".join(problems))
         return cls(
@@ -100,8 +138,26 @@ class Settings:
             router_tls_listen=env.get("EMPIRE_ROUTER_TLS_LISTEN", ":443"),
             reconcile_interval=numbers["EMPIRE_RECONCILE_INTERVAL"],
             health_timeout=numbers["EMPIRE_HEALTH_TIMEOUT"],
+            aws_region=env.get("EMPIRE_AWS_REGION", ""),
+            aws_endpoint_url=env.get("EMPIRE_AWS_ENDPOINT_URL") or None,
+            ecs_cluster=env.get("EMPIRE_ECS_CLUSTER", ""),
+            ecs_subnets=_list(env.get("EMPIRE_ECS_SUBNETS", "")),
+            ecs_security_groups=_list(env.get("EMPIRE_ECS_SECURITY_GROUPS", "")),
+            ecs_public_listener_arn=env.get("EMPIRE_ECS_PUBLIC_LISTENER_ARN", ""),
+            ecs_internal_listener_arn=env.get("EMPIRE_ECS_INTERNAL_LISTENER_ARN", ""),
+            ecs_hosted_zone_id=env.get("EMPIRE_ECS_HOSTED_ZONE_ID", ""),
+            ecs_task_role_arn=env.get("EMPIRE_ECS_TASK_ROLE_ARN", ""),
+            ecs_execution_role_arn=env.get("EMPIRE_ECS_EXECUTION_ROLE_ARN", ""),
+            ecs_log_group=env.get("EMPIRE_ECS_LOG_GROUP", ""),
+            ecs_events_role_arn=env.get("EMPIRE_ECS_EVENTS_ROLE_ARN") or None,
+            ecs_deploy_timeout=numbers["EMPIRE_ECS_DEPLOY_TIMEOUT"],
         )
 
     @property
     def sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _list(text: str) -> tuple[str, ...]:
+    """A comma- or space-separated list (`subnet-a,subnet-b`)."""
+    return tuple(item for item in text.replace(",", " ").split() if item)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -22,6 +22,9 @@ from empire.scheduler import Scheduler
 from empire.settings import Settings
 from empire.store import migrate
 from empire.store.sql import SqlStore, connect
+
+if TYPE_CHECKING:
+    from empire.scheduler.ecs import EcsConfig
 
 
 def build_store(settings: Settings) -> SqlStore:
@@ -60,7 +63,35 @@ def build_scheduler(
             clock=clock,
             health_timeout=settings.health_timeout,
         )
+    if settings.scheduler == "ecs":
+        from empire.scheduler.ecs import EcsScheduler, make_clients
+
+        return EcsScheduler(
+            make_clients(settings.aws_region, settings.aws_endpoint_url),
+            ecs_config(settings),
+            clock=clock,
+            deadline=settings.ecs_deploy_timeout,
+        )
     raise NotSupported(f"the {settings.scheduler} scheduler is not available yet")
+
+
+def ecs_config(settings: Settings) -> EcsConfig:
+    """The ECS backend's view of the settings."""
+    from empire.scheduler.ecs import EcsConfig
+
+    return EcsConfig(
+        region=settings.aws_region,
+        cluster=settings.ecs_cluster,
+        subnets=settings.ecs_subnets,
+        security_groups=settings.ecs_security_groups,
+        public_listener_arn=settings.ecs_public_listener_arn,
+        internal_listener_arn=settings.ecs_internal_listener_arn,
+        hosted_zone_id=settings.ecs_hosted_zone_id,
+        task_role_arn=settings.ecs_task_role_arn,
+        execution_role_arn=settings.ecs_execution_role_arn,
+        log_group=settings.ecs_log_group,
+        events_role_arn=settings.ecs_events_role_arn,
+    )
 
 
 def docker_client(settings: Settings) -> Any:

@@ -68,9 +68,11 @@ def test_a_handshake_without_a_valid_token_is_refused_before_accept(
     anonymous: TestClient, stack: Stack, deployed: str, headers: dict[str, str]
 ) -> None:
     events = len(stack.events.events)
-    with pytest.raises(WebSocketDenialResponse) as info:
-        with anonymous.websocket_connect(PATH, headers=headers):
-            pass  # pragma: no cover
+    with (
+        pytest.raises(WebSocketDenialResponse) as info,
+        anonymous.websocket_connect(PATH, headers=headers),
+    ):
+        pass  # pragma: no cover
     response = info.value
     assert response.status_code == 401
     assert response.json() == {"id": "unauthorized", "message": UNAUTHORIZED, "url": ""}
@@ -82,9 +84,7 @@ def test_a_handshake_without_a_valid_token_is_refused_before_accept(
 def test_basic_auth_with_the_token_as_password_is_accepted(
     anonymous: TestClient, stack: Stack, deployed: str
 ) -> None:
-    with anonymous.websocket_connect(
-        PATH, headers={"Authorization": basic("", stack.token)}
-    ) as ws:
+    with anonymous.websocket_connect(PATH, headers={"Authorization": basic("", stack.token)}) as ws:
         assert start(ws, "echo hi") == {"dyno": "v1.run.1"}
         assert frame(ws) == (1, b"hi\n")
         assert json.loads(ws.receive_text()) == {"exit": 0}
@@ -173,9 +173,7 @@ def test_a_client_that_goes_away_before_the_request_starts_nothing(
     assert stack.scheduler.attachments == []
 
 
-def test_an_unknown_app_is_an_error_message_then_a_close(
-    client: TestClient, stack: Stack
-) -> None:
+def test_an_unknown_app_is_an_error_message_then_a_close(client: TestClient, stack: Stack) -> None:
     with client.websocket_connect("/apps/nope/attach") as ws:
         answer = start(ws)
         assert answer["error"]["id"] == "not_found"
@@ -249,9 +247,7 @@ def test_a_required_message_is_asked_for(tmp_path: Path) -> None:
             assert json.loads(ws.receive_text()) == {"exit": 4}
 
 
-def test_post_dynos_with_attach_points_to_the_websocket(
-    client: TestClient, deployed: str
-) -> None:
+def test_post_dynos_with_attach_points_to_the_websocket(client: TestClient, deployed: str) -> None:
     response = client.post(f"/apps/{APP}/dynos", json={"command": "bash", "attach": True})
     body = error(response, 501, "not_implemented")
     assert f"/apps/{APP}/attach" in body["message"]

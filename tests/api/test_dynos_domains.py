@@ -49,19 +49,6 @@ def test_run_detached(client: TestClient, stack: Stack, deployed: str) -> None:
     assert "v1.run.1" in names
 
 
-def test_run_attached_is_not_supported_yet(
-    client: TestClient, deployed: str, snapshot: Snapshot
-) -> None:
-    before = snapshot()
-    error(
-        client.post(f"/apps/{APP}/dynos", json={"command": "bash", "attach": True}),
-        501,
-        "not_implemented",
-        "attached runs are not supported by this scheduler yet: run detached with `emp run -d`",
-    )
-    assert snapshot() == before
-
-
 def test_dyno_names_are_unique(client: TestClient, deployed: str) -> None:
     client.post(f"/apps/{APP}/dynos", json={"command": "web --once"})
     names = [d["name"] for d in client.get(f"/apps/{APP}/dynos").json()]

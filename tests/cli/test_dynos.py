@@ -156,15 +156,6 @@ def test_run_does_not_parse_the_command_s_flags(acme: Emp) -> None:
     )
 
 
-def test_run_attached_is_refused_clearly(acme: Emp) -> None:
-    assert acme("run", "bash") == (
-        1,
-        "",
-        "error: attached runs are not supported by this scheduler yet: "
-        "run detached with `emp run -d`\n",
-    )
-
-
 def test_run_needs_a_command(acme: Emp) -> None:
     assert acme("run", "-d") == (
         2,

@@ -120,8 +120,8 @@ async def _session(websocket: WebSocket, attachment: Attachment) -> None:
             await websocket.send_text(json.dumps({"exit": code}))
             await websocket.close(1000)
             group.cancel_scope.cancel()
-    except (WebSocketDisconnect, OSError):
-        return  # the client went away mid-send: the caller kills the process
+    except* (WebSocketDisconnect, OSError):
+        pass  # the client went away mid-send: the caller kills the process
 
 
 async def _control(attachment: Attachment, text: str, limiter: anyio.CapacityLimiter) -> None:

@@ -14,6 +14,7 @@ removed by the next attached run of the app once they have been stopped a while.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import struct
@@ -24,6 +25,7 @@ from typing import Any
 
 import docker.errors
 import requests
+import urllib3.exceptions
 
 from empire.errors import SchedulerError
 from empire.scheduler import STDERR, STDOUT, Manifest, ManifestProcess
@@ -76,9 +78,7 @@ def create(
             environment=[f"{k}={v}" for k, v in process.env.items()],
             labels={**labels, ATTACHED: "true"},
             host_config=host_config,
-            networking_config=api.create_networking_config(
-                {network: api.create_endpoint_config()}
-            ),
+            networking_config=api.create_networking_config({network: api.create_endpoint_config()}),
             tty=tty,
             stdin_open=True,  # with detach=False: AttachStdin and StdinOnce as well
             detach=False,
@@ -129,6 +129,15 @@ def stale(api: Any, found: list[Instance], now: float | None = None) -> list[Ins
     return gone
 
 
+def _timed_out(error: BaseException | None) -> bool:
+    """Tell a client-side read timeout (which requests may report as a ConnectionError)."""
+    if isinstance(error, requests.exceptions.Timeout):
+        return True
+    if isinstance(error, requests.exceptions.ConnectionError) and error.args:
+        return isinstance(error.args[0], urllib3.exceptions.ReadTimeoutError)
+    return False
+
+
 class DockerAttachment:
     """The `Attachment` of one container, over the engine's hijacked attach connection."""
 
@@ -176,11 +185,8 @@ class DockerAttachment:
 
     def close_stdin(self) -> None:
         """Half-close the connection: the engine closes the process's stdin."""
-        with self._send_lock:
-            try:
-                self._sock.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
+        with self._send_lock, contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_WR)
 
     def resize(self, rows: int, cols: int) -> None:
         """Resize the terminal; quietly nothing without one or once the process has exited."""
@@ -198,7 +204,7 @@ class DockerAttachment:
             with engine_errors(f"wait for container {self.container_id[:12]}"):
                 result = self._api.wait(self.container_id, timeout=timeout)
         except SchedulerError as exc:
-            if isinstance(exc.__cause__, requests.exceptions.Timeout | docker.errors.NotFound):
+            if _timed_out(exc.__cause__) or isinstance(exc.__cause__, docker.errors.NotFound):
                 return None  # still running after `timeout`, or removed (by kill or stop)
             raise
         return int(result.get("StatusCode", -1))
@@ -209,10 +215,9 @@ class DockerAttachment:
             if self._killed:
                 return
             self._killed = True
-            try:  # wakes a reader blocked in recv; the reader closes the socket on its way out
+            # Wakes a reader blocked in recv; the reader closes the socket on its way out.
+            with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             if not self._reading:
                 self._close()
         engine.remove_instance(self._api, self.container_id, None)
@@ -224,10 +229,8 @@ class DockerAttachment:
             return
         self._closed = True
         for closable in (self._io, self._sock):
-            try:
+            with contextlib.suppress(OSError):
                 closable.close()
-            except OSError:
-                pass
 
     def _raw(self) -> Iterator[tuple[int, bytes]]:
         while chunk := self._sock.recv(_CHUNK):
