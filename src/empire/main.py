@@ -100,15 +100,48 @@ def users() -> None:
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="Make the user a global admin.")
 @click.option("--email", default="", help="The user's e-mail address.")
-def users_create(name: str, admin: bool, email: str) -> None:
+@click.option("--password-stdin", is_flag=True, help="Read a password from stdin, for `emp login`.")
+def users_create(name: str, admin: bool, email: str, password_stdin: bool) -> None:
     """Create a user; the new API token is the last line of stdout."""
     empire = _empire()
+    password = _read_password() if password_stdin else None
     try:
         user, token = empire.create_user(name, admin=admin, email=email)
+        if password is not None:
+            empire.set_password(name, password)
     except EmpireError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"Created user {user.name}{' (admin)' if user.admin else ''}.")
     click.echo(token)
+
+
+@users.command("password")
+@click.argument("name")
+def users_password(name: str) -> None:
+    """Set a user's password, read from stdin."""
+    try:
+        _empire().set_password(name, _read_password())
+    except EmpireError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Set the password of {name}.")
+
+
+@users.command("disable")
+@click.argument("name")
+def users_disable(name: str) -> None:
+    """Disable a user: their tokens stop working and they cannot log in."""
+    try:
+        _empire().disable_user(name)
+    except EmpireError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Disabled {name}.")
+
+
+def _read_password() -> str:
+    password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        raise click.ClickException("no password on stdin: pipe one in, e.g. from a file")
+    return password
 
 
 @users.command("list")

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from empire.errors import Invalid
+from empire.failpoints import POINTS as FAILPOINTS
 
 SCHEDULERS = ("docker", "fake", "swarm", "ecs")
 ROUTERS = ("caddy", "none")
@@ -65,6 +66,8 @@ class Settings:
     ecs_log_group: str = ""
     ecs_events_role_arn: str | None = None
     ecs_deploy_timeout: float = 600.0
+    # Fault tests only: where a deploy pauses so the test can kill -9 Empire (empire.failpoints).
+    failpoints: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -115,6 +118,12 @@ class Settings:
                     f"EMPIRE_SCHEDULER=ecs needs {', '.join(missing)} "
                     "(set them, or choose another EMPIRE_SCHEDULER)"
                 )
+        failpoints = _list(env.get("EMPIRE_FAILPOINTS", ""))
+        unknown = [name for name in failpoints if name not in FAILPOINTS]
+        if unknown:
+            problems.append(
+                f"EMPIRE_FAILPOINTS={','.join(unknown)!r} (use some of {', '.join(FAILPOINTS)})"
+            )
         if problems:
             raise Invalid("invalid settings: " + "; ".join(problems))
         return cls(
@@ -151,6 +160,7 @@ class Settings:
             ecs_log_group=env.get("EMPIRE_ECS_LOG_GROUP", ""),
             ecs_events_role_arn=env.get("EMPIRE_ECS_EVENTS_ROLE_ARN") or None,
             ecs_deploy_timeout=numbers["EMPIRE_ECS_DEPLOY_TIMEOUT"],
+            failpoints=failpoints,
         )
 
     @property

@@ -16,6 +16,7 @@ from empire.api import create_app
 from empire.core import Empire, utcnow
 from empire.errors import NotSupported
 from empire.events import EventSink, LogSink
+from empire.failpoints import Failpoints
 from empire.images import Images
 from empire.router import NoRouter, Router
 from empire.scheduler import Scheduler
@@ -32,6 +33,11 @@ def build_store(settings: Settings) -> SqlStore:
     if settings.sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SqlStore(connect(settings.database_url), expected_revision=migrate.head())
+
+
+def build_failpoints(settings: Settings) -> Failpoints:
+    """The failpoints EMPIRE_FAILPOINTS arms (fault tests only; none otherwise)."""
+    return Failpoints(settings.failpoints, settings.data_dir)
 
 
 def build_router(settings: Settings) -> Router:
@@ -62,6 +68,7 @@ def build_scheduler(
             network=settings.docker_network,
             clock=clock,
             health_timeout=settings.health_timeout,
+            failpoints=build_failpoints(settings),
         )
     if settings.scheduler == "ecs":
         from empire.scheduler.ecs import EcsScheduler, make_clients
@@ -132,6 +139,7 @@ def build_empire(
         clock=clock,
         messages_required=settings.messages_required,
         token_ttl=settings.token_ttl,
+        failpoints=build_failpoints(settings),
     )
 
 

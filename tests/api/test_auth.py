@@ -21,6 +21,7 @@ OPEN = {
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/log-streams/{secret}"),
+    ("POST", "/oauth/authorizations"),  # login: Basic user:password, see test_login.py
 }
 UNAUTHORIZED = "Request not authenticated, API token is missing, invalid or expired"
 SAMPLE = {"app": APP, "version": "1", "process": "web", "dyno": "v1.web.1", "user": "~"}

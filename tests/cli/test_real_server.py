@@ -20,6 +20,7 @@ BIN = Path(sys.executable).parent
 class Server(NamedTuple):
     url: str
     env: dict[str, str]
+    empire: EmpireServer
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +40,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "EMPIRE_API_URL": empire.url,
             "NETRC_PATH": str(netrc),
         }
-        yield Server(empire.url, client_env)
+        yield Server(empire.url, client_env, empire)
 
 
-def emp(server: Server, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+def emp(
+    server: Server, *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> tuple[int, str, str]:
     """Run the real `emp` console script."""
     done = subprocess.run(
         [BIN / "emp", *args],
         env={**server.env, **(env or {})},
         capture_output=True,
         text=True,
-        stdin=subprocess.DEVNULL,
+        input=stdin,
+        stdin=subprocess.DEVNULL if stdin is None else None,
         timeout=60,
     )
     return done.returncode, done.stdout, done.stderr
@@ -113,3 +117,24 @@ def test_errors(server: Server) -> None:
         "error: Request not authenticated, API token is missing, invalid or expired "
         "Log in with `emp login`.\n",
     )
+
+
+def test_login_with_a_password_then_logout(server: Server, tmp_path: Path) -> None:
+    subprocess.run(
+        [BIN / "empire", "users", "create", "carol", "--password-stdin"],
+        env=server.empire.env,
+        input="hunter2hunter2\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    netrc = {"NETRC_PATH": str(tmp_path / "netrc")}
+    code, out, _ = emp(server, "login", env=netrc, stdin="carol\nhunter2hunter2\n")
+    assert (code, out) == (0, "Logged in.\n")
+    assert (tmp_path / "netrc").stat().st_mode & 0o777 == 0o600
+    assert emp(server, "apps", env=netrc)[0] == 0
+    code, _, err = emp(server, "login", env=netrc, stdin="carol\nwrong-password\n")
+    assert code == 1 and "Invalid credentials provided" in err
+    assert emp(server, "logout", env=netrc) == (0, "Logged out.\n", "")
+    code, _, err = emp(server, "apps", env=netrc)
+    assert code == 1 and "emp login" in err

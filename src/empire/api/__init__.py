@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from empire.api import (
     apps,
     attach,
+    auth,
     config_vars,
     deploys,
     domains,
@@ -45,7 +46,8 @@ def create_app(
     )
     app.state.empire = empire
     app.state.log_sessions = logs.Sessions()
-    for module in (apps, releases, config_vars, formation, dynos, attach, domains, deploys, logs):
+    routers = (apps, releases, config_vars, formation, dynos, attach, domains, deploys, logs, auth)
+    for module in routers:
         app.include_router(module.router)
     app.include_router(logs.open_router)
 

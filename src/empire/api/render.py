@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+import orjson
 from fastapi.responses import JSONResponse
 
 from empire import sizes
@@ -26,6 +27,15 @@ from empire.model import (
 )
 
 T = TypeVar("T")
+
+
+class FastJSONResponse(JSONResponse):
+    """A JSON response serialized with orjson: lists of hundreds of resources stay cheap."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
 _NS = uuid.UUID("6f1d9a3e-57d4-4c8b-9a3b-0d2c3f6f2a11")
 
 
@@ -186,7 +196,7 @@ def page(
         headers["Content-Range"] = f"{page.field} {key(shown[0])}..{key(shown[-1])}"
     if more:
         headers["Next-Range"] = next_range(page, key(shown[-1]))
-    return JSONResponse(
+    return FastJSONResponse(
         [render(i) for i in shown], status_code=206 if more else 200, headers=headers
     )
 

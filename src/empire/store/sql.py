@@ -422,6 +422,48 @@ class SqlTransaction:
             )
         )
 
+    def password_hash(self, name: str) -> tuple[User, str | None] | None:
+        live = t.users.c.disabled.is_(False)
+        row = self.conn.execute(select(t.users).where(t.users.c.name == name, live)).first()
+        return (_user(row._mapping), row._mapping["password_hash"]) if row else None
+
+    def set_password(self, user_id: str, password_hash: str) -> None:
+        self.conn.execute(
+            t.users.update().where(t.users.c.id == user_id).values(password_hash=password_hash)
+        )
+
+    def disable_user(self, user_id: str) -> None:
+        self.conn.execute(t.users.update().where(t.users.c.id == user_id).values(disabled=True))
+
+    def tokens(self, user: User) -> list[Token]:
+        query = (
+            select(t.tokens)
+            .where(t.tokens.c.user_id == user.id, t.tokens.c.revoked_at.is_(None))
+            .order_by(t.tokens.c.created_at, t.tokens.c.id)
+        )
+        return [
+            Token(
+                id=m["id"],
+                user=user,
+                description=m["description"],
+                created_at=_now_utc(m["created_at"]),
+                expires_at=_utc(m["expires_at"]),
+            )
+            for m in (row._mapping for row in self.conn.execute(query))
+        ]
+
+    def revoke_token(self, user_id: str, token_id: str, at: datetime) -> bool:
+        result = self.conn.execute(
+            t.tokens.update()
+            .where(
+                t.tokens.c.id == token_id,
+                t.tokens.c.user_id == user_id,
+                t.tokens.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=at)
+        )
+        return bool(result.rowcount)
+
     def token(self, token_hash: str) -> Token | None:
         query = (
             select(

@@ -20,6 +20,7 @@ from empire.errors import (
     SchedulerError,
 )
 from empire.events import Event, EventSink, NullSink
+from empire.failpoints import OFF, Failpoints
 from empire.images import Images
 from empire.model import (
     App,
@@ -68,6 +69,7 @@ class Base:
         clock: Clock = utcnow,
         messages_required: bool = False,
         token_ttl: timedelta | None = timedelta(days=30),
+        failpoints: Failpoints = OFF,
     ) -> None:
         self.store = store
         self.scheduler = scheduler
@@ -76,6 +78,7 @@ class Base:
         self.clock = clock
         self.messages_required = messages_required
         self.token_ttl = token_ttl
+        self.failpoints = failpoints
         # A short cache of token lookups: authentication runs on every request.
         self._tokens: dict[str, tuple[float, Token | None]] = {}
         self._locks: dict[str, threading.Lock] = {}

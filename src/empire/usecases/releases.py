@@ -91,6 +91,7 @@ class Releases(Base):
                 by=by,
                 message=message,
             )
+            self.failpoints.hit("before-commit")
         emit({"status": f"Status: Created new release v{release.version} for {name}"})
         self._publish(
             "deploy",

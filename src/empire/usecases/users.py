@@ -15,6 +15,7 @@ from empire.model import (
     Token,
     User,
 )
+from empire.passwords import check_password, hash_password
 from empire.store import Transaction
 from empire.usecases.base import TOKEN_CACHE_SECONDS, Base, _new_id, hash_token
 
@@ -69,3 +70,47 @@ class Users(Base):
         """List users."""
         with self.store.read() as tx:
             return tx.users()
+
+    def set_password(self, name: str, password: str) -> None:
+        """Set a user's password (hashed with bcrypt), so `emp login` works for them."""
+        hashed = hash_password(password)
+        with self.store.write() as tx:
+            user = tx.user(name)
+            if user is None:
+                raise NotFound(f"no user named {name}", resource="user")
+            tx.set_password(user.id, hashed)
+
+    def login(self, name: str, password: str, description: str = "") -> tuple[Token, str]:
+        """Check a user's password and issue a new token; return it and its secret."""
+        with self.store.read() as tx:
+            found = tx.password_hash(name)
+        if found is None or not check_password(password, found[1]):
+            # One message for an unknown user, a disabled one and a wrong password.
+            raise Unauthorized("Invalid credentials provided: check your user name and password")
+        user = found[0]
+        with self.store.write() as tx:
+            secret = self._issue_token(tx, user, description or "emp login")
+            token = tx.token(hash_token(secret))
+        assert token is not None
+        return token, secret
+
+    def disable_user(self, name: str) -> None:
+        """Disable a user: their tokens stop working at once and they cannot log in."""
+        with self.store.write() as tx:
+            user = tx.user(name)
+            if user is None:
+                raise NotFound(f"no user named {name}", resource="user")
+            tx.disable_user(user.id)
+        self._tokens.clear()
+
+    def tokens(self, user: User) -> list[Token]:
+        """List a user's live tokens (their secrets are never stored)."""
+        with self.store.read() as tx:
+            return tx.tokens(user)
+
+    def revoke_token(self, user: User, token_id: str) -> None:
+        """Revoke one of the user's tokens; it stops working at once."""
+        with self.store.write() as tx:
+            if not tx.revoke_token(user.id, token_id, self.clock()):
+                raise NotFound(f"{user.name} has no token {token_id}", resource="token")
+        self._tokens.clear()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from empire.errors import SchedulerError
+from empire.failpoints import OFF, Failpoints
 from empire.model import Outcome
 from empire.scheduler import Manifest, ManifestProcess, StatusFn, Verdict
 from empire.scheduler.docker import containers, engine, health
@@ -90,6 +91,7 @@ class Rollout:
         stop_timeout: int,
         drain: float,
         poll: float,
+        failpoints: Failpoints = OFF,
     ) -> None:
         self._api = api
         self._network = network
@@ -98,6 +100,7 @@ class Rollout:
         self._stop_timeout = stop_timeout
         self._drain = drain
         self._poll = poll
+        self._failpoints = failpoints
 
     def converge(
         self,
@@ -122,6 +125,8 @@ class Rollout:
                     )
             return Verdict(Outcome.SUCCEEDED)
         started = self._start(manifest, plans, status)
+        if started:
+            self._failpoints.hit("mid-rollout")
         changed = False
         try:
             failure = health.wait_healthy(
@@ -146,6 +151,8 @@ class Rollout:
             status(f"Status: removed the new instances of v{manifest.release}; rolled back")
             return Verdict(Outcome.ROLLED_BACK, f"v{manifest.release} was not healthy: {failure}")
         retired = [i for p in plans for i in p.retire] + orphans
+        if retired:
+            self._failpoints.hit("draining")
         if changed and any(i.process == "web" and i.alive for i in retired):
             time.sleep(self._drain)  # let requests already sent to the old instances finish
         self._retire(retired, status)

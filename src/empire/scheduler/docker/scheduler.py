@@ -19,6 +19,7 @@ from typing import Any
 import docker
 
 from empire.errors import Invalid, NotFound
+from empire.failpoints import OFF, Failpoints
 from empire.model import Outcome, Size, Task
 from empire.router import Router
 from empire.scheduler import LogQuery, Manifest, ManifestProcess, StatusFn, Verdict
@@ -56,6 +57,7 @@ class DockerScheduler:
         drain: float = 1.0,
         cron_interval: float = 10.0,
         poll_interval: float = 0.1,
+        failpoints: Failpoints = OFF,
     ) -> None:
         self._client = client
         self._api: Any = client.api
@@ -71,6 +73,7 @@ class DockerScheduler:
             stop_timeout=stop_timeout,
             drain=drain,
             poll=poll_interval,
+            failpoints=failpoints,
         )
         self._cron = cron.Cron(self._launch_cron, clock, cron_interval)
         self._locks: dict[str, threading.Lock] = {}
