@@ -142,6 +142,15 @@ class HerokuClient(Transport):
         with self.stream("GET", url) as response, self.reaching():
             yield from response.iter_bytes()
 
+    def tokens(self) -> list[JSON]:
+        """List the caller's API tokens."""
+        value = self.get("/oauth/authorizations")
+        return [obj(item) for item in value] if isinstance(value, list) else []
+
+    def revoke_token(self, token_id: str) -> None:
+        """Revoke one of the caller's API tokens."""
+        self.send("DELETE", f"/oauth/authorizations/{_seg(token_id)}")
+
     def authorize(self, login: str, password: str, two_factor: str | None = None) -> str:
         """Exchange a login and password for an API token."""
         headers = {"Heroku-Two-Factor-Code": two_factor} if two_factor else None

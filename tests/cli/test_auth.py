@@ -151,3 +151,19 @@ def test_no_credentials_at_all(emp: Emp) -> None:
     code, out, err = emp("apps")
     assert (code, out) == (1, "")
     assert err.startswith("error: Request not authenticated") and err.count("emp login") == 1
+
+
+def test_tokens_are_listed_and_revoked(emp: Emp) -> None:
+    stack = emp.stack
+    stack.empire.set_password("alice", "correct horse")
+    laptop, _ = stack.empire.login("alice", "correct horse", "laptop")
+    code, out, err = emp("tokens")
+    assert (code, err) == (0, "")
+    lines = sorted(out.splitlines(), key=lambda line: not line.startswith(laptop.id))
+    assert len(lines) == 2 and lines[0] == f"{laptop.id}  Nov 26 10:00  Dec 26 10:00  laptop"
+    listed = json.loads(emp("tokens", "--json").out)
+    assert {t["description"] for t in listed} == {"laptop", "created with the user"}
+    assert emp("tokens-revoke", laptop.id) == (0, "", f"Revoked token {laptop.id}.\n")
+    assert len(emp("tokens").out.splitlines()) == 1
+    code, _, err = emp("tokens-revoke", laptop.id)
+    assert code == 1 and "has no token" in err

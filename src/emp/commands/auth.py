@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import getpass
+from datetime import timedelta
 
 from emp.client import ApiError
 from emp.credentials import Creds, machine_of
+from emp.output import parse_time, pretty_time, table
 from emp.registry import check_args, command
 from emp.session import Fail, Session
 
@@ -87,3 +89,60 @@ def creds(s: Session, args: tuple[str, ...]) -> None:
     if found is None:
         raise Fail(f"no credentials for {machine_of(s.api_url)}: log in with `emp login`")
     s.out(f"{found.login} {found.password}")
+
+
+@command(
+    "tokens",
+    "list your API tokens",
+    """
+Lists your API tokens: id, when each was made, when it expires and what
+it is for. Their secrets are never stored, so they cannot be shown.
+
+Example:
+
+    $ emp tokens
+    5b63bc8c-4949-4c29-a7ff-bad7b9ff8efb  Nov 26 10:00  Dec 26 10:00  emp login
+""",
+    json=True,
+)
+def tokens(s: Session, args: tuple[str, ...]) -> None:
+    """List the caller's tokens."""
+    check_args(args, 0, 0)
+    items = s.client.tokens()
+    if s.json:
+        s.print_json(items)
+        return
+    now = s.io.now()
+    rows = []
+    for token in items:
+        created = parse_time(str(token.get("created_at") or "") or None)
+        seconds = (token.get("access_token") or {}).get("expires_in")
+        expires = now + timedelta(seconds=seconds) if isinstance(seconds, int) else None
+        rows.append(
+            [
+                str(token.get("id") or ""),
+                pretty_time(created, now) if created else "",
+                pretty_time(expires, now) if expires else "never",
+                str(token.get("description") or ""),
+            ]
+        )
+    s.out(table(rows), end="")
+
+
+@command(
+    "tokens-revoke <id>",
+    "revoke one of your API tokens",
+    """
+Revokes one of your API tokens (see emp tokens): it stops working at once.
+
+Example:
+
+    $ emp tokens-revoke 5b63bc8c-4949-4c29-a7ff-bad7b9ff8efb
+    Revoked token 5b63bc8c-4949-4c29-a7ff-bad7b9ff8efb.
+""",
+)
+def tokens_revoke(s: Session, args: tuple[str, ...]) -> None:
+    """Revoke a token."""
+    check_args(args, 1, 1)
+    s.client.revoke_token(args[0])
+    s.err(f"Revoked token {args[0]}.")
