@@ -605,51 +605,40 @@ def _app(m: Any) -> App:
     )
 
 
-def _release(m: Any) -> Release:
+def _release_fields(m: Any) -> dict[str, Any]:
+    """The columns a release and its summary share."""
     user = None
     if m["user_id"]:
         user = User(id=m["user_id"], name=m["user_name"] or "", email=m["user_email"] or "")
+    return {
+        "id": m["id"],
+        "app_id": m["app_id"],
+        "app_name": m["app_name"],
+        "version": m["version"],
+        "description": m["description"],
+        "created_at": _now_utc(m["created_at"]),
+        "updated_at": _now_utc(m["updated_at"]),
+        "user": user,
+        "message": m["message"],
+        "outcome": Outcome(m["outcome"]),
+        "reason": m["reason"] or "",
+        "current": bool(m["current"]),
+    }
+
+
+def _release(m: Any) -> Release:
     return Release(
-        id=m["id"],
-        app_id=m["app_id"],
-        app_name=m["app_name"],
-        version=m["version"],
         slug=Slug(m["slug_id"], m["slug_image"], bytes(m["slug_procfile"])),
         config=Config(
             m["config_id"], m["app_id"], dict(m["config_vars"]), _now_utc(m["config_created_at"])
         ),
         formation=formation_from_json(m["formation"]),
-        description=m["description"],
-        created_at=_now_utc(m["created_at"]),
-        updated_at=_now_utc(m["updated_at"]),
-        user=user,
-        message=m["message"],
-        outcome=Outcome(m["outcome"]),
-        reason=m["reason"] or "",
-        current=bool(m["current"]),
+        **_release_fields(m),
     )
 
 
 def _summary(m: Any) -> ReleaseSummary:
-    user = None
-    if m["user_id"]:
-        user = User(id=m["user_id"], name=m["user_name"] or "", email=m["user_email"] or "")
-    return ReleaseSummary(
-        id=m["id"],
-        app_id=m["app_id"],
-        app_name=m["app_name"],
-        version=m["version"],
-        slug_id=m["slug_id"],
-        image=m["slug_image"],
-        description=m["description"],
-        created_at=_now_utc(m["created_at"]),
-        updated_at=_now_utc(m["updated_at"]),
-        user=user,
-        message=m["message"],
-        outcome=Outcome(m["outcome"]),
-        reason=m["reason"] or "",
-        current=bool(m["current"]),
-    )
+    return ReleaseSummary(slug_id=m["slug_id"], image=m["slug_image"], **_release_fields(m))
 
 
 def _domain(m: Any) -> Domain:
