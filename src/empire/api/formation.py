@@ -50,9 +50,9 @@ def _render(c: Ctx, app: str, processes: list[Any]) -> list[dict[str, Any]]:
 @router.get("/apps/{app}/formation")  # emp scale -l, heroku ps:scale
 def formation(app: str, c: Ctx) -> JSONResponse:
     page = FORMATION.parse(c.range)
-    current = c.empire.app(app)
+    current, all_processes = c.empire.formation_of(app)
     key = (lambda p: p.name) if page.field == "type" else (lambda p: _id(current, p))
-    processes = render.window(c.empire.formation(current.id), page, key)
+    processes = render.window(all_processes, page, key)
     return render.page(
         processes,
         page,
@@ -64,8 +64,8 @@ def formation(app: str, c: Ctx) -> JSONResponse:
 
 @router.get("/apps/{app}/formation/{process}")  # heroku3 formation by type or id
 def formation_one(app: str, process: str, c: Ctx) -> dict[str, Any]:
-    current = c.empire.app(app)
-    for p in c.empire.formation(current.id):
+    current, processes = c.empire.formation_of(app)
+    for p in processes:
         if process in (p.name, render.formation_id(current, p.name)):
             return render.formation_json(current, p, current.updated_at)
     raise NotFound(
@@ -94,8 +94,8 @@ def _process_name(c: Ctx, app: str, ident: str) -> str:
     """A formation is named by its process type or by its id (a UUID): return the type."""
     if not _UUID.match(ident):
         return ident
-    current = c.empire.app(app)
-    for process in c.empire.formation(current.id):
+    current, processes = c.empire.formation_of(app)
+    for process in processes:
         if render.formation_id(current, process.name) == ident:
             return process.name
     return ident

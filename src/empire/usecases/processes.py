@@ -12,6 +12,7 @@ from empire.errors import (
     NotFound,
 )
 from empire.model import (
+    App,
     Process,
     RunRequest,
     ScaleUpdate,
@@ -29,10 +30,14 @@ class Processes(Base):
 
     def formation(self, ident: str) -> list[Process]:
         """Return the current release's processes, sorted by name."""
+        return self.formation_of(ident)[1]
+
+    def formation_of(self, ident: str) -> tuple[App, list[Process]]:
+        """Return the app and its current release's processes, sorted by name."""
         with self.store.read() as tx:
             app = self._app(tx, ident)
             release = self._current(tx, app)
-        return [release.formation[name] for name in sorted(release.formation)]
+        return app, [release.formation[name] for name in sorted(release.formation)]
 
     def scale(
         self,
