@@ -25,6 +25,16 @@ class Users(Base):
 
     # -- users and tokens -------------------------------------------------------------------
 
+    def cached_user(self, token: str) -> User | None:
+        """Return the token's user if a fresh cache entry vouches for it, else None (ask)."""
+        cached = self._tokens.get(hash_token(token))
+        if cached is None or cached[0] < time.monotonic() or cached[1] is None:
+            return None
+        found = cached[1]
+        if found.expires_at is not None and found.expires_at <= self.clock():
+            return None
+        return found.user
+
     def authenticate(self, token: str) -> User:
         """Return the user a token belongs to, or raise Unauthorized."""
         digest = hash_token(token)
