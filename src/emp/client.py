@@ -57,6 +57,11 @@ class HerokuClient(Transport):
         path = f"/apps/{_seg(app)}/releases"
         return self.list(path, f"version ..; max={limit}, order=desc", follow=False)
 
+    def audit(self, app: str, limit: int) -> list[JSON]:
+        """Return the app's newest `limit` audit events, newest first."""
+        path = f"/apps/{_seg(app)}/audit"
+        return self.list(path, f"created_at ..; max={limit}, order=desc", follow=False)
+
     def release(self, app: str, version: str) -> JSON:
         """Return one release by version."""
         return obj(self.get(f"/apps/{_seg(app)}/releases/{_seg(version)}"))

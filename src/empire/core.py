@@ -11,6 +11,7 @@ import time
 
 from empire.model import Outcome
 from empire.usecases.apps import Apps
+from empire.usecases.audit import Audit
 from empire.usecases.base import Clock, StatusFn, hash_token, utcnow
 from empire.usecases.domains import Domains
 from empire.usecases.processes import Processes
@@ -20,7 +21,7 @@ from empire.usecases.users import Users
 __all__ = ["Clock", "Empire", "StatusFn", "hash_token", "utcnow"]
 
 
-class Empire(Users, Apps, Releases, Processes, Domains):
+class Empire(Users, Apps, Releases, Processes, Domains, Audit):
     """The platform's use cases. Callers pass names; the facade loads inside a transaction."""
 
     # -- operations ---------------------------------------------------------------------------

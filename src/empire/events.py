@@ -52,3 +52,17 @@ class MemorySink:
 
     def publish(self, event: Event) -> None:
         self.events.append(event)
+
+
+class FanOut:
+    """Publishes each event to several sinks; one failing sink does not stop the others."""
+
+    def __init__(self, *sinks: EventSink) -> None:
+        self.sinks = sinks
+
+    def publish(self, event: Event) -> None:
+        for sink in self.sinks:
+            try:
+                sink.publish(event)
+            except Exception:  # an audit sink must never fail the write it records
+                log.exception("event sink %s failed", type(sink).__name__)

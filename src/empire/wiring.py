@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 
 from empire.api import create_app
+from empire.audit import StoreSink
 from empire.core import Empire, utcnow
 from empire.errors import NotSupported
-from empire.events import EventSink, LogSink
+from empire.events import EventSink, FanOut, LogSink
 from empire.failpoints import Failpoints
 from empire.images import Images
 from empire.router import NoRouter, Router
@@ -130,12 +131,16 @@ def build_empire(
     router: Router | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> Empire:
-    """Build the facade from settings; tests pass their own fakes for any part."""
+    """Build the facade from settings; tests pass their own fakes for any part.
+
+    Every event is kept in the store (the audit trail) and also sent to `events`.
+    """
+    store = store or build_store(settings)
     return Empire(
-        store=store or build_store(settings),
+        store=store,
         scheduler=scheduler or build_scheduler(settings, clock, router),
         images=images or build_images(settings),
-        events=events or LogSink(),
+        events=FanOut(StoreSink(store), events or LogSink()),
         clock=clock,
         messages_required=settings.messages_required,
         token_ttl=settings.token_ttl,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from support.stack import Stack, make_stack
 
 

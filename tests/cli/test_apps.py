@@ -184,3 +184,15 @@ def test_maintenance(acme: Emp) -> None:
         '{\n  "name": "acme",\n  "maintenance": false\n}\n',
         "",
     )
+
+
+def test_audit(acme: Emp) -> None:
+    acme("set", "FOO=bar", "-m", "new flag")
+    code, out, err = acme("audit")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[-1] == (
+        "Nov 26 10:00  alice changed environment variables on acme (FOO): 'new flag'"
+    )
+    assert "alice created acme" in out
+    events = json.loads(acme("audit", "--json", "-n", "1").out)
+    assert [e["kind"] for e in events] == ["set"]

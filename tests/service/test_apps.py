@@ -157,3 +157,24 @@ def test_reconcile_discards_images_only_destroyed_apps_used(stack: Stack) -> Non
     assert stack.images.discarded == [gone.slug.image]
     assert shared.slug.image not in stack.images.discarded
     assert kept.app_id in stack.scheduler.manifests
+
+
+def test_every_write_is_in_the_audit_trail(stack: Stack) -> None:
+    from empire.model import ScaleUpdate
+
+    stack.empire.deploy("acme/acme-inc:v1", by=stack.user, message="first")
+    stack.empire.set_config("acme-inc", {"FOO": "1", "BAR": "2"}, by=stack.user)
+    stack.empire.scale("acme-inc", [ScaleUpdate("web", 2)], by=stack.user)
+    stack.empire.add_domain("acme-inc", "www.example.com", by=stack.user)
+    events = stack.empire.audit("acme-inc", Page(field="created_at", max=100))
+    assert [str(e) for e in events] == [
+        "alice created acme-inc: 'first'",
+        "alice deployed acme/acme-inc:v1 to acme-inc (v1): 'first'",
+        "alice changed environment variables on acme-inc (BAR, FOO)",
+        "alice scaled `web` on acme-inc from 1(1X) to 2(1X)",
+        "alice added www.example.com to acme-inc",
+    ]
+    assert [e.kind for e in stack.empire.audit("acme-inc", Page("created_at", max=2))] == [
+        "create",
+        "deploy",
+    ]

@@ -1,5 +1,27 @@
 """Every `emp` command, one module per area; importing this package registers them."""
 
-from emp.commands import apps, auth, config, deploy, domains, dynos, logs, meta, releases
+from emp.commands import (
+    apps,
+    audit,
+    auth,
+    config,
+    deploy,
+    domains,
+    dynos,
+    logs,
+    meta,
+    releases,
+)
 
-__all__ = ["apps", "auth", "config", "deploy", "domains", "dynos", "logs", "meta", "releases"]
+__all__ = [
+    "apps",
+    "audit",
+    "auth",
+    "config",
+    "deploy",
+    "domains",
+    "dynos",
+    "logs",
+    "meta",
+    "releases",
+]

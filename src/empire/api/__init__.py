@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from empire.api import (
     apps,
     attach,
+    audit,
     auth,
     config_vars,
     deploys,
@@ -46,7 +47,19 @@ def create_app(
     )
     app.state.empire = empire
     app.state.log_sessions = logs.Sessions()
-    routers = (apps, releases, config_vars, formation, dynos, attach, domains, deploys, logs, auth)
+    routers = (
+        apps,
+        releases,
+        config_vars,
+        formation,
+        dynos,
+        attach,
+        domains,
+        deploys,
+        logs,
+        auth,
+        audit,
+    )
     for module in routers:
         app.include_router(module.router)
     app.include_router(logs.open_router)

@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
+from empire.events import Event
 from empire.model import (
     App,
     Config,
@@ -81,6 +82,10 @@ class Transaction(Protocol):
     def disable_user(self, user_id: str) -> None: ...
     def tokens(self, user: User) -> list[Token]: ...
     def revoke_token(self, user_id: str, token_id: str, at: datetime) -> bool: ...
+
+    # audit events
+    def insert_event(self, event: Event) -> None: ...
+    def events(self, app_name: str, page: Page) -> list[Event]: ...
 
 
 class Store(Protocol):

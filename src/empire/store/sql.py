@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from empire.errors import Conflict, Unavailable
+from empire.events import Event
 from empire.model import (
     App,
     Config,
@@ -491,6 +492,38 @@ class SqlTransaction:
             created_at=_now_utc(m["token_created_at"]),
             expires_at=_utc(m["expires_at"]),
         )
+
+    # -- events -------------------------------------------------------------------------------
+
+    def insert_event(self, event: Event) -> None:
+        self.conn.execute(
+            t.events.insert().values(
+                kind=event.kind,
+                user_name=event.user,
+                app_name=event.app,
+                text=event.text,
+                message=event.message,
+                data=dict(event.data),
+                created_at=event.at,
+            )
+        )
+
+    def events(self, app_name: str, page: Page) -> list[Event]:
+        query = select(t.events).where(t.events.c.app_name == app_name)
+        order = t.events.c.seq.desc() if page.descending else t.events.c.seq
+        rows = self.conn.execute(query.order_by(order).limit(page.max))
+        return [
+            Event(
+                kind=m["kind"],
+                user=m["user_name"],
+                app=m["app_name"],
+                text=m["text"],
+                message=m["message"],
+                at=_now_utc(m["created_at"]),
+                data=dict(m["data"] or {}),
+            )
+            for m in (row._mapping for row in rows)
+        ]
 
 
 # -- queries and row mapping ------------------------------------------------------------------

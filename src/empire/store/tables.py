@@ -117,3 +117,17 @@ domains = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("domains_app", "app_id"),
 )
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),  # the order they happened in
+    Column("kind", String(32), nullable=False),
+    Column("user_name", String(64), nullable=False),
+    Column("app_name", String(64)),
+    Column("text", Text, nullable=False),
+    Column("message", Text),
+    Column("data", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("events_app_created", "app_name", "created_at"),
+)

@@ -69,13 +69,14 @@ class Releases(Base):
         processes = procfile.parse(source.content)
 
         now = self.clock()
+        created = False
         with self.store.write() as tx:
             target = tx.app(name)
             if target is None:
                 target = App(id=_new_id(), name=name, created_at=now, updated_at=now)
                 target = dataclasses.replace(target, repo=ref.full_repository)
                 tx.insert_app(target)
-                self._publish("create", by, name, f"{by.name} created {name}", message)
+                created = True
             tx.lock_app(target.id)
             previous = tx.latest_release(target.id)
             config = tx.latest_config(target.id) or self._empty_config(tx, target.id)
@@ -92,6 +93,9 @@ class Releases(Base):
                 message=message,
             )
             self.failpoints.hit("before-commit")
+        # Events are published after the commit: the audit sink writes a transaction of its own.
+        if created:
+            self._publish("create", by, name, f"{by.name} created {name}", message)
         emit({"status": f"Status: Created new release v{release.version} for {name}"})
         self._publish(
             "deploy",
