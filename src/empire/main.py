@@ -10,6 +10,7 @@ import click
 from empire.core import Empire
 from empire.errors import EmpireError
 from empire.reconciler import Reconciler
+from empire.secrets import generate_key
 from empire.settings import Settings
 from empire.store import migrate as migrations
 from empire.wiring import build_api, build_empire, build_router, build_store
@@ -45,7 +46,10 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
-    store = build_store(settings)
+    try:
+        store = build_store(settings, host)
+    except EmpireError as exc:
+        raise click.ClickException(exc.message) from exc
     if migrate if migrate is not None else settings.sqlite:
         migrations.upgrade(store.engine)
     try:
@@ -165,6 +169,32 @@ def tokens_create(name: str, description: str) -> None:
         click.echo(_empire().create_token(name, description))
     except EmpireError as exc:
         raise click.ClickException(exc.message) from exc
+
+
+@cli.group()
+def keys() -> None:
+    """Manage the key that encrypts config vars at rest."""
+
+
+@keys.command("generate")
+def keys_generate() -> None:
+    """Print a new key, for EMPIRE_ENCRYPTION_KEY."""
+    click.echo(generate_key())
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every stored config with the newest key.
+
+    Set EMPIRE_ENCRYPTION_KEY=NEW,OLD (newest first), run this, then drop OLD.
+    """
+    settings = _settings()
+    try:
+        store = build_store(settings)
+        count = store.rotate_config_keys()
+    except EmpireError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Re-encrypted {count} configs with the newest key.")
 
 
 @cli.command()

@@ -52,6 +52,7 @@ class Settings:
     router_tls_listen: str = ":443"
     reconcile_interval: float = 10.0
     health_timeout: float = 60.0
+    encryption_keys: tuple[str, ...] = ()
     log_level: str = "info"
     aws_region: str = ""
     aws_endpoint_url: str | None = None
@@ -147,6 +148,11 @@ class Settings:
             router_tls_listen=env.get("EMPIRE_ROUTER_TLS_LISTEN", ":443"),
             reconcile_interval=numbers["EMPIRE_RECONCILE_INTERVAL"],
             health_timeout=numbers["EMPIRE_HEALTH_TIMEOUT"],
+            encryption_keys=tuple(
+                key.strip()
+                for key in env.get("EMPIRE_ENCRYPTION_KEY", "").split(",")
+                if key.strip()
+            ),
             aws_region=env.get("EMPIRE_AWS_REGION", ""),
             aws_endpoint_url=env.get("EMPIRE_AWS_ENDPOINT_URL") or None,
             ecs_cluster=env.get("EMPIRE_ECS_CLUSTER", ""),
@@ -162,6 +168,11 @@ class Settings:
             ecs_deploy_timeout=numbers["EMPIRE_ECS_DEPLOY_TIMEOUT"],
             failpoints=failpoints,
         )
+
+    @staticmethod
+    def is_loopback(host: str) -> bool:
+        """Whether an address is only reachable from this machine."""
+        return host in ("localhost", "::1") or host.startswith("127.")
 
     @property
     def sqlite(self) -> bool:

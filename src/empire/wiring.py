@@ -15,12 +15,13 @@ from fastapi import FastAPI
 from empire.api import create_app
 from empire.audit import StoreSink
 from empire.core import Empire, utcnow
-from empire.errors import NotSupported
+from empire.errors import Invalid, NotSupported
 from empire.events import EventSink, FanOut, LogSink
 from empire.failpoints import Failpoints
 from empire.images import Images
 from empire.router import NoRouter, Router
 from empire.scheduler import Scheduler
+from empire.secrets import Cipher, local_key
 from empire.settings import Settings
 from empire.store import migrate
 from empire.store.sql import SqlStore, connect
@@ -29,11 +30,28 @@ if TYPE_CHECKING:
     from empire.scheduler.ecs import EcsConfig
 
 
-def build_store(settings: Settings) -> SqlStore:
+def build_store(settings: Settings, host: str | None = None) -> SqlStore:
     """Connect to the database; SQLite's directory is created when missing."""
     if settings.sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqlStore(connect(settings.database_url), expected_revision=migrate.head())
+    return SqlStore(
+        connect(settings.database_url),
+        expected_revision=migrate.head(),
+        cipher=build_cipher(settings, host),
+    )
+
+
+def build_cipher(settings: Settings, host: str | None = None) -> Cipher:
+    """The config vars' cipher: the configured keys, else (on loopback) a local one."""
+    if settings.encryption_keys:
+        return Cipher(settings.encryption_keys)
+    listening = host or settings.host
+    if not Settings.is_loopback(listening):
+        raise Invalid(
+            f"EMPIRE_ENCRYPTION_KEY is not set: a server listening on {listening} must be given "
+            "the key that encrypts config vars at rest (make one with `empire keys generate`)"
+        )
+    return Cipher((local_key(settings.data_dir),))
 
 
 def build_failpoints(settings: Settings) -> Failpoints:

@@ -138,3 +138,16 @@ def test_login_with_a_password_then_logout(server: Server, tmp_path: Path) -> No
     assert emp(server, "logout", env=netrc) == (0, "Logged out.\n", "")
     code, _, err = emp(server, "apps", env=netrc)
     assert code == 1 and "emp login" in err
+
+
+def test_a_public_server_refuses_to_start_without_an_encryption_key(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMPIRE_")}
+    done = subprocess.run(
+        [BIN / "empire", "server", "--host", "0.0.0.0", "--port", "1"],
+        env={**env, "EMPIRE_DATA_DIR": str(tmp_path), "EMPIRE_SCHEDULER": "fake"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "EMPIRE_ENCRYPTION_KEY is not set: a server listening on 0.0.0.0" in done.stderr

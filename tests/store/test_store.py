@@ -165,3 +165,29 @@ def test_fifty_concurrent_writes_to_one_app(database_url: str, tmp_path: Path) -
     config = stack.empire.config("acme-inc")
     assert {k for k in config} == {f"K{i}" for i in range(50) if i % 3}
     empire.store.engine.dispose()  # type: ignore[attr-defined]
+
+
+def test_config_vars_are_encrypted_at_rest_and_rotated(database_url: str) -> None:
+    from sqlalchemy import select
+
+    from empire.secrets import Cipher, generate_key
+    from empire.store import tables
+
+    old, new = generate_key(), generate_key()
+    store = SqlStore(connect(database_url), expected_revision=migrate.head(), cipher=Cipher([old]))
+    migrate.upgrade(store.engine)
+    acme = app("acme-inc")
+    config = Config("40000000-0000-0000-0000-000000000000", acme.id, {"TOKEN": "s3cret"}, NOW)
+    with store.write() as tx:
+        tx.insert_app(acme)
+        tx.insert_config(config)
+    with store.engine.connect() as conn:
+        raw = conn.execute(select(tables.configs.c.vars)).scalar_one()
+    assert "s3cret" not in str(raw)
+    with store.read() as tx:
+        assert tx.latest_config(acme.id) == config
+    rotating = SqlStore(store.engine, cipher=Cipher([new, old]))
+    assert rotating.rotate_config_keys() == 1
+    with SqlStore(store.engine, cipher=Cipher([new])).read() as tx:
+        assert tx.latest_config(acme.id) == config
+    store.engine.dispose()

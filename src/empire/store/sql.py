@@ -28,6 +28,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from empire.errors import Conflict, Unavailable
 from empire.events import Event
+from empire.secrets import Cipher
 from empire.model import (
     App,
     Config,
@@ -82,9 +83,16 @@ def _configure_sqlite(engine: Engine) -> None:
 class SqlStore:
     """The Store over an SQLAlchemy engine."""
 
-    def __init__(self, engine: Engine, *, expected_revision: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        expected_revision: str | None = None,
+        cipher: Cipher | None = None,
+    ) -> None:
         self.engine = engine
         self.expected_revision = expected_revision
+        self.cipher = cipher  # config vars are encrypted at rest when set
         self._postgres = engine.dialect.name == "postgresql"
 
     @contextmanager
@@ -103,13 +111,26 @@ class SqlStore:
             with self.engine.connect() as conn:
                 conn = conn.execution_options(empire_write=write)
                 with conn.begin():
-                    yield SqlTransaction(conn, postgres=self._postgres)
+                    yield SqlTransaction(conn, postgres=self._postgres, cipher=self.cipher)
         except OperationalError as exc:
             raise Unavailable(_unavailable(exc)) from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 raise Unavailable(_unavailable(exc)) from exc
             raise
+
+    def rotate_config_keys(self) -> int:
+        """Re-encrypt every stored config with the newest key; return how many rows."""
+        assert self.cipher is not None, "rotation needs EMPIRE_ENCRYPTION_KEY"
+        count = 0
+        with self.engine.connect().execution_options(empire_write=True) as conn, conn.begin():
+            for config_id, stored in conn.execute(select(t.configs.c.id, t.configs.c.vars)):
+                rotated = self.cipher.rotate(stored)
+                conn.execute(
+                    t.configs.update().where(t.configs.c.id == config_id).values(vars=rotated)
+                )
+                count += 1
+        return count
 
     def check(self) -> None:
         """Raise Unavailable unless the database answers at the expected schema revision."""
@@ -145,9 +166,19 @@ def _now_utc(value: datetime) -> datetime:
 class SqlTransaction:
     """One database transaction; every method is a query or a statement."""
 
-    def __init__(self, conn: Connection, *, postgres: bool) -> None:
+    def __init__(self, conn: Connection, *, postgres: bool, cipher: Cipher | None = None) -> None:
         self.conn = conn
         self.postgres = postgres
+        self.cipher = cipher
+
+    def _stored_vars(self, values: dict[str, str]) -> dict[str, str]:
+        return self.cipher.encrypt(values) if self.cipher else values
+
+    def _vars(self, stored: Any) -> dict[str, str]:
+        return self.cipher.decrypt(stored) if self.cipher else dict(stored or {})
+
+    def _release(self, m: Any) -> Release:
+        return _release(m, self._vars(m["config_vars"]))
 
     # -- apps ---------------------------------------------------------------------------------
 
@@ -208,12 +239,15 @@ class SqlTransaction:
         if row is None:
             return None
         m = row._mapping
-        return Config(m["id"], m["app_id"], dict(m["vars"]), _now_utc(m["created_at"]))
+        return Config(m["id"], m["app_id"], self._vars(m["vars"]), _now_utc(m["created_at"]))
 
     def insert_config(self, config: Config) -> None:
         self.conn.execute(
             t.configs.insert().values(
-                id=config.id, app_id=config.app_id, vars=config.vars, created_at=config.created_at
+                id=config.id,
+                app_id=config.app_id,
+                vars=self._stored_vars(config.vars),
+                created_at=config.created_at,
             )
         )
         self.conn.execute(
@@ -230,7 +264,7 @@ class SqlTransaction:
     def latest_release(self, app_id: str) -> Release | None:
         query = _RELEASES.where(t.releases.c.app_id == app_id, _LIVE)
         row = self.conn.execute(query.order_by(t.releases.c.version.desc()).limit(1)).first()
-        return _release(row._mapping) if row else None
+        return self._release(row._mapping) if row else None
 
     def release(self, app_id: str, ident: str) -> Release | None:
         query = _RELEASES.where(t.releases.c.app_id == app_id)
@@ -239,7 +273,7 @@ class SqlTransaction:
         else:
             query = query.where(t.releases.c.id == ident)
         row = self.conn.execute(query).first()
-        return _release(row._mapping) if row else None
+        return self._release(row._mapping) if row else None
 
     def releases(self, app_id: str, page: Page) -> list[ReleaseSummary]:
         query = _SUMMARIES.where(t.releases.c.app_id == app_id)
@@ -262,7 +296,7 @@ class SqlTransaction:
             and_(latest.c.app_id == t.releases.c.app_id, latest.c.version == t.releases.c.version),
         )
         query = query.where(t.apps.c.deleted_at.is_(None)).order_by(t.apps.c.name)
-        releases = [_release(row._mapping) for row in self.conn.execute(query)]
+        releases = [self._release(row._mapping) for row in self.conn.execute(query)]
         live = t.apps.c.deleted_at.is_(None)
         apps = {
             row._mapping["id"]: _app(row._mapping)
@@ -659,12 +693,10 @@ def _release_fields(m: Any) -> dict[str, Any]:
     }
 
 
-def _release(m: Any) -> Release:
+def _release(m: Any, config_vars: dict[str, str]) -> Release:
     return Release(
         slug=Slug(m["slug_id"], m["slug_image"], bytes(m["slug_procfile"])),
-        config=Config(
-            m["config_id"], m["app_id"], dict(m["config_vars"]), _now_utc(m["config_created_at"])
-        ),
+        config=Config(m["config_id"], m["app_id"], config_vars, _now_utc(m["config_created_at"])),
         formation=formation_from_json(m["formation"]),
         **_release_fields(m),
     )

@@ -1,0 +1,74 @@
+"""Config vars encrypted at rest: Fernet (AES-128-CBC + HMAC-SHA256) with key rotation.
+
+Stored config vars are `{"fernet": "<token>"}`; anything else is read as plain vars, so a
+database written before encryption was turned on stays readable and `empire keys rotate`
+encrypts it. The first key encrypts; every key decrypts, so old keys can be retired after a
+rotation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from empire.errors import Invalid, Unavailable
+
+KEY_FILE = "encryption.key"
+
+
+class Cipher:
+    """Encrypts and decrypts config vars with the configured keys."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        if not keys:
+            raise Invalid("no encryption key: set EMPIRE_ENCRYPTION_KEY")
+        try:
+            self._fernet = MultiFernet([Fernet(key.encode()) for key in keys])
+        except ValueError as exc:
+            raise Invalid(
+                "EMPIRE_ENCRYPTION_KEY must be Fernet keys (32 url-safe base64-encoded bytes), "
+                "comma-separated, newest first: make one with `empire keys generate`"
+            ) from exc
+
+    def encrypt(self, values: dict[str, str]) -> dict[str, str]:
+        """Return the stored form of config vars."""
+        return {"fernet": self._fernet.encrypt(json.dumps(values).encode()).decode()}
+
+    def decrypt(self, stored: Any) -> dict[str, str]:
+        """Return config vars from their stored form (encrypted or, from before, plain)."""
+        if isinstance(stored, dict) and set(stored) == {"fernet"}:
+            try:
+                return dict(json.loads(self._fernet.decrypt(stored["fernet"].encode())))
+            except InvalidToken as exc:
+                raise Unavailable(
+                    "config vars cannot be decrypted with the configured EMPIRE_ENCRYPTION_KEY: "
+                    "add the key they were written with (comma-separated, after the new one)"
+                ) from exc
+        return dict(stored or {})
+
+    def rotate(self, stored: Any) -> dict[str, str]:
+        """Re-encrypt stored config vars with the newest key."""
+        return self.encrypt(self.decrypt(stored))
+
+
+def generate_key() -> str:
+    """Return a new random key."""
+    return Fernet.generate_key().decode()
+
+
+def local_key(data_dir: Path) -> str:
+    """Return the key kept in the data directory, creating it (mode 0600) the first time."""
+    path = data_dir / KEY_FILE
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = generate_key()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    return key
