@@ -31,7 +31,10 @@ class Failpoints:
     """The armed failpoints of this process; `Failpoints()` is the inert default."""
 
     def __init__(
-        self, names: Iterable[str] = (), marker_dir: Path | None = None, pause: float = PAUSE_SECONDS
+        self,
+        names: Iterable[str] = (),
+        marker_dir: Path | None = None,
+        pause: float = PAUSE_SECONDS,
     ) -> None:
         self.names = frozenset(names)
         self.marker_dir = marker_dir

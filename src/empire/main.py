@@ -64,8 +64,7 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
     router = build_router(settings)
     empire = build_empire(settings, store=store, router=router)
     reconciler = Reconciler(empire, router, settings.reconcile_interval)
-    reconciler.run_once()
-    reconciler.start()
+    reconciler.start(now=True)  # converges in the background: the API answers meanwhile
     start_cron = getattr(empire.scheduler, "start_cron", None)
     if start_cron is not None:
         start_cron()

@@ -41,9 +41,17 @@ class Reconciler:
         except Exception:
             log.exception("reconcile failed")
 
-    def start(self) -> None:
-        """Start the background loop."""
-        self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
+    def start(self, *, now: bool = False) -> None:
+        """Start the background loop; with `now`, its first round runs at once.
+
+        `empire server` starts it with `now` instead of running a round before it listens: a
+        round may take a whole health timeout per app (say Empire was killed mid-rollout of a
+        release that never becomes healthy) and the API must answer meanwhile (the fault tests
+        found the API down for as long after a kill -9).
+        """
+        self._thread = threading.Thread(
+            target=self._loop, args=(now,), name="reconciler", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -52,6 +60,8 @@ class Reconciler:
         if self._thread is not None:
             self._thread.join(timeout=60)
 
-    def _loop(self) -> None:
+    def _loop(self, now: bool = False) -> None:
+        if now:
+            self.run_once()
         while not self._stopping.wait(self.interval):
             self.run_once()

@@ -61,13 +61,23 @@ class Row:
 
 
 ROWS: dict[str, Row] = {}
+# The table follows issue 7's list, whatever order the test files ran in.
+ORDER = ("kill -9", "container", "dockerd", "Caddy", "50 concurrent", "PostgreSQL", "deploy:")
 
 
 def record(
-    fault: str, *, survived: bool, requests: int = 0, failed: int = 0, lost: int = 0
+    fault: str,
+    *,
+    survived: bool,
+    requests: int = 0,
+    failed: int = 0,
+    lost: int = 0,
+    note: str = "",
 ) -> None:
     """Add one trial of `fault` to the table (call it before asserting, so failures count)."""
     row = ROWS.setdefault(fault, Row(fault))
+    if note:
+        row.notes.append(note)
     row.trials += 1
     row.survived += int(survived)
     row.requests += requests
@@ -81,19 +91,39 @@ def table() -> list[str]:
         return []
     head = ("fault", "trials", "survived", "requests failed", "data lost")
     rows = [
-        (r.fault, str(r.trials), f"{r.survived}/{r.trials}", f"{r.failed}/{r.requests}", str(r.lost))
-        for r in ROWS.values()
+        (
+            r.fault,
+            str(r.trials),
+            f"{r.survived}/{r.trials}",
+            f"{r.failed}/{r.requests}",
+            str(r.lost),
+        )
+        for r in sorted(ROWS.values(), key=_rank)
     ]
     widths = [max(len(x[i]) for x in (head, *rows)) for i in range(len(head))]
 
     def line(cells: tuple[str, ...]) -> str:
         first, *rest = cells
-        return "| " + " | ".join([first.ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(rest, widths[1:], strict=True)
-        ]) + " |"
+        return (
+            "| "
+            + " | ".join(
+                [first.ljust(widths[0])]
+                + [c.rjust(w) for c, w in zip(rest, widths[1:], strict=True)]
+            )
+            + " |"
+        )
 
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return [line(head), rule, *(line(r) for r in rows)]
+
+
+def _rank(row: Row) -> int:
+    return next((n for n, prefix in enumerate(ORDER) if row.fault.startswith(prefix)), len(ORDER))
+
+
+def notes() -> list[str]:
+    """The rows' notes, in table order."""
+    return [f"{r.fault}: {note}" for r in sorted(ROWS.values(), key=_rank) for note in r.notes]
 
 
 # ----------------------------------------------------------------------------- namespaces
@@ -130,11 +160,41 @@ def run(argv: list[str], timeout: float = 30) -> str:
     return result.stdout
 
 
+# What this process created, so that a last check can say whether anything was left behind.
+CREATED_NETWORKS: set[str] = set()
+CREATED_NETNS: set[str] = set()
+
+
+def leftovers(client: docker.DockerClient) -> list[str]:
+    """Remove what this process created and did not clean up; return what that was."""
+    found = []
+    for network in sorted(CREATED_NETWORKS):
+        for c in client.containers.list(
+            all=True, filters={"label": f"empire.network={network}"}, ignore_removed=True
+        ):
+            found.append(f"container {c.name}")
+            with contextlib.suppress(docker.errors.APIError):
+                c.remove(force=True)
+        for net in client.networks.list(names=[network]):
+            if net.name == network:
+                found.append(f"network {network}")
+                with contextlib.suppress(docker.errors.APIError):
+                    net.remove()
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
+    for name in (line.split()[0] for line in listed.stdout.splitlines() if line.strip()):
+        if name in CREATED_NETNS:
+            found.append(f"network namespace {name}")
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+    reap_orphans()
+    return found
+
+
 class Netns:
     """A network namespace of our own (loopback up), deleted by `close`."""
 
     def __init__(self) -> None:
         self.name = f"empire-fx-{uuid.uuid4().hex[:6]}"
+        CREATED_NETNS.add(self.name)
         run(["ip", "netns", "add", self.name])
         self.path = NETNS_DIR / self.name
         run(["ip", "-n", self.name, "link", "set", "lo", "up"])
@@ -283,9 +343,12 @@ class FaultStack:
         database_url: str | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
+        base_dir.mkdir(parents=True, exist_ok=True)
         self.client = client
         self.netns = netns
         self.network = f"empire-fx-net-{uuid.uuid4().hex[:8]}"
+        if netns is None:  # a dedicated engine goes away with everything on it
+            CREATED_NETWORKS.add(self.network)
         self.caddy = CaddyServer(base_dir, admin_port=free_port())
         self.router = f"127.0.0.1:{free_port()}"
         self.database_url = database_url
@@ -378,10 +441,13 @@ class FaultStack:
         return self.in_ns(go)
 
     def deploy(self, image: str, app: str) -> Deploy:
-        """POST /apps/{app}/deploys (or /deploys when the app is new) and read the stream."""
+        """POST /apps/{app}/deploys (creating the app first when needed); read the stream."""
 
         def go() -> Deploy:
-            path = f"/apps/{app}/deploys" if self.app_exists(app) else "/deploys"
+            if not self.app_exists(app):
+                created = self.call("POST", "/apps", json={"name": app})
+                assert created.status_code == 201, created.text
+            path = f"/apps/{app}/deploys"
             messages: list[dict[str, Any]] = []
             headers = {"Authorization": f"Bearer {self.token}"}
             try:
@@ -444,9 +510,16 @@ class FaultStack:
                 raise AssertionError(f"not {what} after {timeout:g}s\n{self.server.log_tail()}")
             time.sleep(0.2)
 
-    def wait_failpoint(self, name: str, timeout: float = 60) -> None:
+    def wait_failpoint(self, name: str, work: Future[Any], timeout: float = 60) -> None:
+        """Wait until the server pauses at failpoint `name` while doing `work`."""
         marker = self.server.data_dir / f"failpoint-{name}"
-        self.wait_for(f"at failpoint {name}", marker.exists, timeout)
+
+        def there() -> bool:
+            if work.done() and not marker.exists():
+                raise AssertionError(f"finished without reaching failpoint {name}: {work.result()}")
+            return marker.exists()
+
+        self.wait_for(f"at failpoint {name}", there, timeout)
         marker.unlink()
 
     # -- what runs ----------------------------------------------------------------------------
@@ -456,7 +529,30 @@ class FaultStack:
         labels = [f"empire.network={self.network}", "empire.kind=service"]
         if app_id:
             labels.append(f"empire.app.id={app_id}")
-        return list(self.client.containers.list(all=True, filters={"label": labels}))
+        return list(
+            self.client.containers.list(all=True, filters={"label": labels}, ignore_removed=True)
+        )
+
+    def orphans(self) -> list[str]:
+        """Containers on the stack's network of no live app, and leftover Procfile probes."""
+        apps = self.call("GET", "/apps").json()
+        known = {a["id"] for a in apps}
+        found = [
+            f"{c.name} belongs to no app"
+            for c in self.client.containers.list(
+                all=True, filters={"label": f"empire.network={self.network}"}, ignore_removed=True
+            )
+            if c.labels.get("empire.app.id") not in known
+        ]
+        images = {r["image"] for a in apps for r in self.releases(a["name"]) if r.get("image")}
+        for image in images:
+            for c in self.client.containers.list(
+                all=True,
+                filters={"label": "io.empire.procfile-probe", "ancestor": image},
+                ignore_removed=True,
+            ):
+                found.append(f"Procfile probe {c.name} of {image} was left behind")
+        return found
 
     def problems(self, app: str, host: str | None = None, quantity: int = 1) -> list[str]:
         """Why `app` has not converged to one consistent release (empty when it has).
@@ -500,7 +596,9 @@ class FaultStack:
                 found.append(f"the router answers {status} {body[:80]!r}, not v{version}")
         return found
 
-    def converge(self, app: str, host: str | None = None, quantity: int = 1, timeout: float = 40):
+    def converge(
+        self, app: str, host: str | None = None, quantity: int = 1, timeout: float = 40
+    ) -> list[str]:
         """Wait until `problems` is empty; return the problems left at the deadline."""
         deadline = time.monotonic() + timeout
         while True:
@@ -527,7 +625,7 @@ class Load:
     max_requests: int = 12_000
     max_seconds: float = 150.0
     interval: float = 0.01
-    results: list[tuple[float, int, str]] = field(default_factory=list)
+    results: list[tuple[float, int, str]] = field(default_factory=list)  # (sent at, status, body)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -540,12 +638,13 @@ class Load:
                 for _ in range(self.max_requests):
                     if self._stop.is_set() or time.monotonic() > deadline:
                         return
+                    sent = time.monotonic()
                     try:
                         r = client.get(url, headers={"Host": self.host})
                         status, body = r.status_code, r.text.strip()
                     except httpx.HTTPError as e:
                         status, body = 0, f"{type(e).__name__}: {e}"
-                    self.results.append((time.monotonic(), status, body))
+                    self.results.append((sent, status, body))
                     time.sleep(self.interval)
 
         if self.stack.netns is None:
@@ -564,6 +663,20 @@ class Load:
     @property
     def failures(self) -> list[tuple[float, int, str]]:
         return [r for r in self.results if r[1] != 200 or not self.accept(r[2])]
+
+    def outage(self) -> float:
+        """The longest time the router answered nothing good: first failure of a run of
+        failures to the next success (0.0 when nothing failed)."""
+        longest, began = 0.0, None
+        for sent, status, body in self.results:
+            bad = status != 200 or not self.accept(body)
+            if bad and began is None:
+                began = sent
+            elif not bad and began is not None:
+                longest, began = max(longest, sent - began), None
+        if began is not None and self.results:
+            longest = max(longest, self.results[-1][0] - began)
+        return longest
 
     def bodies(self) -> set[str]:
         return {body for _, status, body in self.results if status == 200}

@@ -28,7 +28,6 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from empire.errors import Conflict, Unavailable
 from empire.events import Event
-from empire.secrets import Cipher
 from empire.model import (
     App,
     Config,
@@ -47,6 +46,7 @@ from empire.model import (
     Token,
     User,
 )
+from empire.secrets import Cipher
 from empire.store import tables as t
 
 

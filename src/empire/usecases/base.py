@@ -181,6 +181,7 @@ class Base:
         release with the app's current formation, maintenance and domains. A release that a
         newer one superseded before its turn is not rolled out at all.
         """
+        self.failpoints.hit("after-commit")
         with self._lock_for(app.id):
             with self.store.read() as tx:
                 current = tx.app(app.id)

@@ -22,7 +22,7 @@ from empire.failpoints import OFF, Failpoints
 from empire.model import Outcome
 from empire.scheduler import Manifest, ManifestProcess, StatusFn, Verdict
 from empire.scheduler.docker import containers, engine, health
-from empire.scheduler.docker.engine import Instance
+from empire.scheduler.docker.engine import Instance, engine_errors
 
 RouteFn = Callable[[Sequence[Instance]], bool]  # web instances -> did the route change?
 _WORKERS = 8  # below docker-py's connection pool size (10)
@@ -101,6 +101,8 @@ class Rollout:
         self._drain = drain
         self._poll = poll
         self._failpoints = failpoints
+        # App id -> ids of its containers known to be healthy and armed (restart policy set).
+        self._verified: dict[str, set[str]] = {}
 
     def converge(
         self,
@@ -112,7 +114,8 @@ class Rollout:
     ) -> Verdict:
         plans, orphans = plan(manifest, found, nonces)
         web = next((p for p in plans if p.process.name == "web"), None)
-        if not any(p.start or p.retire for p in plans) and not orphans:
+        unchecked = self._unchecked(manifest.app_id, plans)
+        if not any(p.start or p.retire for p in plans) and not orphans and not unchecked:
             try:
                 route(web.keep if web else [])
             except Exception as e:  # the router's own errors
@@ -127,6 +130,12 @@ class Rollout:
         started = self._start(manifest, plans, status)
         if started:
             self._failpoints.hit("mid-rollout")
+        if unchecked:
+            status(
+                f"Status: checking {_count(len(unchecked))} of v{manifest.release} "
+                "that a rollout left unchecked"
+            )
+            started += unchecked
         changed = False
         try:
             failure = health.wait_healthy(
@@ -150,6 +159,9 @@ class Rollout:
             self._discard([c.id for c in started])
             status(f"Status: removed the new instances of v{manifest.release}; rolled back")
             return Verdict(Outcome.ROLLED_BACK, f"v{manifest.release} was not healthy: {failure}")
+        self._verified[manifest.app_id] = {i.id for p in plans for i in p.keep} | {
+            c.id for c in started
+        }
         retired = [i for p in plans for i in p.retire] + orphans
         if retired:
             self._failpoints.hit("draining")
@@ -157,6 +169,36 @@ class Rollout:
             time.sleep(self._drain)  # let requests already sent to the old instances finish
         self._retire(retired, status)
         return Verdict(Outcome.SUCCEEDED)
+
+    def _unchecked(self, app_id: str, plans: list[Plan]) -> list[health.Candidate]:
+        """Take out of the plans' `keep` the instances no rollout saw healthy; return them.
+
+        A container is armed (given its restart policy) only once it was healthy. One that is
+        alive and unarmed was started by a rollout that never finished (Empire was killed
+        mid-rollout): keeping it as is would route traffic to an instance nobody checked, that
+        the engine would not restart either. It is health-checked and armed like a new one, or
+        removed with the rest of the rollout when it is not healthy. What this process armed
+        or saw armed is remembered, so a steady reconcile inspects nothing.
+        """
+        known = self._verified.setdefault(app_id, set())
+        unchecked: list[health.Candidate] = []
+        for p in plans:
+            for i in [i for i in p.keep if i.id not in known]:
+                with engine_errors(f"inspect container {i.short_id}", missing_ok=True):
+                    attrs = self._api.inspect_container(i.id)
+                    policy = ((attrs.get("HostConfig") or {}).get("RestartPolicy") or {}).get(
+                        "Name"
+                    )
+                    if policy not in (None, "", "no"):
+                        known.add(i.id)
+                        continue
+                    p.keep.remove(i)
+                    check = health.check_for(p.process)
+                    unchecked.append(health.Candidate(i.id, p.process.name, i.index, check))
+                    continue
+                p.keep.remove(i)  # gone since it was listed: start its index again
+                p.start.append(i.index)
+        return unchecked
 
     def _shift(
         self,

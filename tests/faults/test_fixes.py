@@ -1,0 +1,176 @@
+"""Focused tests of what the fault tests found, and of the failpoint facility they use.
+
+- A container left unarmed by a rollout that never finished (Empire killed mid-rollout) is
+  health-checked and armed by the next submit, or removed with a rolled-back verdict when it
+  is not healthy; never routed unchecked (`Rollout._unchecked`).
+- `EMPIRE_FAILPOINTS` is parsed and checked by `Settings.from_env`; `Failpoints` does nothing
+  unless armed, and pauses after leaving its marker when it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import pytest
+
+from empire import manifest as manifests
+from empire.errors import Invalid
+from empire.failpoints import Failpoints
+from empire.model import App, Config, Exposure, Outcome, Port, Process, Release, Slug
+from empire.router import Route
+from empire.scheduler import Manifest
+from empire.scheduler.docker import DockerScheduler, containers, engine
+from empire.settings import Settings
+
+# -- failpoints -------------------------------------------------------------------------------
+
+
+def test_failpoints_are_read_from_the_environment_and_checked(tmp_path: Path) -> None:
+    env = {"EMPIRE_DATA_DIR": str(tmp_path)}
+    assert Settings.from_env(env).failpoints == ()
+    armed = Settings.from_env({**env, "EMPIRE_FAILPOINTS": "mid-rollout, draining"})
+    assert armed.failpoints == ("mid-rollout", "draining")
+    with pytest.raises(Invalid, match="EMPIRE_FAILPOINTS='mid-rolout'"):
+        Settings.from_env({**env, "EMPIRE_FAILPOINTS": "mid-rolout"})
+
+
+def test_a_failpoint_is_inert_unless_armed(tmp_path: Path) -> None:
+    points = Failpoints(["draining"], tmp_path, pause=0.2)
+    started = time.monotonic()
+    points.hit("mid-rollout")
+    assert time.monotonic() - started < 0.05
+    assert list(tmp_path.iterdir()) == []
+    points.hit("draining")
+    assert time.monotonic() - started >= 0.2
+    assert (tmp_path / "failpoint-draining").read_text().strip().isdigit()  # our pid
+
+
+class TableRouter:
+    """A Router that keeps its table in memory."""
+
+    def __init__(self) -> None:
+        self.table: dict[str, Route] = {}
+        self._lock = threading.Lock()
+
+    def route(self, route: Route) -> None:
+        with self._lock:
+            self.table[route.app_id] = route
+
+    def remove(self, app_id: str) -> None:
+        with self._lock:
+            self.table.pop(app_id, None)
+
+    def routes(self) -> list[Route]:
+        with self._lock:
+            return list(self.table.values())
+
+    def ensure(self) -> bool:
+        return False
+
+
+# -- a rollout interrupted mid-way -----------------------------------------------------------
+
+
+@pytest.fixture
+def network(docker_client: docker.DockerClient) -> Iterator[str]:
+    name = f"empire-fx-net-{uuid.uuid4().hex[:8]}"
+    yield name
+    for c in docker_client.containers.list(
+        all=True, filters={"label": f"empire.network={name}"}, ignore_removed=True
+    ):
+        with contextlib.suppress(docker.errors.APIError):
+            c.remove(force=True)
+    for net in docker_client.networks.list(names=[name]):
+        if net.name == name:
+            with contextlib.suppress(docker.errors.APIError):
+                net.remove()
+
+
+SERVE = ("sh", "-c", "echo $EMPIRE_RELEASE- > /www/index.html; exec httpd -f -p 80 -h /www")
+MUTE = ("sleep", "3600")  # runs, never listens
+
+
+def _manifest(app: App, version: int, image: str, command: tuple[str, ...]) -> Manifest:
+    now = datetime.now(UTC)
+    web = Process("web", command, quantity=1, ports=(Port(80, 80),))
+    release = Release(
+        id=f"{app.id}-v{version}",
+        app_id=app.id,
+        app_name=app.name,
+        version=version,
+        slug=Slug(f"slug-{version}", image, b""),
+        config=Config(f"config-{version}", app.id, {}, now),
+        formation={"web": web},
+        description=f"v{version}",
+        created_at=now,
+        updated_at=now,
+    )
+    built = manifests.build(app, release, ("acme.fx.test",))
+    processes = tuple(dataclasses.replace(p, command=command) for p in built.processes)
+    return dataclasses.replace(built, processes=processes)
+
+
+def _interrupted(api: Any, built: Manifest, network: str) -> str:
+    """Start v2's web container as a rollout does, then stop there (no check, no arming)."""
+    process = built.processes[0]
+    container_id = containers.create(
+        api, built, process, kind=engine.SERVICE, index=1, nonce="", network=network
+    )
+    containers.start(api, container_id)
+    return container_id
+
+
+def _policy(client: docker.DockerClient, container_id: str) -> str:
+    return str(client.api.inspect_container(container_id)["HostConfig"]["RestartPolicy"]["Name"])
+
+
+@pytest.mark.parametrize("healthy", [True, False], ids=["healthy", "never-healthy"])
+def test_a_rollout_left_unchecked_is_checked_before_it_is_routed(
+    healthy: bool, docker_client: docker.DockerClient, images: Any, network: str
+) -> None:
+    app = App(
+        id=str(uuid.uuid4()),
+        name=f"fx{uuid.uuid4().hex[:6]}",
+        created_at=datetime.now(UTC),
+        updated_at=datetime.now(UTC),
+        exposure=Exposure.PUBLIC,
+    )
+    router = TableRouter()
+
+    def scheduler() -> DockerScheduler:  # a new Empire process: nothing in memory
+        return DockerScheduler(
+            docker_client, router, network=network, health_timeout=3, min_running=0.5, drain=0.1
+        )
+
+    v1 = _manifest(app, 1, images.web, SERVE)
+    assert scheduler().submit(v1).outcome is Outcome.SUCCEEDED
+    (old,) = router.table[app.id].upstreams
+    v2 = _manifest(app, 2, images.web, SERVE if healthy else MUTE)
+    scheduler().network.ensure()
+    left = _interrupted(docker_client.api, v2, network)
+    assert _policy(docker_client, left) == "no"
+
+    verdict = scheduler().submit(v2)
+
+    found = engine.list_instances(docker_client.api, f"{engine.APP_ID}={app.id}")
+    if healthy:
+        assert verdict.outcome is Outcome.SUCCEEDED, verdict.reason
+        assert [i.id for i in found] == [left]  # kept, not started again
+        assert _policy(docker_client, left) == "unless-stopped"  # and armed
+        assert router.table[app.id].upstreams == (f"127.0.0.1:{found[0].ports[80]}",)
+    else:
+        assert verdict.outcome is Outcome.ROLLED_BACK, verdict.reason
+        assert "web.1 was not healthy after 3s" in verdict.reason
+        assert left not in [i.id for i in found]  # removed, never routed
+        assert [i.release for i in found] == [1]
+        assert router.table[app.id].upstreams == (old,)
