@@ -1,0 +1,305 @@
+"""Swarm backend figures beside the Docker backend's, measured the same way in one run.
+
+    .venv/bin/python bench/swarm.py [ROUNDS]
+
+Both backends get the same app (one web process, busybox httpd serving `$EMPIRE_RELEASE`, no
+Procfile check: the default TCP check of the web port), the same Caddy in front and the same
+scheduler calls (`submit` of manifests built by `empire.manifest.build`, no HTTP API), and:
+
+- deploy → serving: `submit` of a release with a new image, until the first 200 through the
+  router that carries the new release (median of ROUNDS, default 5);
+- rollback → serving: `submit` of a new release with an older image (the one of two releases
+  back, as `emp rollback` makes it), likewise;
+- failed requests: a load loop of about 100 requests/s through the router during all rounds.
+
+Swarm: a real two-node swarm built for the run (tests/swarm/cluster.py: two engines in network
+namespaces, a registry), images pushed to the registry (a deploy pulls on the node the task
+lands on), SwarmRouter's Caddy on the overlay; the probes and the load run inside the
+manager's namespace. Docker: the machine's main engine, a DockerScheduler and a CaddyRouter on
+loopback ports, images built locally.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from empire import manifest as manifests  # noqa: E402
+from empire.model import App, Config, Outcome, Port, Process, Release, Size, Slug  # noqa: E402
+from empire.router.caddy import CaddyRouter  # noqa: E402
+from empire.scheduler import Manifest, Scheduler  # noqa: E402
+from empire.scheduler.docker import DockerScheduler  # noqa: E402
+from empire.scheduler.swarm import SwarmRouter, SwarmScheduler  # noqa: E402
+from support.services import CaddyServer, free_port  # noqa: E402
+from swarm.cluster import (  # noqa: E402
+    NETNS_DIR,
+    Cluster,
+    build,
+    busybox_context,
+    push,
+    router_image_of,
+)
+
+WEB = ("sh", "-c", 'echo "$EMPIRE_RELEASE" > /www/index.html; exec httpd -f -p "$PORT" -h /www')
+SIZE = Size(256, 64 * 1024 * 1024, 128)
+HOST = "bench.example.test"
+LOAD = ROOT / "tests" / "swarm" / "load.py"
+# Polls until the body is the expected text; prints the wall-clock time it was first seen.
+PROBE = """
+import http.client, sys, time
+port, host, text, limit = int(sys.argv[1]), sys.argv[2], sys.argv[3], time.time() + 120
+print("ready", flush=True)
+while time.time() < limit:
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        c.request("GET", "/", headers={"Host": host})
+        r = c.getresponse()
+        if r.status == 200 and r.read().decode().strip() == text:
+            print(time.time(), flush=True)
+            sys.exit(0)
+        c.close()
+    except OSError:
+        pass
+    time.sleep(0.005)
+sys.exit(1)
+"""
+
+
+class Releases:
+    """One app's releases: each round submits a manifest of a new version."""
+
+    def __init__(self, images: list[str]) -> None:
+        now = datetime.now(UTC)
+        self.app = App(
+            id=str(uuid.uuid4()),
+            name=f"bench-{uuid.uuid4().hex[:6]}",
+            created_at=now,
+            updated_at=now,
+        )
+        self.images = images
+        self.version = 0
+
+    def release(self, image: str) -> Manifest:
+        self.version += 1
+        now = datetime.now(UTC)
+        release = Release(
+            id=str(uuid.uuid4()),
+            app_id=self.app.id,
+            app_name=self.app.name,
+            version=self.version,
+            slug=Slug("s", image, b""),
+            config=Config("c", self.app.id, {}, now),
+            formation={"web": Process("web", WEB, 1, SIZE, ports=(Port(80, 80),))},
+            description="",
+            created_at=now,
+            updated_at=now,
+        )
+        return manifests.build(self.app, release, (HOST,))
+
+
+def rounds(
+    scheduler: Scheduler, app: Releases, count: int, probe: Callable[[str], Callable[[], float]]
+) -> dict[str, list[float]]:
+    """Deploy new images, then roll back to older ones: seconds until each release served,
+    and until `submit` gave its verdict."""
+    found: dict[str, list[float]] = {"deploys": [], "rollbacks": [], "verdicts": []}
+
+    def timed(image: str, kind: str) -> None:
+        manifest = app.release(image)
+        seen = probe(f"v{manifest.release}")
+        started = time.time()
+        verdict = scheduler.submit(manifest)
+        found["verdicts"].append(time.time() - started)
+        if verdict.outcome is not Outcome.SUCCEEDED:
+            raise SystemExit(f"v{manifest.release}: {verdict.outcome}: {verdict.reason}")
+        found[kind].append(seen() - started)
+
+    for image in app.images[1 : count + 1]:
+        timed(image, "deploys")
+    for n in range(count):
+        timed(app.images[count - 1 - n], "rollbacks")
+    return found
+
+
+def context(workdir: Path, n: int) -> Path:
+    """A busybox image that differs from the others (its /v holds n)."""
+    return busybox_context(workdir / f"image-{n}", f" && echo {n} > /v")
+
+
+def swarm_figures(count: int, workdir: Path) -> dict[str, Any]:
+    with Cluster() as cluster:
+        images = []
+        for n in range(count + 1):
+            tag = build(cluster, context(workdir / "swarm", n), f"bench:v{n}")
+            images.append(push(cluster, tag, "bench", f"v{n}"))
+        router = SwarmRouter(
+            cluster.manager.client,
+            image=router_image_of(cluster),
+            network=f"emp-sw-{cluster.id}",
+            admin_dir=cluster.dir / "router",
+            listen="127.0.0.1:8080",
+            name=f"emp-sw-{cluster.id}-router",
+        )
+        router.start()
+        scheduler = SwarmScheduler(cluster.manager.client, router, network=router.network)
+        netns = str(NETNS_DIR / cluster.manager.netns)
+
+        def probe(text: str) -> Callable[[], float]:
+            argv = [
+                "nsenter",
+                f"--net={netns}",
+                "--",
+                sys.executable,
+                "-c",
+                PROBE,
+                "8080",
+                HOST,
+                text,
+            ]
+            process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+            assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+            return lambda: float(process.communicate(timeout=150)[0].strip())
+
+        app = Releases(images)
+        first = app.release(images[0])
+        wait = probe("v1")
+        scheduler.submit(first)
+        wait()
+        load = subprocess.Popen(
+            [
+                "nsenter",
+                f"--net={netns}",
+                "--",
+                sys.executable,
+                str(LOAD),
+                "http://127.0.0.1:8080/",
+                HOST,
+                "100000",
+                "900",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert load.stdout is not None and load.stdout.readline().strip() == "started"
+        figures: dict[str, Any] = rounds(scheduler, app, count, probe)
+        summary = json.loads(load.communicate("", timeout=60)[0].strip().splitlines()[-1])
+        scheduler.remove(app.app.id)
+        router.close()
+    return {**figures, "load": summary}
+
+
+def docker_figures(count: int, workdir: Path) -> dict[str, Any]:
+    client = docker.from_env()
+    tags = []
+    for n in range(count + 1):
+        tag = f"bench-swarm-docker-{uuid.uuid4().hex[:6]}:v{n}"
+        client.images.build(path=str(context(workdir / "docker", n)), tag=tag, rm=True)
+        tags.append(tag)
+    network = f"empire-bench-{uuid.uuid4().hex[:6]}"
+    listen = f"127.0.0.1:{free_port()}"
+    caddy = CaddyServer(base_dir=workdir)
+    caddy.start()
+    router = CaddyRouter(caddy.admin_address, listen, f"127.0.0.1:{free_port()}")
+    scheduler = DockerScheduler(client, router, network=network)
+    app = Releases(tags)
+    try:
+
+        def probe(text: str) -> Callable[[], float]:
+            return lambda: wait_http(listen, text)
+
+        scheduler.submit(app.release(tags[0]))
+        wait_http(listen, "v1")
+        results: list[int] = []
+        stop = threading.Event()
+        loader = threading.Thread(target=load_loop, args=(listen, results, stop))
+        loader.start()
+        figures: dict[str, Any] = rounds(scheduler, app, count, probe)
+        stop.set()
+        loader.join()
+        failed = sum(1 for code in results if code != 200)
+        figures["load"] = {"total": len(results), "failed": failed}
+    finally:
+        scheduler.remove(app.app.id)
+        router.close()
+        caddy.close()
+        for net in client.networks.list(names=[network]):
+            net.remove()
+        for tag in tags:
+            client.images.remove(tag, force=True)
+    return figures
+
+
+def wait_http(listen: str, text: str, timeout: float = 120) -> float:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=2, limits=httpx.Limits(max_keepalive_connections=0)) as http:
+        while time.monotonic() < deadline:
+            try:
+                r = http.get(f"http://{listen}/", headers={"Host": HOST})
+                if r.status_code == 200 and r.text.strip() == text:
+                    return time.time()
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.005)
+    raise SystemExit(f"{text} never served on {listen}")
+
+
+def load_loop(listen: str, results: list[int], stop: threading.Event) -> None:
+    with httpx.Client(timeout=2, limits=httpx.Limits(max_keepalive_connections=0)) as http:
+        for _ in range(100_000):  # bounded: stops by itself
+            if stop.is_set():
+                return
+            began = time.monotonic()
+            try:
+                results.append(http.get(f"http://{listen}/", headers={"Host": HOST}).status_code)
+            except httpx.HTTPError:
+                results.append(0)
+            time.sleep(max(0.0, 0.01 - (time.monotonic() - began)))
+
+
+def line(name: str, figures: dict[str, Any]) -> str:
+    d, r = statistics.median(figures["deploys"]), statistics.median(figures["rollbacks"])
+    v = statistics.median(figures["verdicts"])
+    load = figures["load"]
+    return (
+        f"{name:<7} deploy -> serving median {d:5.2f} s {_samples(figures['deploys'])}\n"
+        f"{'':<7} rollback -> serving median {r:5.2f} s {_samples(figures['rollbacks'])}\n"
+        f"{'':<7} submit -> verdict median {v:5.2f} s {_samples(figures['verdicts'])}\n"
+        f"{'':<7} requests during the rounds: {load['total']}, failed {load['failed']}"
+    )
+
+
+def _samples(values: list[float]) -> str:
+    return "(" + ", ".join(f"{v:.2f}" for v in values) + ")"
+
+
+def main() -> None:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    with tempfile.TemporaryDirectory(prefix="bench-swarm-") as tmp:
+        swarm = swarm_figures(count, Path(tmp))
+        local = docker_figures(count, Path(tmp))
+    print(f"{count} deploys (new image) then {count} rollbacks (older image), web x1, same host:")
+    print(line("swarm", swarm))
+    print(line("docker", local))
+    ratio = statistics.median(swarm["deploys"]) / statistics.median(local["deploys"])
+    print(f"swarm / docker, deploy: {ratio:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,265 @@
+"""SwarmScheduler: runs apps as Docker Swarm services, through a manager's engine.
+
+Every verb is keyed by app id and reads the manager's services and tasks by label, so nothing
+is lost when Empire restarts. Writes to one app are serialized by a lock per app.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Collection, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import docker
+
+from empire.errors import NotFound, NotSupported, SchedulerError
+from empire.model import Outcome, Task
+from empire.router import Router
+from empire.scheduler import LogQuery, Manifest, ManifestProcess, StatusFn, Verdict
+from empire.scheduler.swarm import attach, engine, logs, routing, runs, tasks
+from empire.scheduler.swarm.attach import SwarmAttachment
+from empire.scheduler.swarm.engine import swarm_errors
+from empire.scheduler.swarm.rollout import Rollout
+
+_KIND_ORDER = {engine.SERVICE: 0, engine.RUN: 1}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+class SwarmScheduler:
+    """The scheduler contract on Docker Swarm (see the package's docstring)."""
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        router: Router,
+        *,
+        network: str = "empire",
+        registry: str | None = None,
+        clock: Callable[[], datetime] = _now,
+        health_timeout: float = 60.0,
+        monitor: float = 5.0,
+        stop_grace: float = 10.0,
+        run_wait: float = 30.0,
+        poll_interval: float = 0.25,
+    ) -> None:
+        self._client = client
+        self._api: Any = client.api
+        self._router = router
+        self.network = network
+        self.registry = registry
+        self._clock = clock
+        self._timeout = health_timeout
+        self._monitor = monitor
+        self._stop_grace = stop_grace
+        self._run_wait = run_wait
+        self._poll = poll_interval
+        self.nodes = tasks.Nodes(self._api)
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._runs = threading.Lock()
+        self._node_id: str | None = None
+
+    # -- the contract -------------------------------------------------------------------------
+
+    def submit(self, manifest: Manifest, status: StatusFn | None = None) -> Verdict:
+        """Converge the app's services to the manifest and follow the Swarm updates."""
+        return self._converge(manifest, status or _quiet, frozenset())
+
+    def restart(
+        self, manifest: Manifest, process: str | None = None, status: StatusFn | None = None
+    ) -> Verdict:
+        """Replace every task of the app (or of one process), rolling: a forced update."""
+        if process is not None and manifest.process(process) is None:
+            raise NotFound(
+                f"no process type {process!r} in {manifest.app_name}", resource="formation"
+            )
+        names = frozenset(p.name for p in manifest.processes if process in (None, p.name))
+        return self._converge(manifest, status or _quiet, names)
+
+    def remove(self, app_id: str) -> None:
+        """Remove the app's services (runs included), attached runs and route."""
+        with self._app_lock(app_id):
+            routing.drop(self._router, app_id)
+            for service in engine.services(self._api, f"{engine.APP_ID}={app_id}"):
+                engine.remove_service(self._api, service["ID"])
+            for container in attach.containers(self._api, app_id):
+                with swarm_errors(f"remove container {container['Id'][:12]}", missing_ok=True):
+                    self._api.remove_container(container["Id"], force=True)
+
+    def tasks(self, app_id: str) -> list[Task]:
+        """The tasks the swarm runs for the app, the last one-off runs, and attached runs."""
+        found: list[tuple[tuple[int, str, int], Task]] = []
+        for service in engine.services(self._api, f"{engine.APP_ID}={app_id}"):
+            labels = service["Spec"].get("Labels") or {}
+            history = engine.tasks(self._api, service["ID"])
+            if labels.get(engine.KIND) == engine.RUN:
+                latest = max(history, key=lambda t: str(t.get("CreatedAt", "")), default=None)
+                shown = [latest] if latest is not None else []
+                order = _KIND_ORDER[engine.RUN]
+            else:
+                shown = [t for t in tasks.current(history) if tasks.state(t) not in engine.ENDED]
+                order = _KIND_ORDER[engine.SERVICE]
+            for task in shown:
+                slot = runs.index(labels) if order else int(task.get("Slot") or 0)
+                key = (order, "" if order else labels.get(engine.PROCESS, ""), slot)
+                found.append((key, tasks.to_task(task, self.nodes, self._clock)))
+        for container in attach.containers(self._api, app_id):  # runs, detached or not, by index
+            key = (_KIND_ORDER[engine.RUN], "", runs.index(container.get("Labels") or {}))
+            found.append((key, self._attached_task(container)))
+        return [task for _, task in sorted(found, key=lambda item: item[0])]
+
+    def stop(self, app_id: str, task: str) -> None:
+        """Stop a task: a one-off run is removed; a service task on the manager's node is
+        killed and Swarm starts its replacement; elsewhere, swarm cannot stop one task."""
+        with self._app_lock(app_id):
+            for container in attach.containers(self._api, app_id):
+                if task in (self._attached_task(container).name, container["Id"][:12]):
+                    with swarm_errors(f"remove container {container['Id'][:12]}", missing_ok=True):
+                        self._api.remove_container(container["Id"], force=True)
+                    return
+            for service in engine.services(self._api, f"{engine.APP_ID}={app_id}"):
+                found_tasks = engine.tasks(self._api, service["ID"])
+                if (service["Spec"].get("Labels") or {}).get(engine.KIND) != engine.RUN:
+                    found_tasks = tasks.current(found_tasks)
+                for found in found_tasks:
+                    if task in (tasks.task_name(found), str(found["ID"])[:12]):
+                        self._stop_task(service, found)
+                        return
+        raise NotFound(f"no task {task!r}: see `emp ps`", resource="dyno")
+
+    def run(self, manifest: Manifest, process: ManifestProcess) -> Task:
+        """Start a detached one-off run: a Swarm job of one task, on any node."""
+        problem = self._image_problem(manifest)
+        if problem:
+            raise SchedulerError(problem)
+        with self._runs:
+            runs.reap(self._api, manifest.app_id)
+            number = self._next_run(manifest.app_id)
+            return runs.start(
+                self._api,
+                manifest,
+                process,
+                number=number,
+                network=self.network,
+                stop_grace=self._stop_grace,
+                nodes=self.nodes,
+                clock=self._clock,
+                wait=self._run_wait,
+            )
+
+    def attach(
+        self,
+        manifest: Manifest,
+        process: ManifestProcess,
+        *,
+        tty: bool,
+        rows: int | None = None,
+        cols: int | None = None,
+    ) -> SwarmAttachment:
+        """Start an attached one-off run: a container of the manager's engine on the overlay."""
+        with self._runs:
+            number = self._next_run(manifest.app_id)
+            return attach.start(
+                self._api,
+                manifest,
+                process,
+                number=number,
+                network=self.network,
+                tty=tty,
+                rows=rows,
+                cols=cols,
+            )
+
+    def logs(self, app_id: str, query: LogQuery) -> Iterator[str]:
+        """The app's log lines from its services' logs, prefixed `<time> <app>[<slot>]: `."""
+        return logs.read(self._api, app_id, query)
+
+    def prune(self, keep: Collection[str]) -> None:
+        """Remove the services, attached runs and routes of apps Empire no longer knows."""
+        found = engine.services(self._api, f"{engine.NETWORK}={self.network}")
+        gone = {
+            app_id
+            for s in found
+            if (app_id := (s["Spec"].get("Labels") or {}).get(engine.APP_ID)) and app_id not in keep
+        }
+        for app_id in sorted(gone):
+            self.remove(app_id)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _converge(self, manifest: Manifest, status: StatusFn, restart: frozenset[str]) -> Verdict:
+        problem = self._image_problem(manifest)
+        if problem:
+            return Verdict(Outcome.FAILED, problem)
+        rollout = Rollout(
+            self._api,
+            self.nodes,
+            network=self.network,
+            monitor=self._monitor,
+            timeout=self._timeout,
+            stop_grace=self._stop_grace,
+            poll=self._poll,
+        )
+        with self._app_lock(manifest.app_id):
+            return rollout.converge(
+                manifest, status, lambda web: routing.apply(self._router, manifest, web), restart
+            )
+
+    def _image_problem(self, manifest: Manifest) -> str | None:
+        """Why the nodes cannot pull the manifest's image, if they obviously cannot."""
+        if not manifest.image.startswith("sha256:"):
+            return None
+        where = f" (e.g. {self.registry})" if self.registry else ""
+        return (
+            f"v{manifest.release}'s image is the local image {manifest.image[:19]}…, which swarm "
+            f"nodes cannot pull: push it to a registry every node reaches{where} and deploy "
+            "that reference"
+        )
+
+    def _here(self) -> str:
+        """The node id of the manager Empire talks to."""
+        if self._node_id is None:
+            with swarm_errors("read the manager's node id"):
+                self._node_id = str(self._client.info()["Swarm"]["NodeID"])
+        return self._node_id
+
+    def _stop_task(self, service: dict[str, Any], task: dict[str, Any]) -> None:
+        if (service["Spec"].get("Labels") or {}).get(engine.KIND) == engine.RUN:
+            engine.remove_service(self._api, service["ID"])
+            return
+        container = ((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
+        if task.get("NodeID") != self._here() or not container:
+            node = self.nodes.name(str(task.get("NodeID") or ""))
+            raise NotSupported(
+                f"swarm cannot stop one task on another node ({tasks.task_name(task)} runs on "
+                f"{node}): `emp restart {tasks.slot(task).split('.')[0]}` replaces them all, "
+                "rolling"
+            )
+        with swarm_errors(f"stop {tasks.task_name(task)}", missing_ok=True):
+            self._api.remove_container(container, force=True)
+
+    def _next_run(self, app_id: str) -> int:
+        numbers = [
+            runs.index(s["Spec"].get("Labels") or {}) for s in runs.services(self._api, app_id)
+        ]
+        numbers += [runs.index(c.get("Labels") or {}) for c in attach.containers(self._api, app_id)]
+        return max(numbers, default=0) + 1
+
+    def _attached_task(self, container: dict[str, Any]) -> Task:
+        return attach.to_task(container, self.nodes.name(self._here()))
+
+    @contextlib.contextmanager
+    def _app_lock(self, app_id: str) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault(app_id, threading.Lock())
+        with lock:
+            yield

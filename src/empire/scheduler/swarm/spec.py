@@ -1,0 +1,254 @@
+"""What the Swarm service of a process looks like: a whole ServiceSpec document, built pure.
+
+One service per process type, named `<app>-<process>`: replicas = quantity; the size as
+limits (cpu shares / 1024 CPUs, memory, pids); the Procfile's health check run inside the
+container by the engine (`timeout N wget` for HTTP, `timeout N nc … -e true` for TCP: busybox
+tools the image must carry), else a TCP check of the first port; start-first updates one task
+at a time that roll back on failure after a monitor window; dnsrr endpoints (no IPVS here, so
+no VIPs); the attachable overlay network with the aliases `<app>` and `<process>.<app>`.
+
+The task template is hashed (`empire.spec`, also on every task, so the rollout knows which
+tasks run the new spec) and so is the rest of the spec but the replicas (`empire.swarm.config`):
+a scale alone changes neither, and Swarm scales without replacing a task.
+`EMPIRE_PROCESS_SCALE` is left out of the hash and kept as it is on a scale.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from empire.model import Size
+from empire.scheduler import Manifest, ManifestProcess
+from empire.scheduler.swarm import engine
+
+SECOND = 1_000_000_000
+SYSCTLS = {"net.ipv4.ip_unprivileged_port_start": "0"}
+LOG_DRIVER = {"Name": "json-file", "Options": {"max-size": "10m", "max-file": "3"}}
+DEFAULT_CHECK_INTERVAL = 1.0  # the implicit TCP check of a process with ports
+_UNHASHED_ENV = frozenset({"EMPIRE_PROCESS_SCALE"})
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """The service a process should be: its spec, and the hashes that tell what changed."""
+
+    name: str
+    spec: Json
+    template_hash: str
+    config_hash: str
+
+    @property
+    def replicas(self) -> int:
+        return int(self.spec["Mode"]["Replicated"]["Replicas"])
+
+
+def service_name(app_name: str, process: str) -> str:
+    return f"{app_name}-{process}"
+
+
+def run_name(app_name: str, index: int) -> str:
+    return f"{app_name}-run-{index}"
+
+
+def desired_quantity(process: ManifestProcess) -> int:
+    """Replicas of a process's service: none for one-off and scheduled processes."""
+    return 0 if process.noservice or process.schedule else max(process.quantity, 0)
+
+
+def aliases(manifest: Manifest, process: ManifestProcess) -> list[str]:
+    """The overlay aliases of a process: none unless it has ports; web also gets `<app>`."""
+    if not process.ports:
+        return []
+    names = [f"{process.name}.{manifest.app_name}"]
+    if process.name == "web":
+        names.insert(0, manifest.app_name)
+    return names
+
+
+def healthcheck(process: ManifestProcess) -> Json | None:
+    """The engine's health check of the process's containers (None: running is enough)."""
+    first = process.ports[0].container if process.ports else None
+    check = process.healthcheck
+    if check is None:
+        if first is None:
+            return None
+        return _check(_tcp(first, 2), DEFAULT_CHECK_INTERVAL, 2, 0.0)
+    port = check.port or first
+    if port is None:
+        return None
+    seconds = max(1, math.ceil(check.timeout))
+    test = _http(port, check.path or "/", seconds) if check.type == "http" else _tcp(port, seconds)
+    return _check(test, check.interval, seconds, check.grace)
+
+
+def _http(port: int, path: str, seconds: int) -> list[str]:
+    path = path if path.startswith("/") else f"/{path}"
+    url = f"http://127.0.0.1:{port}{path}"
+    return ["CMD", "timeout", str(seconds), "wget", "-q", "-O", "/dev/null", url]
+
+
+def _tcp(port: int, seconds: int) -> list[str]:
+    # busybox nc has no -z: connect, then hand the socket to `true`, which exits at once.
+    return ["CMD", "timeout", str(seconds), "nc", "127.0.0.1", str(port), "-e", "true"]
+
+
+def _check(test: list[str], interval: float, seconds: int, grace: float) -> Json:
+    return {
+        "Test": test,
+        "Interval": _ns(max(interval, 0.1)),
+        "Timeout": _ns(seconds + 1),
+        "Retries": 3,
+        "StartPeriod": _ns(grace),
+    }
+
+
+def labels(manifest: Manifest, process: ManifestProcess, *, kind: str, network: str) -> Json:
+    return {
+        **manifest.labels,
+        **process.labels,
+        engine.APP: manifest.app_name,
+        engine.APP_ID: manifest.app_id,
+        engine.PROCESS: process.name,
+        engine.RELEASE: f"v{manifest.release}",
+        engine.KIND: kind,
+        engine.NETWORK: network,
+        engine.MANAGED: "true",
+    }
+
+
+def resources(process: ManifestProcess) -> Json:
+    limits: Json = {}
+    if process.cpu_shares:
+        limits["NanoCPUs"] = process.cpu_shares * SECOND // 1024
+    if process.memory:
+        limits["MemoryBytes"] = process.memory
+    if process.nproc:
+        limits["Pids"] = process.nproc
+    return {"Limits": limits}
+
+
+def size(template: Json) -> Size:
+    """The size a task template's limits stand for (shares back from CPUs)."""
+    limits = (template.get("Resources") or {}).get("Limits") or {}
+    return Size(
+        round(int(limits.get("NanoCPUs") or 0) * 1024 / SECOND),
+        int(limits.get("MemoryBytes") or 0),
+        int(limits.get("Pids") or 0),
+    )
+
+
+def task_template(
+    manifest: Manifest,
+    process: ManifestProcess,
+    *,
+    kind: str,
+    network: str,
+    stop_grace: float,
+    force_update: int = 0,
+) -> tuple[Json, str]:
+    """The task template of a process, with its hash in the containers' labels."""
+    container: Json = {
+        "Image": manifest.image,
+        "Env": [f"{k}={v}" for k, v in process.env.items()],
+        "Labels": labels(manifest, process, kind=kind, network=network),
+        "Init": True,
+        "Sysctls": SYSCTLS,
+        "StopGracePeriod": _ns(stop_grace),
+    }
+    if process.command:
+        container["Args"] = list(process.command)  # like `docker run IMAGE ARGS`: ENTRYPOINT kept
+    check = healthcheck(process) if kind == engine.SERVICE else {"Test": ["NONE"]}
+    if check is not None:
+        container["Healthcheck"] = check
+    network_attachment: Json = {"Target": network}
+    if kind == engine.SERVICE and (names := aliases(manifest, process)):
+        network_attachment["Aliases"] = names
+    condition = "any" if kind == engine.SERVICE else "none"
+    template: Json = {
+        "ContainerSpec": container,
+        "Resources": resources(process),
+        "RestartPolicy": {"Condition": condition, "Delay": SECOND, "MaxAttempts": 0},
+        "Networks": [network_attachment],
+        "LogDriver": LOG_DRIVER,
+    }
+    hashed = {
+        **template,
+        "ContainerSpec": {
+            **container,
+            "Env": [e for e in container["Env"] if e.split("=", 1)[0] not in _UNHASHED_ENV],
+        },
+    }
+    template_hash = engine.digest(hashed)
+    container["Labels"] = {**container["Labels"], engine.SPEC: template_hash}
+    template["ForceUpdate"] = force_update
+    return template, template_hash
+
+
+def service(
+    manifest: Manifest,
+    process: ManifestProcess,
+    *,
+    network: str,
+    monitor: float,
+    stop_grace: float,
+    force_update: int = 0,
+) -> Desired:
+    """The desired service of a process (kind `service`)."""
+    name = service_name(manifest.app_name, process.name)
+    template, template_hash = task_template(
+        manifest,
+        process,
+        kind=engine.SERVICE,
+        network=network,
+        stop_grace=stop_grace,
+        force_update=force_update,
+    )
+    update = {
+        "Parallelism": 1,
+        "Delay": 0,
+        "FailureAction": "rollback",
+        "Monitor": _ns(monitor),
+        "MaxFailureRatio": 0,
+        "Order": "start-first",
+    }
+    rest: Json = {
+        "Name": name,
+        "Labels": labels(manifest, process, kind=engine.SERVICE, network=network),
+        "UpdateConfig": update,
+        "RollbackConfig": {**update, "Parallelism": 0, "FailureAction": "pause"},
+        "EndpointSpec": {"Mode": "dnsrr"},
+    }
+    config_hash = engine.digest(rest)
+    rest["Labels"] = {**rest["Labels"], engine.SPEC: template_hash, engine.CONFIG: config_hash}
+    spec = {
+        **rest,
+        "TaskTemplate": template,
+        "Mode": {"Replicated": {"Replicas": desired_quantity(process)}},
+    }
+    return Desired(name, spec, template_hash, config_hash)
+
+
+def one_off(
+    manifest: Manifest, process: ManifestProcess, *, index: int, network: str, stop_grace: float
+) -> Json:
+    """The spec of a one-off run: a replicated job of one task that is never restarted."""
+    template, template_hash = task_template(
+        manifest, process, kind=engine.RUN, network=network, stop_grace=stop_grace
+    )
+    template["ContainerSpec"]["Labels"][engine.INDEX] = str(index)
+    service_labels = labels(manifest, process, kind=engine.RUN, network=network)
+    return {
+        "Name": run_name(manifest.app_name, index),
+        "Labels": {**service_labels, engine.INDEX: str(index), engine.SPEC: template_hash},
+        "TaskTemplate": template,
+        "Mode": {"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}},
+        "EndpointSpec": {"Mode": "dnsrr"},
+    }
+
+
+def _ns(seconds: float) -> int:
+    return int(seconds * SECOND)

@@ -1,0 +1,56 @@
+"""A bounded HTTP load loop, run inside the manager's network namespace by the tests.
+
+    nsenter --net=/var/run/netns/<ns> -- python load.py URL HOST MAX_REQUESTS MAX_SECONDS
+
+One new connection per request (as independent clients), GET `URL` with `Host: HOST`, a 2 s
+timeout, about 10 ms apart. It stops at MAX_REQUESTS, after MAX_SECONDS, or when its stdin
+closes, whichever comes first, and prints one JSON line: the total, the failures (anything
+but a 200, with the first few errors) and how many times each body was seen.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import sys
+import threading
+import time
+import urllib.parse
+from collections import Counter
+
+
+def main() -> None:
+    url, host, most, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    target = urllib.parse.urlsplit(url)
+    stop = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    bodies: Counter[str] = Counter()
+    errors: list[str] = []
+    failed = total = 0
+    deadline = time.monotonic() + seconds
+    print("started", flush=True)
+    while total < most and time.monotonic() < deadline and not stop.is_set():
+        began = time.monotonic()
+        total += 1
+        conn = http.client.HTTPConnection(target.hostname, target.port, timeout=2)
+        try:
+            conn.request("GET", target.path or "/", headers={"Host": host})
+            response = conn.getresponse()
+            body = response.read().decode(errors="replace").strip()
+            if response.status == 200:
+                bodies[body] += 1
+            else:
+                failed += 1
+                errors.append(f"{time.time():.3f} HTTP {response.status}: {body[:80]}")
+        except (OSError, http.client.HTTPException) as e:
+            failed += 1
+            errors.append(f"{time.time():.3f} {type(e).__name__}: {e}")
+        finally:
+            conn.close()
+        time.sleep(max(0.0, 0.01 - (time.monotonic() - began)))
+    summary = {"total": total, "failed": failed, "errors": errors[:10], "bodies": dict(bodies)}
+    print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    main()
