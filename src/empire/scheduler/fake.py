@@ -13,7 +13,7 @@ import queue
 import shlex
 import threading
 from collections.abc import Callable, Collection, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 
 from empire.errors import NotFound
 from empire.model import Outcome, Size, Task
@@ -25,17 +25,14 @@ from empire.scheduler import (
     ManifestProcess,
     StatusFn,
     Verdict,
+    utcnow,
 )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class FakeScheduler:
     """Pretends every rollout succeeds at once, unless told otherwise with `fail_next`."""
 
-    def __init__(self, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
         self.clock = clock
         self.manifests: dict[str, Manifest] = {}
         self.runs: dict[str, list[Task]] = {}

@@ -13,7 +13,7 @@ import secrets
 import threading
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import docker
@@ -22,7 +22,7 @@ from empire.errors import Invalid, NotFound
 from empire.failpoints import OFF, Failpoints
 from empire.model import Outcome, Size, Task
 from empire.router import Router
-from empire.scheduler import LogQuery, Manifest, ManifestProcess, StatusFn, Verdict
+from empire.scheduler import LogQuery, Manifest, ManifestProcess, StatusFn, Verdict, quiet, utcnow
 from empire.scheduler.docker import attach, containers, cron, engine, logs
 from empire.scheduler.docker.attach import DockerAttachment
 from empire.scheduler.docker.engine import Instance, engine_errors
@@ -31,14 +31,6 @@ from empire.scheduler.docker.routing import Routes
 
 KEEP_CRON_RUNS = 3  # finished cron containers kept per process, so `ps` shows the last runs
 _KIND_ORDER = {engine.SERVICE: 0, engine.CRON: 1, engine.RUN: 2}
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _quiet(_: str) -> None:
-    return None
 
 
 class DockerScheduler:
@@ -50,7 +42,7 @@ class DockerScheduler:
         router: Router,
         *,
         network: str = "empire",
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utcnow,
         health_timeout: float = 60.0,
         min_running: float = 3.0,
         stop_timeout: int = 10,
@@ -89,7 +81,7 @@ class DockerScheduler:
         if problem is not None:
             return Verdict(Outcome.FAILED, problem)
         with self._app_lock(manifest.app_id):
-            verdict = self._converge(manifest, _quiet if status is None else status)
+            verdict = self._converge(manifest, quiet if status is None else status)
         if verdict.outcome is Outcome.SUCCEEDED:
             self._cron.track(manifest)
         return verdict
@@ -105,7 +97,7 @@ class DockerScheduler:
         nonce = secrets.token_hex(4)
         nonces = {p.name: nonce for p in manifest.processes if process in (None, p.name)}
         with self._app_lock(manifest.app_id):
-            return self._converge(manifest, _quiet if status is None else status, nonces)
+            return self._converge(manifest, quiet if status is None else status, nonces)
 
     def remove(self, app_id: str) -> None:
         """Remove every container of the app (services, runs, cron runs) and its route."""

@@ -14,7 +14,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 
 from empire.errors import NotFound, NotSupported
 from empire.model import Outcome, Task
@@ -25,6 +25,8 @@ from empire.scheduler import (
     ManifestProcess,
     StatusFn,
     Verdict,
+    quiet,
+    utcnow,
 )
 from empire.scheduler.ecs import logs
 from empire.scheduler.ecs.aws import Aws, Clients
@@ -42,14 +44,6 @@ from empire.scheduler.ecs.tasks import Tasks
 ATTACHED = "attached runs are not supported on the ECS backend yet: use emp run -d"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _quiet(_: str) -> None:
-    return None
-
-
 class EcsScheduler:
     """The scheduler contract on Amazon ECS."""
 
@@ -58,7 +52,7 @@ class EcsScheduler:
         clients: Clients,
         config: EcsConfig,
         *,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utcnow,
         deadline: float = 600.0,
         poll_interval: float = 5.0,
         prune_interval: float = 300.0,
@@ -120,7 +114,7 @@ class EcsScheduler:
             if self._converger.unchanged(manifest, self._converged.get(manifest.app_id)):
                 return Verdict(Outcome.SUCCEEDED)
             self._converged.pop(manifest.app_id, None)
-            verdict, converged = self._converger.submit(manifest, status or _quiet)
+            verdict, converged = self._converger.submit(manifest, status or quiet)
             if converged.fingerprint:
                 self._converged[manifest.app_id] = converged
             return verdict
@@ -156,7 +150,7 @@ class EcsScheduler:
                         seen,
                     )
                 )
-            return self.watch.verdict(changes, status or _quiet)
+            return self.watch.verdict(changes, status or quiet)
 
     def remove(self, app_id: str) -> None:
         """Delete every resource tagged with the app's id in this installation."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Collection, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import docker
@@ -17,21 +17,13 @@ import docker
 from empire.errors import NotFound, NotSupported, SchedulerError
 from empire.model import Outcome, Task
 from empire.router import Router
-from empire.scheduler import LogQuery, Manifest, ManifestProcess, StatusFn, Verdict
+from empire.scheduler import LogQuery, Manifest, ManifestProcess, StatusFn, Verdict, quiet, utcnow
 from empire.scheduler.swarm import attach, engine, logs, routing, runs, tasks
 from empire.scheduler.swarm.attach import SwarmAttachment
 from empire.scheduler.swarm.engine import swarm_errors
 from empire.scheduler.swarm.rollout import Rollout
 
 _KIND_ORDER = {engine.SERVICE: 0, engine.RUN: 1}
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _quiet(_: str) -> None:
-    return None
 
 
 class SwarmScheduler:
@@ -44,7 +36,7 @@ class SwarmScheduler:
         *,
         network: str = "empire",
         registry: str | None = None,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utcnow,
         health_timeout: float = 60.0,
         monitor: float = 5.0,
         stop_grace: float = 10.0,
@@ -72,7 +64,7 @@ class SwarmScheduler:
 
     def submit(self, manifest: Manifest, status: StatusFn | None = None) -> Verdict:
         """Converge the app's services to the manifest and follow the Swarm updates."""
-        return self._converge(manifest, status or _quiet, frozenset())
+        return self._converge(manifest, status or quiet, frozenset())
 
     def restart(
         self, manifest: Manifest, process: str | None = None, status: StatusFn | None = None
@@ -83,7 +75,7 @@ class SwarmScheduler:
                 f"no process type {process!r} in {manifest.app_name}", resource="formation"
             )
         names = frozenset(p.name for p in manifest.processes if process in (None, p.name))
-        return self._converge(manifest, status or _quiet, names)
+        return self._converge(manifest, status or quiet, names)
 
     def remove(self, app_id: str) -> None:
         """Remove the app's services (runs included), attached runs and route."""
