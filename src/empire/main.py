@@ -56,7 +56,8 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
         store.check()
     except EmpireError as exc:
         raise click.ClickException(exc.message) from exc
-    if settings.router == "caddy":
+    # On swarm the router is a container on the overlay that the reconciler starts.
+    if settings.router == "caddy" and settings.scheduler != "swarm":
         from empire.router.caddy import ensure_caddy
 
         if ensure_caddy(settings.router_admin, settings.router_listen, settings.data_dir):

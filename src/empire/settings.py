@@ -53,6 +53,10 @@ class Settings:
     reconcile_interval: float = 10.0
     health_timeout: float = 60.0
     encryption_keys: tuple[str, ...] = ()
+    swarm_network: str = "empire-swarm"
+    swarm_registry: str | None = None
+    swarm_router_image: str = "empire-caddy:2.6"
+    swarm_monitor: float = 5.0
     log_level: str = "info"
     aws_region: str = ""
     aws_endpoint_url: str | None = None
@@ -93,6 +97,7 @@ class Settings:
             ("EMPIRE_RECONCILE_INTERVAL", "10"),
             ("EMPIRE_HEALTH_TIMEOUT", "60"),
             ("EMPIRE_ECS_DEPLOY_TIMEOUT", "600"),
+            ("EMPIRE_SWARM_MONITOR", "5"),
         ):
             try:
                 numbers[name] = float(env.get(name, default))
@@ -148,6 +153,10 @@ class Settings:
             router_tls_listen=env.get("EMPIRE_ROUTER_TLS_LISTEN", ":443"),
             reconcile_interval=numbers["EMPIRE_RECONCILE_INTERVAL"],
             health_timeout=numbers["EMPIRE_HEALTH_TIMEOUT"],
+            swarm_network=env.get("EMPIRE_SWARM_NETWORK", "empire-swarm"),
+            swarm_registry=env.get("EMPIRE_SWARM_REGISTRY") or None,
+            swarm_router_image=env.get("EMPIRE_SWARM_ROUTER_IMAGE", "empire-caddy:2.6"),
+            swarm_monitor=numbers["EMPIRE_SWARM_MONITOR"],
             encryption_keys=tuple(
                 key.strip()
                 for key in env.get("EMPIRE_ENCRYPTION_KEY", "").split(",")

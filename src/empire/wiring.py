@@ -61,6 +61,17 @@ def build_failpoints(settings: Settings) -> Failpoints:
 
 def build_router(settings: Settings) -> Router:
     """Pick the router named by EMPIRE_ROUTER."""
+    if settings.router == "caddy" and settings.scheduler == "swarm":
+        from empire.scheduler.swarm import SwarmRouter
+
+        return SwarmRouter(
+            docker_client(settings),
+            image=settings.swarm_router_image,
+            network=settings.swarm_network,
+            admin_dir=settings.data_dir / "swarm-router",
+            listen=settings.router_listen,
+            tls_listen=settings.router_tls_listen,
+        )
     if settings.router == "caddy":
         from empire.router.caddy import CaddyRouter
 
@@ -97,6 +108,18 @@ def build_scheduler(
             ecs_config(settings),
             clock=clock,
             deadline=settings.ecs_deploy_timeout,
+        )
+    if settings.scheduler == "swarm":
+        from empire.scheduler.swarm import SwarmScheduler
+
+        return SwarmScheduler(
+            docker_client(settings),
+            router or build_router(settings),
+            network=settings.swarm_network,
+            registry=settings.swarm_registry,
+            clock=clock,
+            health_timeout=settings.health_timeout,
+            monitor=settings.swarm_monitor,
         )
     raise NotSupported(f"the {settings.scheduler} scheduler is not available yet")
 
