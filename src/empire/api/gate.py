@@ -16,6 +16,7 @@ import re
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from anyio import to_thread
@@ -35,6 +36,9 @@ OPEN_PATHS = {
     ("POST", "/oauth/authorizations"),
 }
 OPEN_PREFIXES = ("/log-streams/",)
+RATE_LIMITED = (
+    "Your account reached the API rate limit; please wait a few minutes before making new requests"
+)
 UNAUTHORIZED = "Request not authenticated, API token is missing, invalid or expired"
 log = logging.getLogger("empire.api")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
@@ -68,29 +72,15 @@ class Gate:
         async def reply(status: int, ident: str, message: str) -> None:
             await _send_json(send, status, errors.body(ident, message), extra)
 
-        if (scope["method"], scope["path"]) not in OPEN_PATHS and not scope["path"].startswith(
-            OPEN_PREFIXES
-        ):
-            token = _token(headers.get("authorization", ""))
-            if token is None:
-                await reply(401, "unauthorized", UNAUTHORIZED)
-                return
-            try:
-                user = await self._authenticate(token)
-            except EmpireError as exc:
-                status, ident = errors.status_of(exc)
-                await reply(status, ident, exc.message)
-                return
-            remaining = self.limiter.take(hash_token(token))
-            scope.setdefault("state", {}).update(user=user, rate_limit_remaining=max(remaining, 0))
-            extra.append((b"ratelimit-remaining", str(max(remaining, 0)).encode()))
-            if remaining < 0:
-                await reply(
-                    429,
-                    "rate_limit",
-                    "Your account reached the API rate limit; "
-                    "please wait a few minutes before making new requests",
+        admission = await self._admit(scope["method"], scope["path"], headers)
+        if admission is not None:
+            if admission.remaining is not None:
+                scope.setdefault("state", {}).update(
+                    user=admission.user, rate_limit_remaining=admission.remaining
                 )
+                extra.append((b"ratelimit-remaining", str(admission.remaining).encode()))
+            if admission.refusal is not None:
+                await reply(*admission.refusal)
                 return
 
         version = _heroku_version(headers.get("accept", ""))
@@ -151,30 +141,32 @@ class Gate:
             else:
                 await send({"type": "websocket.close", "code": 4000 + status, "reason": message})
 
-        if ("GET", scope["path"]) in OPEN_PATHS or scope["path"].startswith(OPEN_PREFIXES):
-            await self.app(scope, receive, send)
-            return
+        admission = await self._admit("GET", scope["path"], headers)
+        if admission is not None:
+            if admission.refusal is not None:
+                await deny(*admission.refusal)
+                return
+            scope.setdefault("state", {}).update(
+                user=admission.user, rate_limit_remaining=admission.remaining
+            )
+        await self.app(scope, receive, send)
+
+    async def _admit(self, method: str, path: str, headers: Headers) -> Admission | None:
+        """Authenticate and rate-limit a request to a closed route; None for an open one."""
+        if (method, path) in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+            return None
         token = _token(headers.get("authorization", ""))
         if token is None:
-            await deny(401, "unauthorized", UNAUTHORIZED)
-            return
+            return Admission(refusal=(401, "unauthorized", UNAUTHORIZED))
         try:
             user = await self._authenticate(token)
         except EmpireError as exc:
             status, ident = errors.status_of(exc)
-            await deny(status, ident, exc.message)
-            return
+            return Admission(refusal=(status, ident, exc.message))
         remaining = self.limiter.take(hash_token(token))
         if remaining < 0:
-            await deny(
-                429,
-                "rate_limit",
-                "Your account reached the API rate limit; "
-                "please wait a few minutes before making new requests",
-            )
-            return
-        scope.setdefault("state", {}).update(user=user, rate_limit_remaining=remaining)
-        await self.app(scope, receive, send)
+            return Admission(user, 0, (429, "rate_limit", RATE_LIMITED))
+        return Admission(user, remaining)
 
     def _too_large(self) -> str:
         return f"request body too large: the limit is {self.max_body_bytes} bytes"
@@ -186,6 +178,15 @@ class Gate:
             return cached
         user: User = await to_thread.run_sync(self.empire.authenticate, token)
         return user
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """Who a request is from and what is left of their rate, or why it is refused."""
+
+    user: User | None = None
+    remaining: int | None = None
+    refusal: tuple[int, str, str] | None = None
 
 
 class RateLimiter:
