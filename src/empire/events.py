@@ -21,6 +21,7 @@ class Event:
     message: str | None
     at: datetime
     data: dict[str, object] = field(default_factory=dict)
+    request_id: str | None = None  # the API request that caused it, when there was one
 
     def __str__(self) -> str:
         return f"{self.text}: '{self.message}'" if self.message else self.text

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-HEAD = "0002"  # the newest revision in migrations/versions; a test checks they agree
+HEAD = "0003"  # the newest revision in migrations/versions; a test checks they agree
 _SCRIPTS = str(Path(__file__).parent / "migrations")
 
 

@@ -539,6 +539,7 @@ class SqlTransaction:
                 message=event.message,
                 data=dict(event.data),
                 created_at=event.at,
+                request_id=event.request_id,
             )
         )
 
@@ -555,6 +556,7 @@ class SqlTransaction:
                 message=m["message"],
                 at=_now_utc(m["created_at"]),
                 data=dict(m["data"] or {}),
+                request_id=m["request_id"],
             )
             for m in (row._mapping for row in rows)
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
@@ -129,5 +130,56 @@ events = Table(
     Column("message", Text),
     Column("data", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("request_id", String(64)),
     Index("events_app_created", "app_name", "created_at"),
+)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+team_members = Table(
+    "team_members",
+    metadata,
+    Column("team_id", String(36), ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Index("team_members_user", "user_id"),
+)
+
+# A role on one app, granted to a user or to a team (exactly one of the two).
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("app_id", String(36), ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE")),
+    Column("team_id", String(36), ForeignKey("teams.id", ondelete="CASCADE")),
+    Column("role", String(16), nullable=False),  # viewer | deployer | admin
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("app_id", "user_id", name="grants_app_user"),
+    UniqueConstraint("app_id", "team_id", name="grants_app_team"),
+    CheckConstraint("(user_id IS NULL) <> (team_id IS NULL)", name="grants_one_subject"),
+    Index("grants_user", "user_id"),
+    Index("grants_team", "team_id"),
+)
+
+# One event's delivery to one webhook URL: retried with backoff, kept when it failed for good.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("event_seq", Integer, nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("body", Text, nullable=False),  # the JSON document as signed and sent
+    Column("state", String(16), nullable=False, server_default="pending"),  # delivered | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text, nullable=False, server_default=""),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("deliveries_due", "state", "next_attempt_at"),
 )
