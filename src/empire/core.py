@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from empire.model import Outcome
+from empire.usecases.access import Access
 from empire.usecases.apps import Apps
 from empire.usecases.audit import Audit
 from empire.usecases.base import Clock, StatusFn, hash_token, utcnow
@@ -21,7 +22,7 @@ from empire.usecases.users import Users
 __all__ = ["Clock", "Empire", "StatusFn", "hash_token", "utcnow"]
 
 
-class Empire(Users, Apps, Releases, Processes, Domains, Audit):
+class Empire(Users, Apps, Releases, Processes, Domains, Audit, Access):
     """The platform's use cases. Callers pass names; the facade loads inside a transaction."""
 
     # -- operations ---------------------------------------------------------------------------

@@ -1,13 +1,23 @@
-"""Audit events: one value per write, with Empire's message text, and the sinks they go to."""
+"""Audit events: one value per write, with Empire's message text, and the sinks they go to.
+
+An event names what changed, never config values: `set` events carry the variables' names.
+`REQUEST_ID` holds the id of the API request being served (the gate sets it); events built
+while serving it carry it, in whatever thread the facade runs.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
+import threading
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol, TextIO
 
 log = logging.getLogger("empire.events")
+REQUEST_ID: ContextVar[str | None] = ContextVar("empire_request_id", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +37,36 @@ class Event:
         return f"{self.text}: '{self.message}'" if self.message else self.text
 
 
+def event_json(event: Event) -> dict[str, Any]:
+    """The event as a JSON object: the stdout line and the webhook body."""
+    return {
+        "kind": event.kind,
+        "user": event.user,
+        "app": event.app,
+        "text": event.text,
+        "message": event.message,
+        "request_id": event.request_id,
+        "at": event.at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "data": event.data,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One event on its way to one webhook URL (the transactional outbox's row)."""
+
+    id: str
+    event_seq: int
+    url: str
+    body: str  # the JSON document, exactly as signed and sent
+    state: str  # pending | delivered | failed
+    attempts: int
+    last_error: str
+    next_attempt_at: datetime | None  # when a pending delivery is due
+    created_at: datetime
+    updated_at: datetime
+
+
 class EventSink(Protocol):
     def publish(self, event: Event) -> None: ...
 
@@ -43,6 +83,21 @@ class LogSink:
 
     def publish(self, event: Event) -> None:
         log.info("%s", event)
+
+
+class StdoutSink:
+    """Writes each event as one JSON line (`event_json`) to stdout, for log collectors."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+        self._lock = threading.Lock()
+
+    def publish(self, event: Event) -> None:
+        line = json.dumps(event_json(event), default=str, separators=(",", ":")) + "\n"
+        stream = self.stream or sys.stdout
+        with self._lock:
+            stream.write(line)
+            stream.flush()
 
 
 class MemorySink:

@@ -1,19 +1,33 @@
-"""The `empire` command: server, migrate, users, tokens, reconcile."""
+"""The `empire` command: server, migrate, users, tokens, teams, access, reconcile."""
 
 from __future__ import annotations
 
+import getpass
 import logging
 import sys
 
 import click
 
-from empire.core import Empire
+from empire.core import Empire, utcnow
 from empire.errors import EmpireError
+from empire.model import User
 from empire.reconciler import Reconciler
 from empire.secrets import generate_key
 from empire.settings import Settings
 from empire.store import migrate as migrations
-from empire.wiring import build_api, build_empire, build_router, build_store
+from empire.store.sql import SqlStore
+from empire.webhooks import deliveries as list_deliveries
+from empire.webhooks import retry as retry_deliveries
+from empire.wiring import (
+    build_api,
+    build_dispatcher,
+    build_empire,
+    build_event_sink,
+    build_router,
+    build_store,
+    build_webhook_secret,
+    check_keys,
+)
 
 log = logging.getLogger("empire")
 
@@ -46,10 +60,25 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
+    listening = host or settings.host
     try:
-        store = build_store(settings, host)
+        check_keys(settings, listening)  # one message naming every missing key
+        store = build_store(settings, listening)
     except EmpireError as exc:
         raise click.ClickException(exc.message) from exc
+    if settings.tls:
+        for name, path in (
+            ("EMPIRE_TLS_CERT", settings.tls_cert),
+            ("EMPIRE_TLS_KEY", settings.tls_key),
+        ):
+            if path is None or not path.is_file():
+                raise click.ClickException(f"{name}: there is no file {path}")
+    elif not Settings.is_loopback(listening):
+        log.warning(
+            "listening on %s without TLS: API tokens travel in clear unless a TLS proxy is in "
+            "front (set EMPIRE_TLS_CERT and EMPIRE_TLS_KEY to serve HTTPS)",
+            listening,
+        )
     if migrate if migrate is not None else settings.sqlite:
         migrations.upgrade(store.engine)
     try:
@@ -63,9 +92,13 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
         if ensure_caddy(settings.router_admin, settings.router_listen, settings.data_dir):
             log.info("started Caddy (admin %s), detached", settings.router_admin)
     router = build_router(settings)
-    empire = build_empire(settings, store=store, router=router)
+    empire = build_empire(
+        settings, store=store, router=router, events=build_event_sink(settings), host=listening
+    )
     reconciler = Reconciler(empire, router, settings.reconcile_interval)
     reconciler.start(now=True)  # converges in the background: the API answers meanwhile
+    dispatcher = build_dispatcher(settings, store, listening)
+    dispatcher.start()  # sends webhook deliveries, first those a previous process left
     start_cron = getattr(empire.scheduler, "start_cron", None)
     if start_cron is not None:
         start_cron()
@@ -76,8 +109,11 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
             port=port or settings.port,
             log_level=settings.log_level,
             access_log=False,
+            ssl_certfile=settings.tls_cert,
+            ssl_keyfile=settings.tls_key,
         )
     finally:
+        dispatcher.stop()
         reconciler.stop()
         close = getattr(empire.scheduler, "close", None)
         if close is not None:
@@ -173,12 +209,12 @@ def tokens_create(name: str, description: str) -> None:
 
 @cli.group()
 def keys() -> None:
-    """Manage the key that encrypts config vars at rest."""
+    """Manage the keys: EMPIRE_SECRET_KEY and EMPIRE_ENCRYPTION_KEY (config vars at rest)."""
 
 
 @keys.command("generate")
 def keys_generate() -> None:
-    """Print a new key, for EMPIRE_ENCRYPTION_KEY."""
+    """Print a new random key, for EMPIRE_SECRET_KEY or EMPIRE_ENCRYPTION_KEY."""
     click.echo(generate_key())
 
 
@@ -197,6 +233,168 @@ def keys_rotate() -> None:
     click.echo(f"Re-encrypted {count} configs with the newest key.")
 
 
+@cli.group()
+def webhooks() -> None:
+    """Webhook deliveries (EMPIRE_WEBHOOKS): list them, retry failed ones."""
+
+
+@webhooks.command("deliveries")
+@click.option("--failed", is_flag=True, help="Only deliveries that failed for good.")
+@click.option("-n", "--number", type=int, default=100, help="How many, newest first.")
+def webhooks_deliveries(failed: bool, number: int) -> None:
+    """List webhook deliveries: id, state, attempts, event, URL, last error."""
+    try:
+        found = list_deliveries(_store(), failed=failed, limit=max(number, 1))
+    except EmpireError as exc:
+        raise click.ClickException(exc.message) from exc
+    for d in found:
+        click.echo(
+            f"{d.id}\t{d.state}\t{d.attempts}\t{d.event_seq}\t{d.url}\t{d.last_error}".rstrip()
+        )
+
+
+@webhooks.command("retry")
+@click.argument("ids", nargs=-1)
+@click.option("--all-failed", is_flag=True, help="Retry every failed delivery.")
+def webhooks_retry(ids: tuple[str, ...], all_failed: bool) -> None:
+    """Queue deliveries IDS (or --all-failed) again; the server sends them within a second."""
+    if bool(ids) == all_failed:
+        raise click.UsageError("give delivery ids, or --all-failed")
+    try:
+        count = retry_deliveries(_store(), None if all_failed else ids, utcnow())
+    except EmpireError as exc:
+        raise click.ClickException(exc.message) from exc
+    if ids and count < len(ids):
+        raise click.ClickException(
+            f"queued {count} of {len(ids)} deliveries: the others do not exist "
+            "(see `empire webhooks deliveries`)"
+        )
+    click.echo(f"Queued {count} {'delivery' if count == 1 else 'deliveries'} again.")
+
+
+@webhooks.command("secret")
+def webhooks_secret() -> None:
+    """Print the secret webhook signatures are made with, for receivers to verify them."""
+    try:
+        click.echo(build_webhook_secret(_settings()))
+    except EmpireError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@cli.group()
+def teams() -> None:
+    """Manage teams: a role granted to a team is every member's."""
+
+
+def _operator() -> User:
+    """Whoever runs `empire` on the server acts as a global admin; events name their login."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = "empire"
+    return User(id="", name=name, admin=True)
+
+
+@teams.command("create")
+@click.argument("name")
+def teams_create(name: str) -> None:
+    """Create team NAME."""
+    try:
+        team = _empire().create_team(name, by=_operator())
+    except EmpireError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Created team {team.name}.")
+
+
+@teams.command("list")
+def teams_list() -> None:
+    """List teams and their members."""
+    empire, by = _empire(), _operator()
+    try:
+        for team in empire.teams(by=by):
+            _, members = empire.team_members(team.id, by=by)
+            click.echo(f"{team.name}\t{' '.join(m.name for m in members)}".rstrip())
+    except EmpireError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@teams.command("add-member")
+@click.argument("team")
+@click.argument("user")
+def teams_add_member(team: str, user: str) -> None:
+    """Add USER (a name or e-mail address) to TEAM."""
+    try:
+        found, member = _empire().add_member(team, user, by=_operator())
+    except EmpireError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Added {member.name} to team {found.name}.")
+
+
+@teams.command("remove-member")
+@click.argument("team")
+@click.argument("user")
+def teams_remove_member(team: str, user: str) -> None:
+    """Remove USER from TEAM."""
+    try:
+        found, member = _empire().remove_member(team, user, by=_operator())
+    except EmpireError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Removed {member.name} from team {found.name}.")
+
+
+@teams.command("destroy")
+@click.argument("team")
+def teams_destroy(team: str) -> None:
+    """Destroy TEAM; the roles granted to it go with it."""
+    try:
+        found = _empire().destroy_team(team, by=_operator())
+    except EmpireError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Destroyed team {found.name}.")
+
+
+@cli.group()
+def access() -> None:
+    """Grant and revoke per-app roles (viewer, deployer, admin) from the server."""
+
+
+@access.command("list")
+@click.argument("app")
+def access_list(app: str) -> None:
+    """List who holds which role on APP."""
+    try:
+        grants = _empire().access(app, by=_operator())
+    except EmpireError as exc:
+        raise click.ClickException(exc.message) from exc
+    for grant in grants:
+        click.echo(f"{grant.subject}\t{grant.role}")
+
+
+@access.command("grant")
+@click.argument("app")
+@click.argument("subject")
+@click.argument("role", type=click.Choice(["viewer", "deployer", "admin"]))
+def access_grant(app: str, subject: str, role: str) -> None:
+    """Give SUBJECT (a user, or team:NAME) ROLE on APP."""
+    try:
+        grant = _empire().grant(app, subject, role, by=_operator())
+    except EmpireError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"{grant.subject} is now a{'n' if role == 'admin' else ''} {role} of {app}.")
+
+
+@access.command("revoke")
+@click.argument("app")
+@click.argument("subject")
+def access_revoke(app: str, subject: str) -> None:
+    """Take SUBJECT's role on APP away."""
+    try:
+        grant = _empire().revoke(app, subject, by=_operator())
+    except EmpireError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Revoked {grant.role} on {app} from {grant.subject}.")
+
+
 @cli.command()
 def reconcile() -> None:
     """Resubmit every app's current release to the scheduler."""
@@ -205,10 +403,22 @@ def reconcile() -> None:
 
 def _empire() -> Empire:
     settings = _settings()
-    store = build_store(settings)
+    try:
+        return build_empire(settings, store=_store(settings))
+    except EmpireError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+def _store(settings: Settings | None = None) -> SqlStore:
+    """The store for an admin command (SQLite is migrated first, as the server does)."""
+    settings = settings or _settings()
+    try:
+        store = build_store(settings)
+    except EmpireError as exc:
+        raise click.ClickException(exc.message) from exc
     if settings.sqlite:
         migrations.upgrade(store.engine)
-    return build_empire(settings, store=store)
+    return store
 
 
 if __name__ == "__main__":

@@ -82,6 +82,76 @@ class User:
     admin: bool = False
 
 
+class Role(enum.StrEnum):
+    """A role on one app; each includes the ones before it: viewer < deployer < admin.
+
+    viewer: read (info, releases, formation, dynos, logs, domains, audit, collaborators);
+    deployer: also deploy, roll back, config vars (read and write), scale, restart, run,
+    maintenance; admin: also destroy, rename, domains, certificates, access.
+    """
+
+    VIEWER = "viewer"
+    DEPLOYER = "deployer"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self.value]
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Role):
+            return NotImplemented
+        return self.rank < other.rank
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Role):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Role):
+            return NotImplemented
+        return self.rank > other.rank
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Role):
+            return NotImplemented
+        return self.rank >= other.rank
+
+
+_RANKS = {"viewer": 1, "deployer": 2, "admin": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    """Users who share grants: a role granted to a team is every member's."""
+
+    id: str
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A role on one app, granted to a user or to a team (exactly one of the two)."""
+
+    id: str
+    app_id: str
+    app_name: str
+    role: Role
+    created_at: datetime
+    user: User | None = None
+    team: Team | None = None
+
+    @property
+    def subject(self) -> str:
+        """How the API and the CLI name the grantee: `bob`, or `team:ops`."""
+        if self.team is not None:
+            return f"team:{self.team.name}"
+        assert self.user is not None
+        return self.user.name
+
+
 @dataclass(frozen=True, slots=True)
 class App:
     id: str

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from empire.errors import Invalid, Unavailable
 
 KEY_FILE = "encryption.key"
+SECRET_KEY_FILE = "secret.key"  # EMPIRE_SECRET_KEY's stand-in on loopback
 
 
 class Cipher:
@@ -61,14 +63,25 @@ def generate_key() -> str:
     return Fernet.generate_key().decode()
 
 
-def local_key(data_dir: Path) -> str:
-    """Return the key kept in the data directory, creating it (mode 0600) the first time."""
-    path = data_dir / KEY_FILE
+def local_key(data_dir: Path, name: str = KEY_FILE) -> str:
+    """Return the key kept in the data directory, creating it (mode 0600) the first time.
+
+    Two processes starting at once (`empire server` and `empire users create`) agree on one
+    key: the file is created exclusively, complete, under its final name.
+    """
+    path = data_dir / name
     if path.exists():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
     key = generate_key()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    staged = data_dir / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(key + "\n")
+    try:
+        os.link(staged, path)  # fails if another process made it first: theirs wins
+    except FileExistsError:
+        return path.read_text().strip()
+    finally:
+        staged.unlink()
     return key

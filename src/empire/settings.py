@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +16,8 @@ SCHEDULERS = ("docker", "fake", "swarm", "ecs")
 ROUTERS = ("caddy", "none")
 IMAGES = ("docker", "fake")
 _TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+MIN_SECRET_LENGTH = 32
 # What the ECS scheduler cannot start without (EMPIRE_AWS_ENDPOINT_URL and
 # EMPIRE_ECS_EVENTS_ROLE_ARN are optional).
 ECS_REQUIRED = (
@@ -52,7 +55,18 @@ class Settings:
     router_tls_listen: str = ":443"
     reconcile_interval: float = 10.0
     health_timeout: float = 60.0
-    encryption_keys: tuple[str, ...] = ()
+    # Secrets stay out of reprs (a Settings in a traceback or a log line shows no key).
+    encryption_keys: tuple[str, ...] = field(default=(), repr=False)
+    # Signs what Empire hands out (API tokens are stored as HMACs under it, webhook signatures
+    # derive from it). On loopback a missing one is made once in the data dir (wiring).
+    secret_key: str | None = field(default=None, repr=False)
+    events_stdout: bool = True  # `empire server` writes one JSON line per event to stdout
+    webhooks: tuple[str, ...] = ()
+    webhook_secret: str | None = field(default=None, repr=False)  # default: from secret_key
+    webhook_attempts: int = 8
+    webhook_backoff: float = 1.0  # seconds before the first retry; doubles after each failure
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     swarm_network: str = "empire-swarm"
     swarm_registry: str | None = None
     swarm_router_image: str = "empire-caddy:2.6"
@@ -98,6 +112,7 @@ class Settings:
             ("EMPIRE_HEALTH_TIMEOUT", "60"),
             ("EMPIRE_ECS_DEPLOY_TIMEOUT", "600"),
             ("EMPIRE_SWARM_MONITOR", "5"),
+            ("EMPIRE_WEBHOOK_BACKOFF_SECONDS", "1"),
         ):
             try:
                 numbers[name] = float(env.get(name, default))
@@ -124,6 +139,35 @@ class Settings:
                     f"EMPIRE_SCHEDULER=ecs needs {', '.join(missing)} "
                     "(set them, or choose another EMPIRE_SCHEDULER)"
                 )
+        secret_key = env.get("EMPIRE_SECRET_KEY", "").strip() or None
+        if secret_key is not None and len(secret_key) < MIN_SECRET_LENGTH:
+            # Never the value itself: settings errors end up in logs.
+            problems.append(
+                f"EMPIRE_SECRET_KEY is too short (use at least {MIN_SECRET_LENGTH} random "
+                "characters: make one with `empire keys generate`)"
+            )
+        webhooks = _list(env.get("EMPIRE_WEBHOOKS", ""))
+        for n, url in enumerate(webhooks, 1):
+            if not re.fullmatch(r"https?://[^/\s?#]+(/\S*)?", url):
+                problems.append(f"EMPIRE_WEBHOOKS: URL {n} is not an http:// or https:// URL")
+        attempts = env.get("EMPIRE_WEBHOOK_ATTEMPTS", "8")
+        if not attempts.isdigit() or int(attempts) < 1:
+            problems.append(f"EMPIRE_WEBHOOK_ATTEMPTS={attempts!r} (use a number, at least 1)")
+        tls_cert = env.get("EMPIRE_TLS_CERT", "").strip()
+        tls_key = env.get("EMPIRE_TLS_KEY", "").strip()
+        if bool(tls_cert) != bool(tls_key):
+            given, absent = (
+                ("EMPIRE_TLS_CERT", "EMPIRE_TLS_KEY")
+                if tls_cert
+                else ("EMPIRE_TLS_KEY", "EMPIRE_TLS_CERT")
+            )
+            problems.append(
+                f"{given} is set but {absent} is not (TLS needs both: the certificate chain "
+                "and its private key, as PEM files)"
+            )
+        events_stdout = (env.get("EMPIRE_EVENTS_STDOUT") or "true").strip().lower()
+        if events_stdout not in _TRUE | _FALSE:
+            problems.append(f"EMPIRE_EVENTS_STDOUT={events_stdout!r} (use true or false)")
         failpoints = _list(env.get("EMPIRE_FAILPOINTS", ""))
         unknown = [name for name in failpoints if name not in FAILPOINTS]
         if unknown:
@@ -175,6 +219,14 @@ class Settings:
             ecs_log_group=env.get("EMPIRE_ECS_LOG_GROUP", ""),
             ecs_events_role_arn=env.get("EMPIRE_ECS_EVENTS_ROLE_ARN") or None,
             ecs_deploy_timeout=numbers["EMPIRE_ECS_DEPLOY_TIMEOUT"],
+            secret_key=secret_key,
+            events_stdout=events_stdout in _TRUE,
+            webhooks=webhooks,
+            webhook_secret=env.get("EMPIRE_WEBHOOK_SECRET", "").strip() or None,
+            webhook_attempts=int(attempts),
+            webhook_backoff=numbers["EMPIRE_WEBHOOK_BACKOFF_SECONDS"],
+            tls_cert=Path(tls_cert) if tls_cert else None,
+            tls_key=Path(tls_key) if tls_key else None,
             failpoints=failpoints,
         )
 
@@ -182,6 +234,10 @@ class Settings:
     def is_loopback(host: str) -> bool:
         """Whether an address is only reachable from this machine."""
         return host in ("localhost", "::1") or host.startswith("127.")
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None and self.tls_key is not None
 
     @property
     def sqlite(self) -> bool:

@@ -6,9 +6,9 @@ Only `empire.main` and the tests import this module.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from fastapi import FastAPI
 
@@ -16,15 +16,16 @@ from empire.api import create_app
 from empire.audit import StoreSink
 from empire.core import Empire, utcnow
 from empire.errors import Invalid, NotSupported
-from empire.events import EventSink, FanOut, LogSink
+from empire.events import EventSink, FanOut, LogSink, StdoutSink
 from empire.failpoints import Failpoints
 from empire.images import Images
 from empire.router import NoRouter, Router
 from empire.scheduler import Scheduler
-from empire.secrets import Cipher, local_key
+from empire.secrets import SECRET_KEY_FILE, Cipher, local_key
 from empire.settings import Settings
-from empire.store import migrate
+from empire.store import Store, migrate
 from empire.store.sql import SqlStore, connect
+from empire.webhooks import Dispatcher, derive_secret
 
 if TYPE_CHECKING:
     from empire.scheduler.ecs import EcsConfig
@@ -41,17 +42,75 @@ def build_store(settings: Settings, host: str | None = None) -> SqlStore:
     )
 
 
+KEY_PURPOSES = {
+    "EMPIRE_SECRET_KEY": "signs API tokens and webhooks",
+    "EMPIRE_ENCRYPTION_KEY": "encrypts config vars at rest",
+}
+
+
+def check_keys(settings: Settings, host: str | None = None, names: Sequence[str] = ()) -> None:
+    """Refuse, off loopback, to go on without the keys (`names`, default both), in one message
+    naming each missing one. On loopback a missing key is made once in the data dir.
+
+    Off loopback only the environment counts: keys a loopback run left in the data dir are
+    not used, so a server never goes public with a key nobody chose.
+    """
+    listening = host or settings.host
+    if Settings.is_loopback(listening):
+        return
+    given = {
+        "EMPIRE_SECRET_KEY": settings.secret_key is not None,
+        "EMPIRE_ENCRYPTION_KEY": bool(settings.encryption_keys),
+    }
+    missing = [name for name in (names or tuple(given)) if not given[name]]
+    if not missing:
+        return
+    what = "; ".join(f"{name} {KEY_PURPOSES[name]}" for name in missing)
+    raise Invalid(
+        f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: "
+        f"a server listening on {listening} must be given {'it' if len(missing) == 1 else 'them'} "
+        f"({what}). Make {'one' if len(missing) == 1 else 'each'} with `empire keys generate` "
+        "and set it in the environment"
+    )
+
+
 def build_cipher(settings: Settings, host: str | None = None) -> Cipher:
     """The config vars' cipher: the configured keys, else (on loopback) a local one."""
     if settings.encryption_keys:
         return Cipher(settings.encryption_keys)
-    listening = host or settings.host
-    if not Settings.is_loopback(listening):
-        raise Invalid(
-            f"EMPIRE_ENCRYPTION_KEY is not set: a server listening on {listening} must be given "
-            "the key that encrypts config vars at rest (make one with `empire keys generate`)"
-        )
+    check_keys(settings, host, ("EMPIRE_ENCRYPTION_KEY",))
     return Cipher((local_key(settings.data_dir),))
+
+
+def build_secret_key(settings: Settings, host: str | None = None) -> str:
+    """EMPIRE_SECRET_KEY, else (on loopback) a key made once in the data dir (0600)."""
+    if settings.secret_key is not None:
+        return settings.secret_key
+    check_keys(settings, host, ("EMPIRE_SECRET_KEY",))
+    return local_key(settings.data_dir, SECRET_KEY_FILE)
+
+
+def build_webhook_secret(settings: Settings, host: str | None = None) -> str:
+    """EMPIRE_WEBHOOK_SECRET, else a secret derived from the secret key."""
+    return settings.webhook_secret or derive_secret(build_secret_key(settings, host))
+
+
+def build_event_sink(settings: Settings, stream: TextIO | None = None) -> EventSink:
+    """What `empire server` sends events to, besides the store: JSON lines on stdout
+    (EMPIRE_EVENTS_STDOUT, on by default), else the log."""
+    return StdoutSink(stream) if settings.events_stdout else LogSink()
+
+
+def build_dispatcher(
+    settings: Settings, store: Store, host: str | None = None, **overrides: Any
+) -> Dispatcher:
+    """The webhook dispatcher over the store's outbox (`overrides` are for tests)."""
+    options: dict[str, Any] = {
+        "attempts": settings.webhook_attempts,
+        "backoff_base": settings.webhook_backoff,
+        **overrides,
+    }
+    return Dispatcher(store, build_webhook_secret(settings, host), **options)
 
 
 def build_failpoints(settings: Settings) -> Failpoints:
@@ -171,21 +230,24 @@ def build_empire(
     events: EventSink | None = None,
     router: Router | None = None,
     clock: Callable[[], datetime] = utcnow,
+    host: str | None = None,
 ) -> Empire:
     """Build the facade from settings; tests pass their own fakes for any part.
 
-    Every event is kept in the store (the audit trail) and also sent to `events`.
+    Every event is kept in the store (the audit trail, with a delivery per webhook URL) and
+    also sent to `events`.
     """
-    store = store or build_store(settings)
+    store = store or build_store(settings, host)
     return Empire(
         store=store,
         scheduler=scheduler or build_scheduler(settings, clock, router),
         images=images or build_images(settings),
-        events=FanOut(StoreSink(store), events or LogSink()),
+        events=FanOut(StoreSink(store, settings.webhooks), events or LogSink()),
         clock=clock,
         messages_required=settings.messages_required,
         token_ttl=settings.token_ttl,
         failpoints=build_failpoints(settings),
+        secret_key=build_secret_key(settings, host),
     )
 
 

@@ -50,16 +50,16 @@ def take_snapshot(stack: Stack) -> dict[str, Any]:
     the scheduler runs and the audit events."""
     empire = stack.empire
     apps: dict[str, Any] = {}
-    for app in empire.apps(Page(field="name", max=1000)):
+    for app in empire.apps(Page(field="name", max=1000), by=stack.user):
         releases = [
-            empire.release(app.id, str(r.version))
-            for r in empire.releases(app.id, Page(field="version", max=1000))
+            empire.release(app.id, str(r.version), by=stack.user)
+            for r in empire.releases(app.id, Page(field="version", max=1000), by=stack.user)
         ]
-        domains = empire.domains(app.id, Page(field="hostname", max=1000))
+        domains = empire.domains(app.id, Page(field="hostname", max=1000), by=stack.user)
         apps[app.name] = {
             "app": dataclasses.asdict(app),
             "releases": [dataclasses.asdict(r) for r in releases],
-            "config": empire.config(app.id),
+            "config": empire.config(app.id, by=stack.user),
             "domains": [dataclasses.asdict(d) for d in domains],
         }
     scheduler = stack.scheduler

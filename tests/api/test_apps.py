@@ -122,7 +122,7 @@ def test_destroy_is_a_soft_delete_that_frees_the_name(
 
 
 def test_stubs_the_heroku_cli_needs(client: TestClient, deployed: str) -> None:
-    for path in ("addons", "collaborators", "sni-endpoints"):
+    for path in ("addons", "sni-endpoints"):  # collaborators: see test_roles.py
         assert client.get(f"/apps/{APP}/{path}").json() == []
         error(client.get(f"/apps/nope/{path}"), 404, "not_found")
 

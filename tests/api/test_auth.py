@@ -130,7 +130,7 @@ def test_any_body_refuses_without_a_token(anonymous: TestClient, stack: Stack) -
         response = anonymous.post("/apps", content=content, headers={"Content-Type": content_type})
         error(response, 401, "unauthorized")
     assert anonymous.patch("/apps/x/config-vars", content=big).status_code == 401
-    assert stack.empire.apps(Page("name")) == []
+    assert stack.empire.apps(Page("name"), by=stack.user) == []
 
 
 def test_bearer(stack: Stack, anonymous: TestClient) -> None:
@@ -181,4 +181,4 @@ def test_a_refused_request_changes_nothing(
         )
         assert response.status_code == 401
     assert len(stack.events.events) == before
-    assert [a.name for a in stack.empire.apps(Page("name"))] == [APP]
+    assert [a.name for a in stack.empire.apps(Page("name"), by=stack.user)] == [APP]

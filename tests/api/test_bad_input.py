@@ -117,6 +117,8 @@ APP_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/apps/{app}/domains"): {"hostname": "www.example.com"},
     ("POST", "/apps/{app}/deploys"): {"image": IMAGE},
     ("PATCH", "/apps/{app}"): {"maintenance": True},
+    ("POST", "/apps/{app}/collaborators"): {"user": "alice", "role": "viewer"},
+    ("PATCH", "/apps/{app}/collaborators/{subject}"): {"role": "viewer"},
 }
 SAMPLE = {"version": "1", "process": "web", "dyno": "web.1", "hostname": "www.acme.com"}
 

@@ -112,7 +112,7 @@ def test_deploy_with_a_commit_message(client: TestClient) -> None:
 
 @pytest.fixture
 def logged(stack: Stack, deployed: str) -> list[str]:
-    app_id = stack.empire.app(APP).id
+    app_id = stack.empire.app(APP, by=stack.user).id
     lines = [f"2026-11-26T10:00:0{n}Z app[web.1]: line {n}" for n in range(3)]
     stack.scheduler.lines[app_id] = list(lines)
     return lines

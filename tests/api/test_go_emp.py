@@ -202,7 +202,7 @@ def test_restart(stack: Stack, emp_deployed: GoEmp) -> None:
     for path in ("dynos", "dynos/web", "dynos/v1.web.1"):
         response = emp_deployed("DELETE", f"/apps/{APP}/{path}")
         assert 200 <= response.status_code < 300, response.text
-    app_id = stack.empire.app(APP).id
+    app_id = stack.empire.app(APP, by=stack.user).id
     assert stack.scheduler.restarts == [(app_id, None), (app_id, "web")]
     assert stack.scheduler.stopped == ["v1.web.1"]
 
@@ -224,7 +224,7 @@ def test_run_detached(emp_deployed: GoEmp) -> None:
 
 def test_log(stack: Stack, emp_deployed: GoEmp) -> None:
     """emp log -d 10m → {"duration": <nanoseconds>}: a plain stream copied to stdout."""
-    stack.scheduler.lines[stack.empire.app(APP).id] = ["line 1", "line 2"]
+    stack.scheduler.lines[stack.empire.app(APP, by=stack.user).id] = ["line 1", "line 2"]
     response = emp_deployed("POST", f"/apps/{APP}/log-sessions", {"duration": 600_000_000_000})
     assert response.status_code == 200
     assert response.text == "line 1\nline 2\n"

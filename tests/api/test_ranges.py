@@ -231,7 +231,7 @@ def test_formation_pages(client: TestClient, deployed: str) -> None:
     assert sorted(f["type"] for f in by_id) == ["migrate", "web", "worker"]
 
 
-@pytest.mark.parametrize("path", ["addons", "collaborators", "sni-endpoints"])
+@pytest.mark.parametrize("path", ["addons", "sni-endpoints"])  # collaborators: test_roles.py
 def test_empty_lists_are_lists_too(client: TestClient, deployed: str, path: str) -> None:
     response = client.get(f"/apps/{APP}/{path}", headers={"Range": "id ..; max=1000;"})
     assert response.status_code == 200

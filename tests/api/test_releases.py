@@ -120,7 +120,9 @@ def test_a_rolled_back_rollback_is_not_current(
 def test_pending_release_on_the_wire(stack: Stack) -> None:
     """A release whose rollout has not ended yet is pending (the presenter, directly)."""
     stack.empire.deploy(IMAGE, by=stack.user)
-    release = dataclasses.replace(stack.empire.release(APP, "1"), outcome=Outcome.PENDING)
+    release = dataclasses.replace(
+        stack.empire.release(APP, "1", by=stack.user), outcome=Outcome.PENDING
+    )
     rendered = render.release_json(release)
     assert (rendered["status"], rendered["outcome"]) == ("pending", "pending")
 

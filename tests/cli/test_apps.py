@@ -79,7 +79,7 @@ def test_apps_unknown_name(emp: Emp) -> None:
 
 def test_info(emp: Emp, stack: Stack) -> None:
     emp("create", "acme")
-    app_id = stack.empire.app("acme").id
+    app_id = stack.empire.app("acme", by=stack.user).id
     expected = f"Name: acme\nID: {app_id}\nMaintenance: disabled\nCert: \n"
     assert emp("info", "-a", "acme") == (0, expected, "")
     assert emp("info", env={"EMPAPP": "acme"}) == (0, expected, "")

@@ -19,7 +19,7 @@ def test_domains(acme: Emp, stack: Stack) -> None:
         "Added api.example.com to acme.\n",
     )
     assert acme("domains") == (0, "api.example.com\nwww.example.com\n", "")
-    assert stack.empire.app("acme").exposure.value == "public"
+    assert stack.empire.app("acme", by=stack.user).exposure.value == "public"
     hostnames = [d["hostname"] for d in json.loads(acme("domains", "--json").out)]
     assert hostnames == ["api.example.com", "www.example.com"]
     assert acme("domain-remove", "www.example.com") == (
@@ -32,7 +32,7 @@ def test_domains(acme: Emp, stack: Stack) -> None:
         "",
         "Removed api.example.com from acme.\n",
     )
-    assert stack.empire.app("acme").exposure.value == "private"
+    assert stack.empire.app("acme", by=stack.user).exposure.value == "private"
 
 
 def test_domain_errors(acme: Emp) -> None:
@@ -68,7 +68,7 @@ def test_cert_attach_prints_nothing(acme: Emp, stack: Stack) -> None:
         "",
         "",
     )
-    assert stack.empire.app("acme").certs == {
+    assert stack.empire.app("acme", by=stack.user).certs == {
         "web": "acme-cert",
         "api": "arn:aws:acm:us-east-1:1:certificate/x",
     }
@@ -81,7 +81,9 @@ def test_cert_attach_sends_pem_files(acme: Emp, stack: Stack, tmp_path: Path) ->
     cert.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
     key.write_text("-----BEGIN PRIVATE KEY-----\nKEY\n-----END PRIVATE KEY-----\n")
     assert acme("cert-attach", str(cert), str(key)) == (0, "", "")
-    assert stack.empire.app("acme").certs["web"] == cert.read_text() + key.read_text()
+    assert (
+        stack.empire.app("acme", by=stack.user).certs["web"] == cert.read_text() + key.read_text()
+    )
     assert acme("info").out.endswith("Cert: pem:" + acme("info").out.split("pem:")[1])
     assert acme("cert-attach", str(cert)) == (
         1,

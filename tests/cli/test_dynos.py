@@ -75,7 +75,7 @@ def test_scale_raw_size_with_nproc(emp: Emp, stack: Stack) -> None:
         "",
         "Scaled multi to worker=1:256:1.00gb:nproc=64.\n",
     )
-    worker = next(p for p in stack.empire.formation("multi") if p.name == "worker")
+    worker = next(p for p in stack.empire.formation("multi", by=stack.user) if p.name == "worker")
     assert worker.size is not None and worker.size.nproc == 64
 
 
@@ -119,7 +119,7 @@ def test_scale_errors_from_the_server(acme: Emp) -> None:
 
 
 def test_restart(acme: Emp, stack: Stack) -> None:
-    app_id = stack.empire.app("acme").id
+    app_id = stack.empire.app("acme", by=stack.user).id
     assert acme("restart") == (0, "", "Restarted all dynos for acme.\n")
     assert acme("restart", "web") == (0, "", "Restarted web dynos for acme.\n")
     assert stack.scheduler.restarts == [(app_id, None), (app_id, "web")]
@@ -144,7 +144,7 @@ def test_run_detached(acme: Emp, stack: Stack) -> None:
         "",
         "Ran `rake db:migrate` on acme as v1.run.2, detached.\n",
     )
-    sizes = [t.size for t in stack.scheduler.runs[stack.empire.app("acme").id]]
+    sizes = [t.size for t in stack.scheduler.runs[stack.empire.app("acme", by=stack.user).id]]
     assert [s.cpu_shares if s else None for s in sizes] == [512, 256]
 
 

@@ -70,12 +70,15 @@ def test_help_topics(emp: Emp) -> None:
         "Several environment variables affect emp's behavior.\n\nEMPIRE_API_URL\n"
     )
     more = emp("help", "more").out
-    assert more.startswith("Additional commands:\n\n    api                  make a single API")
+    assert more.startswith("Additional commands:\n\n    access               list who has access")
+    assert "\n    api                  make a single API" in more
     assert "    login                log in to Empire\n" in more
     assert more.endswith("\nRun 'emp help [command]' for details.\n\n")
     commands = emp("help", "commands").out.splitlines()
-    assert commands[0].startswith("emp api [-m <message>] <method> <path>  ")
-    assert commands[0].endswith("# make a single API request")
+    assert commands[0].startswith("emp access [-a <app or remote>]  ")
+    api = next(line for line in commands if line.startswith("emp api "))
+    assert api.startswith("emp api [-m <message>] <method> <path>  ")
+    assert api.endswith("# make a single API request")
     assert not any(line.startswith("emp ssl") for line in commands)
 
 

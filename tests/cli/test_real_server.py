@@ -140,14 +140,24 @@ def test_login_with_a_password_then_logout(server: Server, tmp_path: Path) -> No
     assert code == 1 and "emp login" in err
 
 
-def test_a_public_server_refuses_to_start_without_an_encryption_key(tmp_path: Path) -> None:
+def test_a_public_server_refuses_to_start_without_its_keys(tmp_path: Path) -> None:
+    """Not even with the keys a loopback run made in the data dir: one message names both."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMPIRE_")}
+    env = {**env, "EMPIRE_DATA_DIR": str(tmp_path), "EMPIRE_SCHEDULER": "fake"}
+    made = [BIN / "empire", "users", "create", "bob"]
+    subprocess.run(made, env=env, check=True, timeout=60, capture_output=True)
+    assert {"secret.key", "encryption.key"} <= {p.name for p in tmp_path.iterdir()}
     done = subprocess.run(
         [BIN / "empire", "server", "--host", "0.0.0.0", "--port", "1"],
-        env={**env, "EMPIRE_DATA_DIR": str(tmp_path), "EMPIRE_SCHEDULER": "fake"},
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 1
-    assert "EMPIRE_ENCRYPTION_KEY is not set: a server listening on 0.0.0.0" in done.stderr
+    assert (
+        "Error: EMPIRE_SECRET_KEY and EMPIRE_ENCRYPTION_KEY are not set: a server listening on "
+        "0.0.0.0 must be given them (EMPIRE_SECRET_KEY signs API tokens and webhooks; "
+        "EMPIRE_ENCRYPTION_KEY encrypts config vars at rest). Make each with "
+        "`empire keys generate` and set it in the environment"
+    ) in done.stderr

@@ -39,10 +39,12 @@ def test_releases(acme: Emp, clock: FrozenClock) -> None:
 
 def test_releases_abbreviate_authors(acme: Emp, stack: Stack) -> None:
     _, token = stack.empire.create_user("bartholomew", email="bartholomew@other.org")
+    stack.empire.grant("acme", "bartholomew", "deployer", by=stack.user)
     url = f"http://bartholomew:{token}@127.0.0.1:8080"
     acme("set", "A=1", "-m", "first")
     acme("set", "B=2", env={"EMPIRE_API_URL": url})
     carol, token = stack.empire.create_user("carol")  # the server makes up an e-mail
+    stack.empire.grant("acme", "carol", "deployer", by=stack.user)
     acme("set", "C=3", env={"EMPIRE_API_URL": f"http://:{token}@127.0.0.1:8080"})
     assert acme("releases") == (
         0,
@@ -81,7 +83,7 @@ def test_releases_with_a_bad_limit(acme: Emp) -> None:
 
 
 def test_release_info(acme: Emp, stack: Stack) -> None:
-    release = stack.empire.release("acme", "1")
+    release = stack.empire.release("acme", "1", by=stack.user)
     assert acme("release-info", "v1") == (
         0,
         "Version:  v1\n"

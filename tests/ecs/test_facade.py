@@ -55,7 +55,7 @@ def test_the_facade_drives_ecs(empire: tuple[Empire, User], infra: Infra) -> Non
     progress: list[dict[str, object]] = []
     v1 = facade.deploy("acme/acme:v1", by=alice, status=progress.append, stream=True)
     assert v1.outcome is Outcome.SUCCEEDED, v1.reason
-    app = facade.app("acme")
+    app = facade.app("acme", by=alice)
     services = infra.services()
     assert set(services) == {"acme_web", "acme_worker"}
     assert (
@@ -88,7 +88,7 @@ def test_the_facade_drives_ecs(empire: tuple[Empire, User], infra: Infra) -> Non
 
     task = facade.run("acme", RunRequest(command="worker --once"), by=alice)
     assert task.process == "worker" and task.command == "./bin/worker --once"
-    assert task.name in {t.name for t in facade.tasks("acme")}
+    assert task.name in {t.name for t in facade.tasks("acme", by=alice)}
 
     facade.remove_domain("acme", "acme.example.com", by=alice)
     assert infra.rules(infra.config.public_listener_arn) == []

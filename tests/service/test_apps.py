@@ -11,22 +11,22 @@ from support.stack import Stack
 
 def test_create_lists_and_finds_by_name_or_id(stack: Stack) -> None:
     app = stack.empire.create("acme-inc", by=stack.user)
-    assert [a.name for a in stack.empire.apps(Page(field="name"))] == ["acme-inc"]
-    assert stack.empire.app(app.id).name == "acme-inc"
-    assert stack.empire.app("acme-inc").id == app.id
+    assert [a.name for a in stack.empire.apps(Page(field="name"), by=stack.user)] == ["acme-inc"]
+    assert stack.empire.app(app.id, by=stack.user).name == "acme-inc"
+    assert stack.empire.app("acme-inc", by=stack.user).id == app.id
     assert str(stack.events.events[-1]) == "alice created acme-inc"
 
 
 def test_create_makes_no_release(stack: Stack) -> None:
     stack.empire.create("acme-inc", by=stack.user)
-    assert stack.empire.releases("acme-inc", Page(field="version")) == []
+    assert stack.empire.releases("acme-inc", Page(field="version"), by=stack.user) == []
 
 
 @pytest.mark.parametrize("name", ["", "ab", "Acme", "1acme", "acme_inc", "a" * 31, "acme inc"])
 def test_invalid_names_are_refused(stack: Stack, name: str) -> None:
     with pytest.raises(Invalid, match="invalid app name"):
         stack.empire.create(name, by=stack.user)
-    assert stack.empire.apps(Page(field="name")) == []
+    assert stack.empire.apps(Page(field="name"), by=stack.user) == []
 
 
 def test_duplicate_name(stack: Stack) -> None:
@@ -40,10 +40,12 @@ def test_rename_really_renames_and_keeps_history(stack: Stack) -> None:
     stack.empire.set_config("acme-inc", {"FOO": "bar"}, by=stack.user)
     stack.empire.rename("acme-inc", "acme-corp", by=stack.user)
     with pytest.raises(NotFound):
-        stack.empire.app("acme-inc")
-    assert stack.empire.config("acme-corp") == {"FOO": "bar"}
-    assert [r.version for r in stack.empire.releases("acme-corp", Page(field="version"))] == [1, 2]
-    manifest = stack.scheduler.manifests[stack.empire.app("acme-corp").id]
+        stack.empire.app("acme-inc", by=stack.user)
+    assert stack.empire.config("acme-corp", by=stack.user) == {"FOO": "bar"}
+    assert [
+        r.version for r in stack.empire.releases("acme-corp", Page(field="version"), by=stack.user)
+    ] == [1, 2]
+    manifest = stack.scheduler.manifests[stack.empire.app("acme-corp", by=stack.user).id]
     assert manifest.app_name == "acme-corp"
 
 
@@ -52,7 +54,7 @@ def test_rename_to_a_taken_name(stack: Stack) -> None:
     stack.empire.create("acme-two", by=stack.user)
     with pytest.raises(Conflict, match="Name acme-two is already taken"):
         stack.empire.rename("acme-inc", "acme-two", by=stack.user)
-    assert stack.empire.app("acme-inc")
+    assert stack.empire.app("acme-inc", by=stack.user)
 
 
 def test_destroy_is_soft_and_frees_the_name(stack: Stack) -> None:
@@ -60,10 +62,10 @@ def test_destroy_is_soft_and_frees_the_name(stack: Stack) -> None:
     stack.empire.destroy("acme-inc", by=stack.user)
     assert first.app_id not in stack.scheduler.manifests
     with pytest.raises(NotFound):
-        stack.empire.app("acme-inc")
+        stack.empire.app("acme-inc", by=stack.user)
     again = stack.empire.create("acme-inc", by=stack.user)
     assert again.id != first.app_id
-    assert stack.empire.releases("acme-inc", Page(field="version")) == []
+    assert stack.empire.releases("acme-inc", Page(field="version"), by=stack.user) == []
 
 
 def test_messages_required(tmp_path: object) -> None:
@@ -74,7 +76,7 @@ def test_messages_required(tmp_path: object) -> None:
     stack = make_stack(Path(str(tmp_path)), messages_required=True)
     with pytest.raises(MessageRequired):
         stack.empire.create("acme-inc", by=stack.user)
-    assert stack.empire.apps(Page(field="name")) == []
+    assert stack.empire.apps(Page(field="name"), by=stack.user) == []
     app = stack.empire.create("acme-inc", by=stack.user, message="new service")
     assert app.name == "acme-inc"
     assert str(stack.events.events[-1]) == "alice created acme-inc: 'new service'"
@@ -84,14 +86,14 @@ def test_domains_make_an_app_public_until_the_last_goes(stack: Stack) -> None:
     stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
     stack.empire.add_domain("acme-inc", "www.example.com", by=stack.user)
     stack.empire.add_domain("acme-inc", "API.Example.com", by=stack.user)
-    app = stack.empire.app("acme-inc")
+    app = stack.empire.app("acme-inc", by=stack.user)
     assert app.exposure is Exposure.PUBLIC
     manifest = stack.scheduler.manifests[app.id]
     assert manifest.public and manifest.domains == ("api.example.com", "www.example.com")
     stack.empire.remove_domain("acme-inc", "www.example.com", by=stack.user)
-    assert stack.empire.app("acme-inc").exposure is Exposure.PUBLIC
+    assert stack.empire.app("acme-inc", by=stack.user).exposure is Exposure.PUBLIC
     stack.empire.remove_domain("acme-inc", "api.example.com", by=stack.user)
-    assert stack.empire.app("acme-inc").exposure is Exposure.PRIVATE
+    assert stack.empire.app("acme-inc", by=stack.user).exposure is Exposure.PRIVATE
     assert not stack.scheduler.manifests[app.id].public
 
 
@@ -143,7 +145,9 @@ def test_certificates_are_names_arns_or_pem_with_a_key(stack: Stack) -> None:
             "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
             by=stack.user,
         )
-    assert stack.empire.app("acme-inc").certs == {"web": "arn:aws:acm:us-east-1:1:certificate/x"}
+    assert stack.empire.app("acme-inc", by=stack.user).certs == {
+        "web": "arn:aws:acm:us-east-1:1:certificate/x"
+    }
 
 
 def test_reconcile_discards_images_only_destroyed_apps_used(stack: Stack) -> None:
@@ -166,7 +170,7 @@ def test_every_write_is_in_the_audit_trail(stack: Stack) -> None:
     stack.empire.set_config("acme-inc", {"FOO": "1", "BAR": "2"}, by=stack.user)
     stack.empire.scale("acme-inc", [ScaleUpdate("web", 2)], by=stack.user)
     stack.empire.add_domain("acme-inc", "www.example.com", by=stack.user)
-    events = stack.empire.audit("acme-inc", Page(field="created_at", max=100))
+    events = stack.empire.audit("acme-inc", Page(field="created_at", max=100), by=stack.user)
     assert [str(e) for e in events] == [
         "alice created acme-inc: 'first'",
         "alice deployed acme/acme-inc:v1 to acme-inc (v1): 'first'",
@@ -174,7 +178,9 @@ def test_every_write_is_in_the_audit_trail(stack: Stack) -> None:
         "alice scaled `web` on acme-inc from 1(1X) to 2(1X)",
         "alice added www.example.com to acme-inc",
     ]
-    assert [e.kind for e in stack.empire.audit("acme-inc", Page("created_at", max=2))] == [
+    assert [
+        e.kind for e in stack.empire.audit("acme-inc", Page("created_at", max=2), by=stack.user)
+    ] == [
         "create",
         "deploy",
     ]

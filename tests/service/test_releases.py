@@ -25,7 +25,7 @@ migrate:
 
 
 def versions(stack: Stack, app: str = "acme-inc") -> list[int]:
-    return [r.version for r in stack.empire.releases(app, Page(field="version"))]
+    return [r.version for r in stack.empire.releases(app, Page(field="version"), by=stack.user)]
 
 
 def test_deploy_creates_the_app_and_release_v1(stack: Stack) -> None:
@@ -41,7 +41,7 @@ def test_deploy_creates_the_app_and_release_v1(stack: Stack) -> None:
     assert f"Status: Resolved remind101/acme-inc:latest to {release.slug.image}" in statuses
     assert "Status: Created new release v1 for acme-inc" in statuses
     assert "Status: Finished processing events for release v1 of acme-inc" in statuses
-    assert stack.empire.app("acme-inc").repo == "remind101/acme-inc"
+    assert stack.empire.app("acme-inc", by=stack.user).repo == "remind101/acme-inc"
     web = release.formation["web"]
     assert web.quantity == 1 and web.command == ("./bin/web",)
 
@@ -66,14 +66,18 @@ def test_config_changes_make_releases_once_released(stack: Stack) -> None:
     merged = stack.empire.set_config("acme-inc", {"FOO": "bar", "BAR": ""}, by=stack.user)
     assert merged == {"EARLY": "1", "FOO": "bar", "BAR": ""}
     stack.empire.set_config("acme-inc", {"FOO": None}, by=stack.user, message="cleanup")
-    releases = stack.empire.releases("acme-inc", Page(field="version"))
+    releases = stack.empire.releases("acme-inc", Page(field="version"), by=stack.user)
     assert [r.description for r in releases] == [
         "Deploy acme/acme-inc:v1 (alice)",
         "Set BAR, FOO config vars (alice)",
         "Unset FOO config var (alice: 'cleanup')",
     ]
-    assert stack.empire.config("acme-inc", "2") == {"EARLY": "1", "FOO": "bar", "BAR": ""}
-    assert stack.empire.config("acme-inc", "v3") == {"EARLY": "1", "BAR": ""}
+    assert stack.empire.config("acme-inc", "2", by=stack.user) == {
+        "EARLY": "1",
+        "FOO": "bar",
+        "BAR": "",
+    }
+    assert stack.empire.config("acme-inc", "v3", by=stack.user) == {"EARLY": "1", "BAR": ""}
     assert stack.scheduler.manifests[releases[0].app_id].env == {"EARLY": "1", "BAR": ""}
     assert (
         str(stack.events.events[-1])
@@ -85,7 +89,7 @@ def test_invalid_config_keys(stack: Stack) -> None:
     stack.empire.create("acme-inc", by=stack.user)
     with pytest.raises(Invalid, match="invalid config var name"):
         stack.empire.set_config("acme-inc", {"1BAD": "x"}, by=stack.user)
-    assert stack.empire.config("acme-inc") == {}
+    assert stack.empire.config("acme-inc", by=stack.user) == {}
 
 
 def test_rollback_copies_image_config_and_formation(stack: Stack) -> None:
@@ -120,7 +124,7 @@ def test_scale_keeps_quantity_without_one_and_refuses_noservice(stack: Stack) ->
     with pytest.raises(NotFound, match="no process type 'nope'"):
         stack.empire.scale("acme-inc", [ScaleUpdate("nope", 1)], by=stack.user)
     assert versions(stack) == [1]
-    tasks = stack.empire.tasks("acme-inc")
+    tasks = stack.empire.tasks("acme-inc", by=stack.user)
     assert [t.name for t in tasks] == ["v1.web.1", "v1.web.2", "v1.web.3"]
 
 
@@ -130,7 +134,7 @@ def test_rolled_back_rollout_is_recorded(stack: Stack) -> None:
     messages: list[dict[str, Any]] = []
     release = stack.empire.deploy("acme/acme-inc:v2", by=stack.user, status=messages.append)
     assert release.outcome is Outcome.ROLLED_BACK
-    stored = stack.empire.release("acme-inc", "2")
+    stored = stack.empire.release("acme-inc", "2", by=stack.user)
     assert stored.outcome is Outcome.ROLLED_BACK and stored.reason == "web exited with code 1"
     assert messages[-1]["errorDetail"]["message"] == (
         "release v2 of acme-inc was rolled back: web exited with code 1"
@@ -149,7 +153,7 @@ def test_bad_images_and_procfiles_leave_nothing(stack: Stack) -> None:
     stack.images.add("acme/nocmd:v1", procfile=b"worker:\n  noservice: true\n")
     with pytest.raises(InvalidProcfile, match="no command"):
         stack.empire.deploy("acme/nocmd:v1", by=stack.user)
-    assert stack.empire.apps(Page(field="name")) == []
+    assert stack.empire.apps(Page(field="name"), by=stack.user) == []
 
 
 def test_run_uses_a_procfile_process_or_the_literal_command(stack: Stack) -> None:
@@ -177,33 +181,33 @@ def test_rollback_restores_the_current_config(stack: Stack) -> None:
     stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
     stack.empire.set_config("acme-inc", {"FOO": "bar"}, by=stack.user)
     stack.empire.rollback("acme-inc", "1", by=stack.user)
-    assert stack.empire.config("acme-inc") == {}
+    assert stack.empire.config("acme-inc", by=stack.user) == {}
     stack.empire.set_config("acme-inc", {"BAZ": "1"}, by=stack.user)
-    assert stack.empire.config("acme-inc") == {"BAZ": "1"}
+    assert stack.empire.config("acme-inc", by=stack.user) == {"BAZ": "1"}
 
 
 def test_a_rolled_back_release_never_becomes_current(stack: Stack) -> None:
     v1 = stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
     stack.scheduler.fail_next(Verdict(Outcome.ROLLED_BACK, "web never became healthy"))
     stack.empire.deploy("acme/acme-inc:v2", by=stack.user)
-    assert stack.empire.release("acme-inc", "1").current
-    assert not stack.empire.release("acme-inc", "2").current
+    assert stack.empire.release("acme-inc", "1", by=stack.user).current
+    assert not stack.empire.release("acme-inc", "2", by=stack.user).current
     stack.empire.scale("acme-inc", [ScaleUpdate("web", 2)], by=stack.user)
-    assert stack.empire.release("acme-inc", "1").formation["web"].quantity == 2
+    assert stack.empire.release("acme-inc", "1", by=stack.user).formation["web"].quantity == 2
     stack.empire.reconcile()
     manifest = stack.scheduler.manifests[v1.app_id]
     assert manifest.release == 1 and manifest.image == v1.slug.image
     release = stack.empire.set_config("acme-inc", {"A": "1"}, by=stack.user)
     assert release == {"A": "1"}
-    assert stack.empire.release("acme-inc", "3").slug.image == v1.slug.image
+    assert stack.empire.release("acme-inc", "3", by=stack.user).slug.image == v1.slug.image
 
 
 def test_a_superseded_release_is_not_rolled_out(stack: Stack) -> None:
     from empire.model import User
 
     stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
-    app = stack.empire.app("acme-inc")
-    v1 = stack.empire.release("acme-inc", "1")
+    app = stack.empire.app("acme-inc", by=stack.user)
+    v1 = stack.empire.release("acme-inc", "1", by=stack.user)
     stack.empire.deploy("acme/acme-inc:v2", by=stack.user)
     late = stack.empire._submit(app, v1)  # a rollout of v1 that only got its turn now
     assert late.outcome is Outcome.FAILED and "superseded by v2" in late.reason
@@ -214,7 +218,7 @@ def test_a_superseded_release_is_not_rolled_out(stack: Stack) -> None:
 def test_reconcile_finishes_a_rollout_empire_stopped_in(stack: Stack) -> None:
     """A release committed but never submitted (a crash) is rolled out and gets its verdict."""
     v1 = stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
-    app = stack.empire.app("acme-inc")
+    app = stack.empire.app("acme-inc", by=stack.user)
     with stack.store.write() as tx:  # what a deploy leaves when Empire dies before submitting
         release = stack.empire._new_release(
             tx,
@@ -226,7 +230,10 @@ def test_reconcile_finishes_a_rollout_empire_stopped_in(stack: Stack) -> None:
             by=stack.user,
             message=None,
         )
-    assert stack.empire.release("acme-inc", "2").outcome is Outcome.PENDING
+    assert stack.empire.release("acme-inc", "2", by=stack.user).outcome is Outcome.PENDING
     assert stack.empire.reconcile() == 1
     assert stack.scheduler.manifests[app.id].release == 2
-    assert stack.empire.release("acme-inc", str(release.version)).outcome is Outcome.SUCCEEDED
+    assert (
+        stack.empire.release("acme-inc", str(release.version), by=stack.user).outcome
+        is Outcome.SUCCEEDED
+    )

@@ -160,9 +160,9 @@ def test_fifty_concurrent_writes_to_one_app(database_url: str, tmp_path: Path) -
     for thread in threads:
         thread.join()
     assert errors == []
-    releases = stack.empire.releases("acme-inc", Page(field="version", max=1000))
+    releases = stack.empire.releases("acme-inc", Page(field="version", max=1000), by=stack.user)
     assert [r.version for r in releases] == list(range(1, 52))
-    config = stack.empire.config("acme-inc")
+    config = stack.empire.config("acme-inc", by=stack.user)
     assert {k for k in config} == {f"K{i}" for i in range(50) if i % 3}
     empire.store.engine.dispose()  # type: ignore[attr-defined]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -33,7 +34,12 @@ class EmpireServer:
     ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # With EMPIRE_TLS_CERT the server answers HTTPS only, trusted through that certificate.
+        cert = (env or {}).get("EMPIRE_TLS_CERT")
+        self.url = f"{'https' if cert else 'http'}://127.0.0.1:{self.port}"
+        self.verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=cert) if cert else True
+        )
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("EMPIRE_")}
         self.env = {
             **inherited,
@@ -80,7 +86,8 @@ class EmpireServer:
             if self.process.poll() is not None:
                 raise ServiceError(f"empire server exited: {self.log_tail()}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                health = httpx.get(f"{self.url}/health", timeout=1, verify=self.verify)
+                if health.status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

@@ -1,6 +1,7 @@
 """Every `emp` command, one module per area; importing this package registers them."""
 
 from emp.commands import (
+    access,
     apps,
     audit,
     auth,
@@ -14,6 +15,7 @@ from emp.commands import (
 )
 
 __all__ = [
+    "access",
     "apps",
     "audit",
     "auth",

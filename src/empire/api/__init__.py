@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from empire.api import (
+    access,
     apps,
     attach,
     audit,
@@ -26,6 +27,7 @@ from empire.api import (
     formation,
     logs,
     releases,
+    teams,
 )
 from empire.api import errors as api_errors
 from empire.api.gate import Gate
@@ -59,6 +61,8 @@ def create_app(
         logs,
         auth,
         audit,
+        access,
+        teams,
     )
     for module in routers:
         app.include_router(module.router)

@@ -21,7 +21,7 @@ JsonBody = Body(default=None)
 
 def _list(c: Ctx) -> JSONResponse:
     page = APPS.parse(c.range)
-    apps = c.empire.apps(replace(page, max=page.max + 1))
+    apps = c.empire.apps(replace(page, max=page.max + 1), by=c.user)
     key = (lambda a: a.name) if page.field == "name" else (lambda a: a.id)
     return render.page(apps, page, APPS, lambda a: render.app_json(a, c.user), key)
 
@@ -46,13 +46,13 @@ def create_app(c: Ctx, body: Any = JsonBody) -> dict[str, Any]:
 
 @router.get("/apps/{app}")  # emp info
 def app_info(app: str, c: Ctx) -> dict[str, Any]:
-    return render.app_json(c.empire.app(app), c.user)
+    return render.app_json(c.empire.app(app, by=c.user), c.user)
 
 
 @router.patch("/apps/{app}")  # emp rename, maintenance-enable/disable
 def update_app(app: str, c: Ctx, body: Any = JsonBody) -> dict[str, Any]:
     data = obj(body)
-    current = c.empire.app(app)
+    current = c.empire.app(app, by=c.user)
     if "maintenance" in data:
         if not isinstance(data["maintenance"], bool):
             raise Invalid("field 'maintenance' must be true or false")
@@ -70,7 +70,7 @@ def update_app(app: str, c: Ctx, body: Any = JsonBody) -> dict[str, Any]:
 
 @router.delete("/apps/{app}")  # emp destroy
 def destroy_app(app: str, c: Ctx) -> dict[str, Any]:
-    current = c.empire.app(app)
+    current = c.empire.app(app, by=c.user)
     c.empire.destroy(current.id, by=c.user, message=c.message)
     return render.app_json(current, c.user)
 
@@ -107,10 +107,9 @@ def rate_limits(request: Request, c: Ctx) -> dict[str, Any]:
 
 
 @router.get("/apps/{app}/addons")  # heroku apps:info
-@router.get("/apps/{app}/collaborators")
 @router.get("/apps/{app}/sni-endpoints")  # heroku domains:add
 def empty_list(app: str, c: Ctx) -> JSONResponse:
-    c.empire.app(app)
+    c.empire.app(app, by=c.user)
     return render.page([], EMPTY.parse(c.range), EMPTY, lambda _: {}, str)
 
 

@@ -25,10 +25,11 @@ def event_json(event: Event) -> dict[str, Any]:
         "description": str(event),
         "created_at": render.when(event.at),
         "data": event.data,
+        "request_id": event.request_id,
     }
 
 
 @router.get("/apps/{app}/audit")  # emp audit
 def audit(app: str, c: Ctx) -> list[dict[str, Any]]:
     page = EVENTS.parse(c.range or "created_at ..; order=desc")
-    return [event_json(event) for event in c.empire.audit(app, page)]
+    return [event_json(event) for event in c.empire.audit(app, page, by=c.user)]

@@ -14,12 +14,12 @@ router = APIRouter()
 
 @router.get("/apps/{app}/config-vars")  # emp env, heroku config
 def config(app: str, c: Ctx) -> dict[str, str]:
-    return c.empire.config(app)
+    return c.empire.config(app, by=c.user)
 
 
 @router.get("/apps/{app}/config-vars/{version}")  # emp env -v N
 def config_at(app: str, version: str, c: Ctx) -> dict[str, str]:
-    return c.empire.config(app, version)
+    return c.empire.config(app, version, by=c.user)
 
 
 @router.patch("/apps/{app}/config-vars")  # emp set/unset/env-load, heroku config:set

@@ -7,6 +7,7 @@ answers with a proper 4xx error instead of an error inside a 200 stream.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import queue
@@ -48,7 +49,7 @@ def deploy(c: Ctx, body: Any = Body(default=None)) -> Response:
 @router.post("/apps/{app}/deploys")  # emp deploy -a APP IMAGE
 def deploy_to_app(app: str, c: Ctx, body: Any = Body(default=None)) -> Response:
     image, stream = _parse(body)
-    c.empire.app(app)
+    c.empire.app(app, by=c.user)
     return _stream(
         lambda status: c.empire.deploy(
             image, app=app, by=c.user, message=c.message, status=status, stream=stream
@@ -81,7 +82,9 @@ def _stream(run: Callable[[StatusFn], object]) -> Response:
         finally:
             messages.put(_DONE)
 
-    threading.Thread(target=work, name="deploy", daemon=True).start()
+    # In a copy of this context: the deploy's events carry the request's id.
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(work,), name="deploy", daemon=True).start()
     held: list[Any] = []
     deadline = time.monotonic() + HOLD_SECONDS
     while True:

@@ -19,30 +19,30 @@ DOMAINS = Ranges(fields=("hostname", "id"), default="hostname")
 @router.get("/apps/{app}/domains")  # emp domains, heroku domains
 def domains(app: str, c: Ctx) -> JSONResponse:
     page = DOMAINS.parse(c.range)
-    current = c.empire.app(app)
-    items = c.empire.domains(current.id, replace(page, max=page.max + 1))
+    current = c.empire.app(app, by=c.user)
+    items = c.empire.domains(current.id, replace(page, max=page.max + 1), by=c.user)
     key = (lambda d: d.hostname) if page.field == "hostname" else (lambda d: d.id)
     return render.page(items, page, DOMAINS, lambda d: render.domain_json(current, d), key)
 
 
 @router.get("/apps/{app}/domains/{hostname}")
 def domain(app: str, hostname: str, c: Ctx) -> dict[str, Any]:
-    current = c.empire.app(app)
-    return render.domain_json(current, c.empire.domain(current.id, hostname))
+    current = c.empire.app(app, by=c.user)
+    return render.domain_json(current, c.empire.domain(current.id, hostname, by=c.user))
 
 
 @router.post("/apps/{app}/domains", status_code=201)  # emp domain-add, heroku domains:add
 def add_domain(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
     hostname = string(obj(body), "hostname")
     assert hostname is not None
-    current = c.empire.app(app)
+    current = c.empire.app(app, by=c.user)
     added = c.empire.add_domain(current.id, hostname, by=c.user, message=c.message)
     return render.domain_json(current, added)
 
 
 @router.delete("/apps/{app}/domains/{hostname}")  # emp domain-remove
 def remove_domain(app: str, hostname: str, c: Ctx) -> dict[str, Any]:
-    current = c.empire.app(app)
-    removed = c.empire.domain(current.id, hostname)
+    current = c.empire.app(app, by=c.user)
+    removed = c.empire.domain(current.id, hostname, by=c.user)
     c.empire.remove_domain(current.id, hostname, by=c.user, message=c.message)
     return render.domain_json(current, removed)

@@ -23,15 +23,16 @@ _RELEASE_PREFIX = re.compile(r"^v\d+\.")
 @router.get("/apps/{app}/dynos")  # emp ps, heroku ps
 def dynos(app: str, c: Ctx) -> JSONResponse:
     page = DYNOS.parse(c.range)
-    current = c.empire.app(app)
-    tasks = render.window(c.empire.tasks(current.id), page, lambda t: t.name)
+    current = c.empire.app(app, by=c.user)
+    tasks = render.window(c.empire.tasks(current.id, by=c.user), page, lambda t: t.name)
     return render.page(tasks, page, DYNOS, lambda t: render.dyno_json(current, t), lambda t: t.name)
 
 
 @router.get("/apps/{app}/dynos/{dyno}")  # heroku run (polls its dyno)
 def dyno(app: str, dyno: str, c: Ctx) -> dict[str, Any]:
-    current = c.empire.app(app)
-    return render.dyno_json(current, _find(c.empire.tasks(current.id), dyno, current.name))
+    current = c.empire.app(app, by=c.user)
+    tasks = c.empire.tasks(current.id, by=c.user)
+    return render.dyno_json(current, _find(tasks, dyno, current.name))
 
 
 @router.post("/apps/{app}/dynos", status_code=201)  # emp run, heroku run:detached
@@ -50,7 +51,7 @@ def run(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
         raise Invalid("field 'env' must be an object of strings")
     size = string(data, "size", required=False)
     request = RunRequest(command, env=env, size=sizes.parse(size) if size else None)
-    current = c.empire.app(app)
+    current = c.empire.app(app, by=c.user)
     task = c.empire.run(current.id, request, by=c.user, message=c.message)
     return render.dyno_json(current, task)
 
@@ -71,10 +72,10 @@ def restart_process(app: str, process: str, c: Ctx) -> dict[str, Any]:
 def restart_dyno(app: str, dyno: str, c: Ctx) -> dict[str, Any]:
     """A process type restarts all its instances (emp restart web); a dyno is stopped, and
     replaced while its process is scaled up (emp restart v3.web.1, heroku ps:restart -d web.1)."""
-    if "." not in dyno and dyno in {p.name for p in c.empire.formation(app)}:
+    if "." not in dyno and dyno in {p.name for p in c.empire.formation(app, by=c.user)}:
         c.empire.restart(app, dyno, by=c.user, message=c.message)
         return {}
-    task = _find(c.empire.tasks(app), dyno, app)
+    task = _find(c.empire.tasks(app, by=c.user), dyno, app)
     c.empire.stop(app, task.name, by=c.user, message=c.message)
     return {}
 

@@ -43,14 +43,14 @@ def _update(item: Any, process: str | None = None) -> ScaleUpdate:
 
 
 def _render(c: Ctx, app: str, processes: list[Any]) -> list[dict[str, Any]]:
-    current = c.empire.app(app)
+    current = c.empire.app(app, by=c.user)
     return [render.formation_json(current, p, current.updated_at) for p in processes]
 
 
 @router.get("/apps/{app}/formation")  # emp scale -l, heroku ps:scale
 def formation(app: str, c: Ctx) -> JSONResponse:
     page = FORMATION.parse(c.range)
-    current, all_processes = c.empire.formation_of(app)
+    current, all_processes = c.empire.formation_of(app, by=c.user)
     key = (lambda p: p.name) if page.field == "type" else (lambda p: _id(current, p))
     processes = render.window(all_processes, page, key)
     return render.page(
@@ -64,7 +64,7 @@ def formation(app: str, c: Ctx) -> JSONResponse:
 
 @router.get("/apps/{app}/formation/{process}")  # heroku3 formation by type or id
 def formation_one(app: str, process: str, c: Ctx) -> dict[str, Any]:
-    current, processes = c.empire.formation_of(app)
+    current, processes = c.empire.formation_of(app, by=c.user)
     for p in processes:
         if process in (p.name, render.formation_id(current, p.name)):
             return render.formation_json(current, p, current.updated_at)
@@ -94,7 +94,7 @@ def _process_name(c: Ctx, app: str, ident: str) -> str:
     """A formation is named by its process type or by its id (a UUID): return the type."""
     if not _UUID.match(ident):
         return ident
-    current, processes = c.empire.formation_of(app)
+    current, processes = c.empire.formation_of(app, by=c.user)
     for process in processes:
         if render.formation_id(current, process.name) == ident:
             return process.name

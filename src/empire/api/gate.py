@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from empire.api import errors
 from empire.core import Empire, hash_token
 from empire.errors import EmpireError
+from empire.events import REQUEST_ID
 from empire.model import User
 
 OPEN_PATHS = {
@@ -40,6 +41,7 @@ RATE_LIMITED = (
     "Your account reached the API rate limit; please wait a few minutes before making new requests"
 )
 UNAUTHORIZED = "Request not authenticated, API token is missing, invalid or expired"
+NUL_IN_PATH = "invalid path: no name or id contains a NUL character (%00)"
 log = logging.getLogger("empire.api")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 _HEROKU_ACCEPT = re.compile(r"application/vnd\.heroku\+json\s*;\s*version=([^\s;,]*)", re.I)
@@ -67,6 +69,9 @@ class Gate:
         headers = Headers(scope=scope)
         request_id = _request_id(headers)
         scope["empire.request_id"] = request_id
+        # Events built while serving the request carry its id. Each request runs in a task of
+        # its own, so in a context of its own; the threads it hands work to get a copy.
+        REQUEST_ID.set(request_id)
         extra: list[tuple[bytes, bytes]] = [(b"request-id", request_id.encode())]
 
         async def reply(status: int, ident: str, message: str) -> None:
@@ -132,6 +137,7 @@ class Gate:
         headers = Headers(scope=scope)
         request_id = _request_id(headers)
         scope["empire.request_id"] = request_id
+        REQUEST_ID.set(request_id)
         extra: list[tuple[bytes, bytes]] = [(b"request-id", request_id.encode())]
 
         async def deny(status: int, ident: str, message: str) -> None:
@@ -166,6 +172,8 @@ class Gate:
         remaining = self.limiter.take(hash_token(token))
         if remaining < 0:
             return Admission(user, 0, (429, "rate_limit", RATE_LIMITED))
+        if "\x00" in path:  # refused before a store sees it (PostgreSQL fails on NUL)
+            return Admission(user, remaining, (400, "bad_request", NUL_IN_PATH))
         return Admission(user, remaining)
 
     def _too_large(self) -> str:

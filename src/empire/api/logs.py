@@ -16,6 +16,7 @@ from empire.api import errors, render
 from empire.api.context import Ctx, obj, string
 from empire.core import Empire
 from empire.errors import Invalid
+from empire.model import User
 from empire.scheduler import LogQuery
 
 router = APIRouter()
@@ -25,26 +26,27 @@ MAX_DURATION_NS = 100 * 365 * 86400 * 10**9
 
 
 class Sessions:
-    """Log sessions handed to Heroku clients: a secret URL that serves one query, briefly."""
+    """Log sessions handed to Heroku clients: a secret URL that serves one query, briefly,
+    with the rights of the user who asked for it (checked again when it is served)."""
 
     def __init__(self) -> None:
-        self._items: dict[str, tuple[float, str, LogQuery]] = {}
+        self._items: dict[str, tuple[float, str, LogQuery, User]] = {}
         self._lock = threading.Lock()
 
-    def add(self, app_id: str, query: LogQuery) -> str:
+    def add(self, app_id: str, query: LogQuery, user: User) -> str:
         secret = secrets.token_urlsafe(24)
         with self._lock:
             now = time.monotonic()
             self._items = {k: v for k, v in self._items.items() if v[0] > now}
-            self._items[secret] = (now + SESSION_TTL, app_id, query)
+            self._items[secret] = (now + SESSION_TTL, app_id, query, user)
         return secret
 
-    def take(self, secret: str) -> tuple[str, LogQuery] | None:
+    def take(self, secret: str) -> tuple[str, LogQuery, User] | None:
         with self._lock:
             item = self._items.pop(secret, None)
         if item is None or item[0] < time.monotonic():
             return None
-        return item[1], item[2]
+        return item[1], item[2], item[3]
 
 
 @router.post("/apps/{app}/log-sessions", response_model=None)  # emp log, heroku logs
@@ -56,7 +58,7 @@ def log_session(app: str, c: Ctx, request: Request, body: Any = Body(default=Non
         since = None  # no duration, or one longer than any log: from the beginning
         if duration and duration < MAX_DURATION_NS:
             since = c.empire.clock() - timedelta(microseconds=duration / 1000)
-        lines = c.empire.logs(app, LogQuery(since=since))
+        lines = c.empire.logs(app, LogQuery(since=since), by=c.user)
         return StreamingResponse((line.encode() + b"\n" for line in lines), media_type="text/plain")
     tail = data.get("tail")
     if tail is not None and not isinstance(tail, bool):
@@ -66,8 +68,8 @@ def log_session(app: str, c: Ctx, request: Request, body: Any = Body(default=Non
         process=string(data, "dyno", required=False),
         follow=bool(tail),
     )
-    current = c.empire.app(app)
-    secret = request.app.state.log_sessions.add(current.id, query)
+    current = c.empire.app(app, by=c.user)
+    secret = request.app.state.log_sessions.add(current.id, query, c.user)
     now = c.empire.clock()
     session = {
         "id": secret[:8],
@@ -93,8 +95,8 @@ def log_stream(secret: str, request: Request) -> Response:
     found = request.app.state.log_sessions.take(secret)
     if found is None:
         return errors.response(404, "not_found", "this log session has ended or never existed")
-    app_id, query = found
-    lines = empire.logs(app_id, query)
+    app_id, query, user = found
+    lines = empire.logs(app_id, query, by=user)
     if "text/event-stream" in request.headers.get("accept", ""):
         return StreamingResponse(_sse(lines), media_type="text/event-stream")
     return StreamingResponse((line.encode() + b"\n" for line in lines), media_type="text/plain")

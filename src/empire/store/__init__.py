@@ -8,21 +8,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
-from empire.events import Event
+from empire.events import Delivery, Event
 from empire.model import (
     App,
     Config,
     Domain,
     Formation,
+    Grant,
     Outcome,
     Page,
     Release,
     ReleaseSummary,
+    Role,
     Slug,
+    Team,
     Token,
     User,
 )
@@ -83,9 +87,76 @@ class Transaction(Protocol):
     def tokens(self, user: User) -> list[Token]: ...
     def revoke_token(self, user_id: str, token_id: str, at: datetime) -> bool: ...
 
+    # access: per-app grants, teams (implemented by store.sql_access)
+    def role(self, app_id: str, user_id: str) -> Role | None:
+        """Return the user's effective role on the app: the highest of their own grant and
+        their teams' grants, in one query; None when they have none."""
+        ...
+
+    def grants(self, app_id: str) -> list[Grant]:
+        """Return the app's grants: users by name, then teams by name."""
+        ...
+
+    def put_grant(self, grant: Grant) -> None:
+        """Insert the grant, or change the role of the subject's existing grant on the app."""
+        ...
+
+    def delete_grant(self, grant_id: str) -> None: ...
+    def visible_apps(self, user_id: str, page: Page) -> list[App]:
+        """Like `apps`, but only the apps the user (or one of their teams) has a grant on."""
+        ...
+
+    def find_user(self, ident: str) -> User | None:
+        """Return a live user by name, e-mail address or id."""
+        ...
+
+    def team(self, ident: str) -> Team | None: ...
+    def teams(self, user_id: str | None = None) -> list[Team]:
+        """Return every team, or with `user_id` the teams that user belongs to; by name."""
+        ...
+
+    def insert_team(self, team: Team) -> None: ...
+    def delete_team(self, team_id: str) -> None: ...
+    def team_members(self, team_id: str) -> list[User]: ...
+    def is_member(self, team_id: str, user_id: str) -> bool: ...
+    def add_member(self, team_id: str, user_id: str) -> bool:
+        """Add a member; False when they already were one."""
+        ...
+
+    def remove_member(self, team_id: str, user_id: str) -> bool:
+        """Remove a member; False when they were not one."""
+        ...
+
     # audit events
     def insert_event(self, event: Event) -> None: ...
     def events(self, app_name: str, page: Page) -> list[Event]: ...
+
+    # webhook deliveries: the outbox (implemented by store.sql_deliveries)
+    def last_event_seq(self) -> int:
+        """Return the seq the last event inserted in this transaction got."""
+        ...
+
+    def insert_delivery(self, delivery: Delivery) -> None: ...
+    def due_deliveries(self, now: datetime, limit: int) -> list[Delivery]: ...
+    def next_delivery_due(self) -> datetime | None: ...
+    def claim_delivery(self, delivery_id: str, now: datetime, until: datetime) -> Delivery | None:
+        """Take a due delivery for one attempt, leased until `until`; None if not due."""
+        ...
+
+    def finish_delivery(
+        self,
+        delivery_id: str,
+        *,
+        state: str,
+        last_error: str,
+        next_attempt_at: datetime | None,
+        at: datetime,
+    ) -> None: ...
+    def delivery(self, delivery_id: str) -> Delivery | None: ...
+    def deliveries(self, state: str | None, limit: int) -> list[Delivery]: ...
+    def requeue_deliveries(self, ids: Sequence[str] | None, now: datetime) -> int:
+        """Make deliveries (by id, or every failed one when None) pending and due now."""
+        ...
 
 
 class Store(Protocol):

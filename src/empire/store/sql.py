@@ -48,6 +48,8 @@ from empire.model import (
 )
 from empire.secrets import Cipher
 from empire.store import tables as t
+from empire.store.sql_access import AccessQueries
+from empire.store.sql_deliveries import DeliveriesMixin
 
 
 def connect(url: str, *, pool_size: int = 10) -> Engine:
@@ -163,7 +165,7 @@ def _now_utc(value: datetime) -> datetime:
     return result
 
 
-class SqlTransaction:
+class SqlTransaction(AccessQueries, DeliveriesMixin):
     """One database transaction; every method is a query or a statement."""
 
     def __init__(self, conn: Connection, *, postgres: bool, cipher: Cipher | None = None) -> None:

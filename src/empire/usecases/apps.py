@@ -11,28 +11,29 @@ from empire.errors import (
 from empire.model import (
     App,
     Page,
+    Role,
     User,
 )
-from empire.usecases.base import Base, _new_id
+from empire.usecases.access import Access
+from empire.usecases.base import _new_id
 
 
-class Apps(Base):
+class Apps(Access):
     """The app lifecycle."""
 
     # -- apps -------------------------------------------------------------------------------
 
-    def apps(self, page: Page) -> list[App]:
-        """List live apps in the window `page`."""
+    def apps(self, page: Page, *, by: User) -> list[App]:
+        """List the live apps `by` can view (a global admin: all of them) in the window `page`."""
         with self.store.read() as tx:
-            return tx.apps(page)
+            return tx.apps(page) if by.admin else tx.visible_apps(by.id, page)
 
-    def app(self, ident: str) -> App:
+    def app(self, ident: str, *, by: User) -> App:
         """Return an app by name or id."""
-        with self.store.read() as tx:
-            return self._app(tx, ident)
+        return self._find_as(ident, by, Role.VIEWER, "viewing the app")
 
     def create(self, name: str, *, by: User, message: str | None = None) -> App:
-        """Create an app. No release is made until the first deploy."""
+        """Create an app, with `by` as its admin. No release is made until the first deploy."""
         self._require_message(message)
         rules.check_app_name(name)
         now = self.clock()
@@ -41,6 +42,7 @@ class Apps(Base):
             if tx.app(name) is not None:
                 raise Conflict(f"Name {name} is already taken")
             tx.insert_app(app)
+            self._grant_creator(tx, app, by)
         self._publish("create", by, app.name, f"{by.name} created {app.name}", message)
         return app
 
@@ -49,7 +51,7 @@ class Apps(Base):
         self._require_message(message)
         rules.check_app_name(new_name)
         with self.store.write() as tx:
-            app = self._app(tx, ident)
+            app = self._app_as(tx, ident, by, Role.ADMIN, "renaming the app")
             if new_name == app.name:
                 return app
             if tx.app(new_name) is not None:
@@ -67,7 +69,7 @@ class Apps(Base):
         """Soft-delete an app (its name becomes free) and remove it from the scheduler."""
         self._require_message(message)
         with self.store.write() as tx:
-            app = self._app(tx, ident)
+            app = self._app_as(tx, ident, by, Role.ADMIN, "destroying the app")
             tx.delete_app(app.id, self.clock())
         self.scheduler.remove(app.id)
         self._publish("destroy", by, app.name, f"{by.name} destroyed {app.name}", message)
@@ -78,7 +80,7 @@ class Apps(Base):
         """Turn maintenance mode on (no instances run) or off (the stored quantities run)."""
         self._require_message(message)
         with self.store.write() as tx:
-            app = self._app(tx, ident)
+            app = self._app_as(tx, ident, by, Role.DEPLOYER, "turning maintenance mode on or off")
             app = dataclasses.replace(app, maintenance=enabled, updated_at=self.clock())
             tx.update_app(app)
             release = tx.latest_release(app.id)
@@ -97,7 +99,7 @@ class Apps(Base):
         self._require_message(message)
         rules.check_certificate(cert)
         with self.store.write() as tx:
-            app = self._app(tx, ident)
+            app = self._app_as(tx, ident, by, Role.ADMIN, "attaching a certificate")
             certs = {**app.certs, process: cert}
             app = dataclasses.replace(app, certs=certs, updated_at=self.clock())
             tx.update_app(app)

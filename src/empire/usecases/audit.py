@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from empire.events import Event
-from empire.model import Page
-from empire.usecases.base import Base
+from empire.model import Page, Role, User
+from empire.usecases.access import Access
 
 
-class Audit(Base):
+class Audit(Access):
     """Read back what was done to an app."""
 
-    def audit(self, ident: str, page: Page) -> list[Event]:
+    def audit(self, ident: str, page: Page, *, by: User) -> list[Event]:
         """List the app's events (who did what, when, with which commit message)."""
         with self.store.read() as tx:
-            app = self._app(tx, ident)
+            app = self._app_as(tx, ident, by, Role.VIEWER, "reading the audit trail")
             return tx.events(app.name, page)

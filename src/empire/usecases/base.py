@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import re
 import threading
 import time
@@ -19,7 +20,7 @@ from empire.errors import (
     NotFound,
     SchedulerError,
 )
-from empire.events import Event, EventSink, NullSink
+from empire.events import REQUEST_ID, Event, EventSink, NullSink
 from empire.failpoints import OFF, Failpoints
 from empire.images import Images
 from empire.model import (
@@ -51,9 +52,16 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-def hash_token(token: str) -> str:
-    """Return the SHA-256 hex digest tokens are stored as."""
-    return hashlib.sha256(token.encode()).hexdigest()
+def hash_token(token: str, key: str | None = None) -> str:
+    """Return the digest a token is stored as: HMAC-SHA256 under the secret key.
+
+    Without a key (tests that build the facade bare, the rate limiter's bucket names) it is
+    plain SHA-256. A different key gives different digests: rotating EMPIRE_SECRET_KEY
+    invalidates every token.
+    """
+    if key is None:
+        return hashlib.sha256(token.encode()).hexdigest()
+    return hmac.new(key.encode(), token.encode(), hashlib.sha256).hexdigest()
 
 
 class Base:
@@ -70,6 +78,7 @@ class Base:
         messages_required: bool = False,
         token_ttl: timedelta | None = timedelta(days=30),
         failpoints: Failpoints = OFF,
+        secret_key: str | None = None,
     ) -> None:
         self.store = store
         self.scheduler = scheduler
@@ -79,6 +88,7 @@ class Base:
         self.messages_required = messages_required
         self.token_ttl = token_ttl
         self.failpoints = failpoints
+        self._token_key = secret_key  # tokens are stored as HMACs under it
         # A short cache of token lookups: authentication runs on every request.
         self._tokens: dict[str, tuple[float, Token | None]] = {}
         self._locks: dict[str, threading.Lock] = {}
@@ -236,10 +246,34 @@ class Base:
         except Exception as exc:  # a backend that leaked a vendor error
             raise SchedulerError(f"the scheduler failed: {exc}") from exc
 
+    def _digest(self, token: str) -> str:
+        """Return the digest the token is stored as."""
+        return hash_token(token, self._token_key)
+
     def _publish(
-        self, kind: str, by: User, app: str | None, text: str, message: str | None
+        self,
+        kind: str,
+        by: User,
+        app: str | None,
+        text: str,
+        message: str | None,
+        data: dict[str, object] | None = None,
     ) -> None:
-        self.events.publish(Event(kind, by.name, app, text, message, self.clock()))
+        """Publish an event; `data` names what changed, never config values."""
+        request_id = REQUEST_ID.get()
+        self.events.publish(
+            Event(
+                kind,
+                by.name,
+                app,
+                text,
+                message,
+                self.clock(),
+                dict(data or {}),
+                # The column holds 64 characters; the gate accepts longer ids from clients.
+                request_id[:64] if request_id else None,
+            )
+        )
 
 
 def _size(process: Process) -> str:

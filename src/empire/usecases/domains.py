@@ -11,26 +11,28 @@ from empire.model import (
     Domain,
     Exposure,
     Page,
+    Role,
     User,
 )
-from empire.usecases.base import Base, _new_id
+from empire.usecases.access import Access
+from empire.usecases.base import _new_id
 
 
-class Domains(Base):
+class Domains(Access):
     """Attach and detach hostnames."""
 
     # -- domains ----------------------------------------------------------------------------
 
-    def domains(self, ident: str, page: Page) -> list[Domain]:
+    def domains(self, ident: str, page: Page, *, by: User) -> list[Domain]:
         """List an app's domains."""
         with self.store.read() as tx:
-            app = self._app(tx, ident)
+            app = self._app_as(tx, ident, by, Role.VIEWER, "listing domains")
             return tx.domains(app.id, page)
 
-    def domain(self, ident: str, hostname: str) -> Domain:
+    def domain(self, ident: str, hostname: str, *, by: User) -> Domain:
         """Return one of the app's domains by hostname or id."""
         with self.store.read() as tx:
-            app = self._app(tx, ident)
+            app = self._app_as(tx, ident, by, Role.VIEWER, "viewing a domain")
             domain = tx.domain(hostname)
         if domain is None or domain.app_id != app.id:
             raise NotFound(f"{hostname} is not a domain of {app.name}", resource="domain")
@@ -44,7 +46,7 @@ class Domains(Base):
         hostname = hostname.strip().lower().rstrip(".")
         rules.check_hostname(hostname)
         with self.store.write() as tx:
-            app = self._app(tx, ident)
+            app = self._app_as(tx, ident, by, Role.ADMIN, "adding a domain")
             existing = tx.domain(hostname)
             if existing is not None:
                 if existing.app_id == app.id:
@@ -65,7 +67,7 @@ class Domains(Base):
         """Stop routing a hostname to the app; with no domain left it becomes internal."""
         self._require_message(message)
         with self.store.write() as tx:
-            app = self._app(tx, ident)
+            app = self._app_as(tx, ident, by, Role.ADMIN, "removing a domain")
             domain = tx.domain(hostname.strip().lower())
             if domain is None or domain.app_id != app.id:
                 raise NotFound(

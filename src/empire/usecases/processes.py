@@ -14,28 +14,30 @@ from empire.errors import (
 from empire.model import (
     App,
     Process,
+    Role,
     RunRequest,
     ScaleUpdate,
     Task,
     User,
 )
 from empire.scheduler import Attachment, LogQuery, Manifest
-from empire.usecases.base import Base, _size
+from empire.usecases.access import Access
+from empire.usecases.base import _size
 
 
-class Processes(Base):
+class Processes(Access):
     """What runs, how much of it, and one-offs."""
 
     # -- formation --------------------------------------------------------------------------
 
-    def formation(self, ident: str) -> list[Process]:
+    def formation(self, ident: str, *, by: User) -> list[Process]:
         """Return the current release's processes, sorted by name."""
-        return self.formation_of(ident)[1]
+        return self.formation_of(ident, by=by)[1]
 
-    def formation_of(self, ident: str) -> tuple[App, list[Process]]:
+    def formation_of(self, ident: str, *, by: User) -> tuple[App, list[Process]]:
         """Return the app and its current release's processes, sorted by name."""
         with self.store.read() as tx:
-            app = self._app(tx, ident)
+            app = self._app_as(tx, ident, by, Role.VIEWER, "viewing the formation")
             release = self._current(tx, app)
         return app, [release.formation[name] for name in sorted(release.formation)]
 
@@ -52,7 +54,7 @@ class Processes(Base):
         if not updates:
             raise Invalid("no formation updates given: e.g. web=2 or worker=1:2X")
         with self.store.write() as tx:
-            app = self._app(tx, ident)
+            app = self._app_as(tx, ident, by, Role.DEPLOYER, "scaling")
             tx.lock_app(app.id)
             release = self._current(tx, app)
             formation = dict(release.formation)
@@ -96,9 +98,9 @@ class Processes(Base):
 
     # -- tasks --------------------------------------------------------------------------------
 
-    def tasks(self, ident: str) -> list[Task]:
+    def tasks(self, ident: str, *, by: User) -> list[Task]:
         """List the app's tasks as the scheduler reports them."""
-        app = self._find(ident)
+        app = self._find_as(ident, by, Role.VIEWER, "listing dynos")
         return self.scheduler.tasks(app.id)
 
     def restart(
@@ -107,7 +109,7 @@ class Processes(Base):
         """Restart every instance of the app, or of one process type, rolling."""
         self._require_message(message)
         with self.store.read() as tx:
-            app = self._app(tx, ident)
+            app = self._app_as(tx, ident, by, Role.DEPLOYER, "restarting")
             release = self._current(tx, app)
             domains = self._domain_names(tx, app)
         if process is not None and process not in release.formation:
@@ -125,7 +127,7 @@ class Processes(Base):
     def stop(self, ident: str, task: str, *, by: User, message: str | None = None) -> None:
         """Stop one task; the scheduler replaces it when its process is still scaled up."""
         self._require_message(message)
-        app = self._find(ident)
+        app = self._find_as(ident, by, Role.DEPLOYER, "restarting a dyno")
         names = {t.name for t in self.scheduler.tasks(app.id)} | {
             t.id for t in self.scheduler.tasks(app.id)
         }
@@ -138,7 +140,7 @@ class Processes(Base):
 
     def run(self, ident: str, request: RunRequest, *, by: User, message: str | None = None) -> Task:
         """Start a detached one-off task from the current release."""
-        built = self._one_off(ident, request, message)
+        built = self._one_off(ident, request, by, message)
         self._publish(
             "run",
             by,
@@ -160,7 +162,7 @@ class Processes(Base):
         message: str | None = None,
     ) -> Attachment:
         """Start a one-off task attached to the caller; the caller must `kill` it at the end."""
-        built = self._one_off(ident, request, message)
+        built = self._one_off(ident, request, by, message)
         self._publish(
             "run",
             by,
@@ -172,7 +174,7 @@ class Processes(Base):
             lambda: self.scheduler.attach(built, built.processes[0], tty=tty, rows=rows, cols=cols)
         )
 
-    def _one_off(self, ident: str, request: RunRequest, message: str | None) -> Manifest:
+    def _one_off(self, ident: str, request: RunRequest, by: User, message: str | None) -> Manifest:
         """The manifest of a one-off: a Procfile process by name (extra args appended), else
         the command itself, with the request's env and size over the current release."""
         self._require_message(message)
@@ -183,7 +185,7 @@ class Processes(Base):
         if not argv:
             raise Invalid("no command given: e.g. emp run ./bin/migrate")
         with self.store.read() as tx:
-            app = self._app(tx, ident)
+            app = self._app_as(tx, ident, by, Role.DEPLOYER, "running a command")
             release = self._current(tx, app)
         named = release.formation.get(argv[0])
         if named is not None:
@@ -200,7 +202,7 @@ class Processes(Base):
         )
         return manifest.build(app, run_release)
 
-    def logs(self, ident: str, query: LogQuery) -> Iterator[str]:
+    def logs(self, ident: str, query: LogQuery, *, by: User) -> Iterator[str]:
         """Yield the app's log lines."""
-        app = self._find(ident)
+        app = self._find_as(ident, by, Role.VIEWER, "reading logs")
         return self.scheduler.logs(app.id, query)

@@ -17,13 +17,15 @@ from empire.model import (
     Page,
     Release,
     ReleaseSummary,
+    Role,
     Slug,
     User,
 )
-from empire.usecases.base import Base, StatusFn, _new_id
+from empire.usecases.access import Access, _unknown_app
+from empire.usecases.base import StatusFn, _new_id
 
 
-class Releases(Base):
+class Releases(Access):
     """Make releases and read them back."""
 
     # -- deploys and releases ---------------------------------------------------------------
@@ -41,15 +43,22 @@ class Releases(Base):
         """Deploy an image: resolve it, read its Procfile, record a release and roll it out.
 
         `stream` adds the scheduler's own progress lines to `status` (Empire's `deploy -s`).
+        Deploying needs the deployer role on an existing app; a deploy that creates the app
+        makes `by` its admin.
         """
         self._require_message(message)
         emit = status or (lambda _msg: None)
         ref = ImageRef.parse(image)
         name = app or ref.name
         if app is not None:
-            self._find(app)
+            self._find_as(app, by, Role.DEPLOYER, "deploying")
         else:
             rules.check_app_name(name)
+            if not by.admin:  # refuse before pulling anything
+                with self.store.read() as tx:
+                    existing = tx.app(name)
+                    if existing is not None:
+                        self._authorize(tx, by, existing, Role.DEPLOYER, "deploying")
         resolved = self.images.resolve(ref, emit)
         if resolved.has_digest:
             emit({"status": f"Status: Resolved {ref} to {resolved.identity}"})
@@ -73,10 +82,15 @@ class Releases(Base):
         with self.store.write() as tx:
             target = tx.app(name)
             if target is None:
+                if app is not None:  # destroyed since it was found
+                    raise _unknown_app(app)
                 target = App(id=_new_id(), name=name, created_at=now, updated_at=now)
                 target = dataclasses.replace(target, repo=ref.full_repository)
                 tx.insert_app(target)
+                self._grant_creator(tx, target, by)
                 created = True
+            else:
+                self._authorize(tx, by, target, Role.DEPLOYER, "deploying", ident=name)
             tx.lock_app(target.id)
             previous = tx.latest_release(target.id)
             config = tx.latest_config(target.id) or self._empty_config(tx, target.id)
@@ -120,16 +134,16 @@ class Releases(Base):
             emit({"errorDetail": {"message": text}, "error": text})
         return release
 
-    def releases(self, ident: str, page: Page) -> list[ReleaseSummary]:
+    def releases(self, ident: str, page: Page, *, by: User) -> list[ReleaseSummary]:
         """List an app's releases in the window `page`."""
         with self.store.read() as tx:
-            app = self._app(tx, ident)
+            app = self._app_as(tx, ident, by, Role.VIEWER, "listing releases")
             return tx.releases(app.id, page)
 
-    def release(self, ident: str, version: str) -> Release:
+    def release(self, ident: str, version: str, *, by: User) -> Release:
         """Return one release by version (`3` or `v3`) or id."""
         with self.store.read() as tx:
-            app = self._app(tx, ident)
+            app = self._app_as(tx, ident, by, Role.VIEWER, "viewing a release")
             return self._release(tx, app, version)
 
     def rollback(
@@ -138,7 +152,7 @@ class Releases(Base):
         """Make a new release from an old one's image, config and formation, and roll it out."""
         self._require_message(message)
         with self.store.write() as tx:
-            app = self._app(tx, ident)
+            app = self._app_as(tx, ident, by, Role.DEPLOYER, "rolling back")
             tx.lock_app(app.id)
             old = self._release(tx, app, version)
             release = self._new_release(
@@ -158,10 +172,11 @@ class Releases(Base):
 
     # -- config -----------------------------------------------------------------------------
 
-    def config(self, ident: str, version: str | None = None) -> dict[str, str]:
-        """Return the current config vars, or those of release `version`."""
+    def config(self, ident: str, version: str | None = None, *, by: User) -> dict[str, str]:
+        """Return the current config vars, or those of release `version` (deployers and up:
+        config vars hold secrets)."""
         with self.store.read() as tx:
-            app = self._app(tx, ident)
+            app = self._app_as(tx, ident, by, Role.DEPLOYER, "reading config vars")
             if version is not None:
                 return dict(self._release(tx, app, version).config.vars)
             config = tx.latest_config(app.id)
@@ -186,7 +201,7 @@ class Releases(Base):
                     "not starting with a digit"
                 )
         with self.store.write() as tx:
-            app = self._app(tx, ident)
+            app = self._app_as(tx, ident, by, Role.DEPLOYER, "changing config vars")
             tx.lock_app(app.id)
             current = tx.latest_config(app.id)
             merged = dict(current.vars) if current else {}

@@ -17,7 +17,7 @@ from empire.model import (
 )
 from empire.passwords import check_password, hash_password
 from empire.store import Transaction
-from empire.usecases.base import TOKEN_CACHE_SECONDS, Base, _new_id, hash_token
+from empire.usecases.base import TOKEN_CACHE_SECONDS, Base, _new_id
 
 
 class Users(Base):
@@ -27,7 +27,7 @@ class Users(Base):
 
     def cached_user(self, token: str) -> User | None:
         """Return the token's user if a fresh cache entry vouches for it, else None (ask)."""
-        cached = self._tokens.get(hash_token(token))
+        cached = self._tokens.get(self._digest(token))
         if cached is None or cached[0] < time.monotonic() or cached[1] is None:
             return None
         found = cached[1]
@@ -37,7 +37,7 @@ class Users(Base):
 
     def authenticate(self, token: str) -> User:
         """Return the user a token belongs to, or raise Unauthorized."""
-        digest = hash_token(token)
+        digest = self._digest(token)
         cached = self._tokens.get(digest)
         if cached is None or cached[0] < time.monotonic():
             with self.store.read() as tx:
@@ -73,7 +73,7 @@ class Users(Base):
         secret = secrets.token_urlsafe(32)
         now = self.clock()
         expires = now + self.token_ttl if self.token_ttl else None
-        tx.insert_token(Token(_new_id(), user, description, now, expires), hash_token(secret))
+        tx.insert_token(Token(_new_id(), user, description, now, expires), self._digest(secret))
         return secret
 
     def users(self) -> list[User]:
@@ -100,7 +100,7 @@ class Users(Base):
         user = found[0]
         with self.store.write() as tx:
             secret = self._issue_token(tx, user, description or "emp login")
-            token = tx.token(hash_token(secret))
+            token = tx.token(self._digest(secret))
         assert token is not None
         return token, secret
 
