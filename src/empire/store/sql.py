@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import select as select_module
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,12 +19,14 @@ from sqlalchemy import (
     Engine,
     Select,
     and_,
+    bindparam,
     create_engine,
     event,
     func,
+    literal,
     select,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from empire.errors import Conflict, Unavailable
@@ -58,7 +61,25 @@ def connect(url: str, *, pool_size: int = 10) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=20)
+    _configure_postgres(engine)
+    return engine
+
+
+def _configure_postgres(engine: Engine) -> None:
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, _record: ConnectionPoolEntry, _proxy: Any) -> None:
+        # A cheaper pre-ping: an idle connection whose socket is readable was closed by the
+        # server (it restarted, or ended the session). Checking costs a poll, not a round trip;
+        # raising DisconnectionError makes the pool replace the connection.
+        if dbapi_conn.closed or _readable(dbapi_conn.pgconn.socket):
+            raise DisconnectionError("the database closed this connection")
+
+
+def _readable(fd: int) -> bool:
+    poller = select_module.poll()
+    poller.register(fd, select_module.POLLIN | select_module.POLLERR | select_module.POLLHUP)
+    return bool(poller.poll(0))
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -111,7 +132,13 @@ class SqlStore:
     def _transaction(self, *, write: bool) -> Iterator[SqlTransaction]:
         try:
             with self.engine.connect() as conn:
-                conn = conn.execution_options(empire_write=write)
+                if write:
+                    conn = conn.execution_options(empire_write=True)
+                elif self._postgres:
+                    # Reads run at READ COMMITTED, where each statement takes its own snapshot
+                    # whether or not it is in a transaction: without one they save the BEGIN
+                    # and COMMIT round trips.
+                    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
                 with conn.begin():
                     yield SqlTransaction(conn, postgres=self._postgres, cipher=self.cipher)
         except OperationalError as exc:
@@ -185,10 +212,11 @@ class SqlTransaction(AccessQueries, DeliveriesMixin):
     # -- apps ---------------------------------------------------------------------------------
 
     def app(self, ident: str) -> App | None:
-        live = t.apps.c.deleted_at.is_(None)
-        row = self.conn.execute(select(t.apps).where(live, t.apps.c.name == ident)).first()
-        if row is None and len(ident) == 36:
-            row = self.conn.execute(select(t.apps).where(live, t.apps.c.id == ident)).first()
+        # Names are at most 30 characters (formation.APP_NAME), ids are 36: one query either way.
+        column = t.apps.c.id if len(ident) == 36 else t.apps.c.name
+        row = self.conn.execute(
+            select(t.apps).where(t.apps.c.deleted_at.is_(None), column == ident)
+        ).first()
         return _app(row._mapping) if row else None
 
     def apps(self, page: Page) -> list[App]:
@@ -264,9 +292,12 @@ class SqlTransaction(AccessQueries, DeliveriesMixin):
     # -- releases -----------------------------------------------------------------------------
 
     def latest_release(self, app_id: str) -> Release | None:
-        query = _RELEASES.where(t.releases.c.app_id == app_id, _LIVE)
-        row = self.conn.execute(query.order_by(t.releases.c.version.desc()).limit(1)).first()
+        row = self.conn.execute(_LATEST, {"app": app_id}).first()
         return self._release(row._mapping) if row else None
+
+    def current_formation(self, app_id: str) -> Formation | None:
+        formation = self.conn.execute(_FORMATION, {"app": app_id}).scalar()
+        return formation_from_json(formation) if formation is not None else None
 
     def release(self, app_id: str, ident: str) -> Release | None:
         query = _RELEASES.where(t.releases.c.app_id == app_id)
@@ -278,13 +309,13 @@ class SqlTransaction(AccessQueries, DeliveriesMixin):
         return self._release(row._mapping) if row else None
 
     def releases(self, app_id: str, page: Page) -> list[ReleaseSummary]:
-        query = _SUMMARIES.where(t.releases.c.app_id == app_id)
+        query = _SUMMARIES.where(t.releases.c.app_id == bindparam("app"))
         if page.field == "id":
             query = _window(query, t.releases.c.id, page, page.start)
         else:
             start = int(page.start) if page.start and VERSION.fullmatch(page.start) else None
             query = _window(query, t.releases.c.version, page, start)
-        return [_summary(row._mapping) for row in self.conn.execute(query)]
+        return [_summary(row._mapping) for row in self.conn.execute(query, {"app": app_id})]
 
     def current_states(self) -> list[tuple[App, Release, tuple[str, ...]]]:
         latest = (
@@ -341,27 +372,27 @@ class SqlTransaction(AccessQueries, DeliveriesMixin):
 
     def insert_release(self, release: Release) -> None:
         user = release.user
+        # No savepoint: a conflict aborts the whole transaction, which Conflict then ends.
         try:
-            with self.conn.begin_nested():
-                self.conn.execute(
-                    t.releases.insert().values(
-                        id=release.id,
-                        app_id=release.app_id,
-                        version=release.version,
-                        config_id=release.config.id,
-                        slug_id=release.slug.id,
-                        formation=formation_to_json(release.formation),
-                        description=release.description,
-                        user_id=user.id if user else None,
-                        user_name=user.name if user else None,
-                        user_email=user.email if user else None,
-                        message=release.message,
-                        outcome=release.outcome.value,
-                        reason=release.reason,
-                        created_at=release.created_at,
-                        updated_at=release.updated_at,
-                    )
+            self.conn.execute(
+                t.releases.insert().values(
+                    id=release.id,
+                    app_id=release.app_id,
+                    version=release.version,
+                    config_id=release.config.id,
+                    slug_id=release.slug.id,
+                    formation=formation_to_json(release.formation),
+                    description=release.description,
+                    user_id=user.id if user else None,
+                    user_name=user.name if user else None,
+                    user_email=user.email if user else None,
+                    message=release.message,
+                    outcome=release.outcome.value,
+                    reason=release.reason,
+                    created_at=release.created_at,
+                    updated_at=release.updated_at,
                 )
+            )
         except IntegrityError as exc:
             raise Conflict(
                 f"release v{release.version} of {release.app_name} was created concurrently; "
@@ -586,20 +617,20 @@ _LIVE_OUTCOMES = (Outcome.PENDING.value, Outcome.SUCCEEDED.value)
 _LIVE = t.releases.c.outcome.in_(_LIVE_OUTCOMES)
 
 
-def _build_releases() -> Select[Any]:
-    newer = t.releases.alias("newer")
-    latest = (
-        select(func.max(newer.c.version))
-        .where(
-            newer.c.app_id == t.releases.c.app_id,
-            newer.c.outcome.in_((Outcome.PENDING.value, Outcome.SUCCEEDED.value)),
+def _build_releases(current: Any = None) -> Select[Any]:
+    """Releases with their config and slug; `current` is computed per row unless given."""
+    if current is None:
+        newer = t.releases.alias("newer")
+        latest = (
+            select(func.max(newer.c.version))
+            .where(newer.c.app_id == t.releases.c.app_id, newer.c.outcome.in_(_LIVE_OUTCOMES))
+            .scalar_subquery()
         )
-        .scalar_subquery()
-    )
+        current = t.releases.c.version == latest
     return (
         select(
             t.releases,
-            (t.releases.c.version == latest).label("current"),
+            current.label("current"),
             t.apps.c.name.label("app_name"),
             t.configs.c.vars.label("config_vars"),
             t.configs.c.created_at.label("config_created_at"),
@@ -613,10 +644,11 @@ def _build_releases() -> Select[Any]:
 
 
 def _build_summaries() -> Select[Any]:
+    # One app's releases (bound as :app): its newest live version is looked up once, not per row.
     newer = t.releases.alias("newer")
     latest = (
         select(func.max(newer.c.version))
-        .where(newer.c.app_id == t.releases.c.app_id, newer.c.outcome.in_(_LIVE_OUTCOMES))
+        .where(newer.c.app_id == bindparam("app"), newer.c.outcome.in_(_LIVE_OUTCOMES))
         .scalar_subquery()
     )
     r = t.releases.c
@@ -647,6 +679,19 @@ def _build_summaries() -> Select[Any]:
 # Built once: constructing these queries costs more than running them.
 _RELEASES = _build_releases()
 _SUMMARIES = _build_summaries()
+# The current release is by definition the newest live one.
+_LATEST = (
+    _build_releases(literal(True))
+    .where(t.releases.c.app_id == bindparam("app"), _LIVE)
+    .order_by(t.releases.c.version.desc())
+    .limit(1)
+)
+_FORMATION = (
+    select(t.releases.c.formation)
+    .where(t.releases.c.app_id == bindparam("app"), _LIVE)
+    .order_by(t.releases.c.version.desc())
+    .limit(1)
+)
 
 
 def _app_row(app: App) -> dict[str, Any]:

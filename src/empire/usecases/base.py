@@ -64,6 +64,14 @@ def hash_token(token: str, key: str | None = None) -> str:
     return hmac.new(key.encode(), token.encode(), hashlib.sha256).hexdigest()
 
 
+def no_release(app: App) -> NotFound:
+    """The error for an app that was never deployed."""
+    return NotFound(
+        f"{app.name} has no release yet: deploy an image first (emp deploy IMAGE)",
+        resource="release",
+    )
+
+
 class Base:
     """State and helpers every use case shares."""
 
@@ -125,10 +133,7 @@ class Base:
     def _current(self, tx: Transaction, app: App) -> Release:
         release = tx.latest_release(app.id)
         if release is None:
-            raise NotFound(
-                f"{app.name} has no release yet: deploy an image first (emp deploy IMAGE)",
-                resource="release",
-            )
+            raise no_release(app)
         return release
 
     def _empty_config(self, tx: Transaction, app_id: str) -> Config:

@@ -22,7 +22,7 @@ from empire.model import (
 )
 from empire.scheduler import Attachment, LogQuery, Manifest
 from empire.usecases.access import Access
-from empire.usecases.base import _size
+from empire.usecases.base import _size, no_release
 
 
 class Processes(Access):
@@ -38,8 +38,10 @@ class Processes(Access):
         """Return the app and its current release's processes, sorted by name."""
         with self.store.read() as tx:
             app = self._app_as(tx, ident, by, Role.VIEWER, "viewing the formation")
-            release = self._current(tx, app)
-        return app, [release.formation[name] for name in sorted(release.formation)]
+            formation = tx.current_formation(app.id)
+            if formation is None:
+                raise no_release(app)
+        return app, [formation[name] for name in sorted(formation)]
 
     def scale(
         self,
