@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 
 from empire.events import Delivery, Event, event_json
-from empire.store import Store
+from empire.store import Store, Transaction
 
 
 class StoreSink:
@@ -25,26 +25,30 @@ class StoreSink:
 
     def publish(self, event: Event) -> None:
         with self.store.write() as tx:
-            tx.insert_event(event)
-            if not self.webhooks:
-                return
-            seq = tx.last_event_seq()
-            body = webhook_body(event, seq)
-            for url in self.webhooks:
-                tx.insert_delivery(
-                    Delivery(
-                        id=str(uuid.uuid4()),
-                        event_seq=seq,
-                        url=url,
-                        body=body,
-                        state="pending",
-                        attempts=0,
-                        last_error="",
-                        next_attempt_at=event.at,
-                        created_at=event.at,
-                        updated_at=event.at,
-                    )
+            self.record(tx, event)
+
+    def record(self, tx: Transaction, event: Event) -> None:
+        """Record the event, and its deliveries, in the transaction of the write it records."""
+        tx.insert_event(event)
+        if not self.webhooks:
+            return
+        seq = tx.last_event_seq()
+        body = webhook_body(event, seq)
+        for url in self.webhooks:
+            tx.insert_delivery(
+                Delivery(
+                    id=str(uuid.uuid4()),
+                    event_seq=seq,
+                    url=url,
+                    body=body,
+                    state="pending",
+                    attempts=0,
+                    last_error="",
+                    next_attempt_at=event.at,
+                    created_at=event.at,
+                    updated_at=event.at,
                 )
+            )
 
 
 def webhook_body(event: Event, seq: int) -> str:

@@ -11,10 +11,12 @@ import json
 import logging
 import sys
 import threading
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol, TextIO
+from functools import partial
+from typing import Any, Protocol, TextIO, runtime_checkable
 
 log = logging.getLogger("empire.events")
 REQUEST_ID: ContextVar[str | None] = ContextVar("empire_request_id", default=None)
@@ -71,6 +73,28 @@ class EventSink(Protocol):
     def publish(self, event: Event) -> None: ...
 
 
+class Committing(Protocol):
+    """The part of a store transaction event sinks use: run work once it has committed."""
+
+    def after_commit(self, callback: Callable[[], None]) -> None: ...
+
+
+@runtime_checkable
+class Recorder(Protocol):
+    """A sink that writes events inside the transaction of the write they record."""
+
+    def record(self, tx: Any, event: Event) -> None: ...
+
+
+def record(sink: EventSink, tx: Committing, event: Event) -> None:
+    """Record `event` as part of the write in `tx`: recorders write it in the transaction (it is
+    kept if and only if the write is), other sinks get it once the transaction has committed."""
+    if isinstance(sink, Recorder):
+        sink.record(tx, event)
+    else:
+        tx.after_commit(lambda: sink.publish(event))
+
+
 class NullSink:
     """Drops events."""
 
@@ -118,7 +142,19 @@ class FanOut:
 
     def publish(self, event: Event) -> None:
         for sink in self.sinks:
-            try:
-                sink.publish(event)
-            except Exception:  # an audit sink must never fail the write it records
-                log.exception("event sink %s failed", type(sink).__name__)
+            _publish_safely(sink, event)
+
+    def record(self, tx: Committing, event: Event) -> None:
+        """Record in `tx` with the sinks that can; the others publish after the commit."""
+        for sink in self.sinks:
+            if isinstance(sink, Recorder):
+                sink.record(tx, event)
+            else:
+                tx.after_commit(partial(_publish_safely, sink, event))
+
+
+def _publish_safely(sink: EventSink, event: Event) -> None:
+    try:
+        sink.publish(event)
+    except Exception:  # a notification sink must never fail the write it reports
+        log.exception("event sink %s failed", type(sink).__name__)

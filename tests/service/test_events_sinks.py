@@ -210,3 +210,34 @@ def test_config_values_never_reach_events_stdout_webhooks_or_logs(
             assert CANARY not in text, (where, text)
     set_events = [e for e in memory.events if e.kind == "set"]
     assert "API_TOKEN, DATABASE_URL" in set_events[0].text  # names, never values
+
+
+def test_a_write_and_its_event_commit_together_and_notifications_follow_the_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Config changes, deploys, rollbacks and scales record their event in their own
+    transaction: a failure recording it undoes the write, and stdout-like sinks hear of it
+    only once it is committed."""
+    stack = make_stack(tmp_path)
+    stack.empire.deploy("acme/web:v1", by=stack.user)
+    heard: list[tuple[str, dict[str, str]]] = []
+
+    class Witness:
+        def publish(self, event: Event) -> None:  # sees the committed state
+            heard.append((event.kind, stack.empire.config("web", by=stack.user)))
+
+    stack.empire.events = FanOut(StoreSink(stack.store), Witness())
+    stack.empire.set_config("web", {"FOO": "bar"}, by=stack.user)
+    assert heard == [("set", {"FOO": "bar"})]
+
+    def broken(self: SqlTransaction, event: Event) -> None:
+        raise RuntimeError("the events table is unwritable")
+
+    monkeypatch.setattr(SqlTransaction, "insert_event", broken)
+    every = Page(field="version", max=100)
+    releases = len(stack.empire.releases("web", every, by=stack.user))
+    with pytest.raises(RuntimeError):
+        stack.empire.set_config("web", {"FOO": "lost"}, by=stack.user)
+    assert stack.empire.config("web", by=stack.user) == {"FOO": "bar"}
+    assert len(stack.empire.releases("web", every, by=stack.user)) == releases
+    assert heard == [("set", {"FOO": "bar"})]

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
@@ -34,6 +34,10 @@ from empire.model import (
 
 class Transaction(Protocol):
     """The reads and writes the core needs, inside one database transaction."""
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the transaction has committed (never if it rolls back)."""
+        ...
 
     # apps
     def app(self, ident: str) -> App | None: ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import select as select_module
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -130,6 +130,7 @@ class SqlStore:
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[SqlTransaction]:
+        tx = None
         try:
             with self.engine.connect() as conn:
                 if write:
@@ -140,13 +141,16 @@ class SqlStore:
                     # and COMMIT round trips.
                     conn = conn.execution_options(isolation_level="AUTOCOMMIT")
                 with conn.begin():
-                    yield SqlTransaction(conn, postgres=self._postgres, cipher=self.cipher)
+                    tx = SqlTransaction(conn, postgres=self._postgres, cipher=self.cipher)
+                    yield tx
         except OperationalError as exc:
             raise Unavailable(_unavailable(exc)) from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 raise Unavailable(_unavailable(exc)) from exc
             raise
+        for callback in tx.committed:  # committed, and the connection is back in the pool
+            callback()
 
     def rotate_config_keys(self) -> int:
         """Re-encrypt every stored config with the newest key; return how many rows."""
@@ -199,6 +203,10 @@ class SqlTransaction(AccessQueries, DeliveriesMixin):
         self.conn = conn
         self.postgres = postgres
         self.cipher = cipher
+        self.committed: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self.committed.append(callback)
 
     def _stored_vars(self, values: dict[str, str]) -> dict[str, str]:
         return self.cipher.encrypt(values) if self.cipher else values

@@ -20,7 +20,7 @@ from empire.errors import (
     NotFound,
     SchedulerError,
 )
-from empire.events import REQUEST_ID, Event, EventSink, NullSink
+from empire.events import REQUEST_ID, Event, EventSink, NullSink, record
 from empire.failpoints import OFF, Failpoints
 from empire.images import Images
 from empire.model import (
@@ -263,22 +263,30 @@ class Base:
         text: str,
         message: str | None,
         data: dict[str, object] | None = None,
+        *,
+        tx: Transaction | None = None,
     ) -> None:
-        """Publish an event; `data` names what changed, never config values."""
+        """Publish an event; `data` names what changed, never config values.
+
+        Given the write's transaction, the audit trail keeps the event in it (with the write, or
+        not at all) and the other sinks get it after the commit; else in a transaction of its own.
+        """
         request_id = REQUEST_ID.get()
-        self.events.publish(
-            Event(
-                kind,
-                by.name,
-                app,
-                text,
-                message,
-                self.clock(),
-                dict(data or {}),
-                # The column holds 64 characters; the gate accepts longer ids from clients.
-                request_id[:64] if request_id else None,
-            )
+        event = Event(
+            kind,
+            by.name,
+            app,
+            text,
+            message,
+            self.clock(),
+            dict(data or {}),
+            # The column holds 64 characters; the gate accepts longer ids from clients.
+            request_id[:64] if request_id else None,
         )
+        if tx is None:
+            self.events.publish(event)
+        else:
+            record(self.events, tx, event)
 
 
 def _size(process: Process) -> str:

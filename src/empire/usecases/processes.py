@@ -86,15 +86,12 @@ class Processes(Access):
                 changed.append((before, after))
             tx.update_formation(release.id, formation, self.clock())
             release = dataclasses.replace(release, formation=formation)
-        for before, after in changed:
-            self._publish(
-                "scale",
-                by,
-                app.name,
-                f"{by.name} scaled `{after.name}` on {app.name} from "
-                f"{before.quantity}({_size(before)}) to {after.quantity}({_size(after)})",
-                message,
-            )
+            for before, after in changed:
+                text = (
+                    f"{by.name} scaled `{after.name}` on {app.name} from "
+                    f"{before.quantity}({_size(before)}) to {after.quantity}({_size(after)})"
+                )
+                self._publish("scale", by, app.name, text, message, tx=tx)
         self._submit(app, release, record=False)
         return [formation[update.process] for update in updates]
 

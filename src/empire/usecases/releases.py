@@ -106,18 +106,12 @@ class Releases(Access):
                 by=by,
                 message=message,
             )
+            if created:
+                self._publish("create", by, name, f"{by.name} created {name}", message, tx=tx)
+            text = f"{by.name} deployed {image} to {name} (v{release.version})"
+            self._publish("deploy", by, name, text, message, tx=tx)
             self.failpoints.hit("before-commit")
-        # Events are published after the commit: the audit sink writes a transaction of its own.
-        if created:
-            self._publish("create", by, name, f"{by.name} created {name}", message)
         emit({"status": f"Status: Created new release v{release.version} for {name}"})
-        self._publish(
-            "deploy",
-            by,
-            name,
-            f"{by.name} deployed {image} to {name} (v{release.version})",
-            message,
-        )
         progress = (lambda line: emit({"status": line})) if stream else None
         release = self._submit(target, release, progress)
         emit(
@@ -165,9 +159,8 @@ class Releases(Access):
                 by=by,
                 message=message,
             )
-        self._publish(
-            "rollback", by, app.name, f"{by.name} rolled back {app.name} to v{old.version}", message
-        )
+            text = f"{by.name} rolled back {app.name} to v{old.version}"
+            self._publish("rollback", by, app.name, text, message, tx=tx)
         return self._submit(app, release)
 
     # -- config -----------------------------------------------------------------------------
@@ -225,14 +218,9 @@ class Releases(Access):
                     by=by,
                     message=message,
                 )
-        keys = ", ".join(sorted(changes))
-        self._publish(
-            "set",
-            by,
-            app.name,
-            f"{by.name} changed environment variables on {app.name} ({keys})",
-            message,
-        )
+            keys = ", ".join(sorted(changes))
+            text = f"{by.name} changed environment variables on {app.name} ({keys})"
+            self._publish("set", by, app.name, text, message, tx=tx)
         if release is not None:
             self._submit(app, release)
         return merged
