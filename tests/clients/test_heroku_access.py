@@ -40,3 +40,9 @@ def test_access_and_access_add(heroku: Heroku, server: Server) -> None:
     with server.api() as api:
         [_, erin] = api.get(f"/apps/{app}/collaborators").json()
     assert (erin["user"]["name"], erin["role"], erin["team"]) == ("erin", "deployer", None)
+    # a team's grant: the heroku CLI reads `user.email` on every row, and sees `team:NAME`
+    with server.api() as api:
+        assert api.post("/teams", json={"name": "ops"}).status_code == 201
+        granted = api.post(f"/apps/{app}/collaborators", json={"team": "ops", "role": "viewer"})
+        assert granted.status_code == 201, granted.text
+    assert lines(heroku("access", "-a", app), "stdout")[-1] == "team:ops           viewer     view"

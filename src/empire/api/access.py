@@ -33,7 +33,15 @@ def collaborator_json(grant: Grant) -> dict[str, Any]:
     return {
         "id": grant.id,
         "app": {"id": grant.app_id, "name": grant.app_name},
-        "user": {"id": user.id, "email": user.email, "name": user.name} if user else None,
+        # Heroku clients read `user.email` on every collaborator: a team's grant names the team
+        # there the way emp and the API address it (`team:NAME`).
+        "user": (
+            {"id": user.id, "email": user.email, "name": user.name}
+            if user
+            else {"id": team.id, "email": f"team:{team.name}", "name": f"team:{team.name}"}
+            if team
+            else None
+        ),
         "team": {"id": team.id, "name": team.name} if team else None,
         "role": grant.role.value,
         "permissions": [
