@@ -419,7 +419,9 @@ def test_collaborators_are_heroku_collaborators_with_a_role_and_a_team(
     team = client.post(f"/apps/{APP}/collaborators", json={"team": "ops", "role": "admin"})
     ops = client.get("/teams/ops").json()
     assert team.status_code == 201
-    assert (team.json()["user"], team.json()["team"]) == (None, {"id": ops["id"], "name": "ops"})
+    assert team.json()["team"] == {"id": ops["id"], "name": "ops"}
+    # heroku clients read user.email on every collaborator: a team shows as team:NAME there
+    assert team.json()["user"] == {"id": ops["id"], "email": "team:ops", "name": "team:ops"}
     assert [p["name"] for p in team.json()["permissions"]] == [
         "view",
         "deploy",
@@ -428,7 +430,7 @@ def test_collaborators_are_heroku_collaborators_with_a_role_and_a_team(
     ]
 
     listed = client.get(f"/apps/{APP}/collaborators").json()
-    assert [(c["user"] or c["team"])["name"] for c in listed] == ["alice", "bob", "ops"]
+    assert [(c["team"] or c["user"])["name"] for c in listed] == ["alice", "bob", "ops"]
     first = client.get(f"/apps/{APP}/collaborators", headers={"Range": "name ..; max=2"})
     assert first.status_code == 206 and len(first.json()) == 2
     rest = client.get(f"/apps/{APP}/collaborators", headers={"Range": first.headers["Next-Range"]})

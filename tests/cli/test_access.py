@@ -54,7 +54,7 @@ def test_access_add_list_and_remove(acme: Emp, stack: Stack) -> None:
     code, out, err = acme("access", "--json")
     assert (code, err) == (0, "")
     listed = json.loads(out)
-    assert [(c["user"] or c["team"])["name"] for c in listed] == ["alice", "bob", "carol", "ops"]
+    assert [(c["team"] or c["user"])["name"] for c in listed] == ["alice", "bob", "carol", "ops"]
     assert [c["role"] for c in listed] == ["admin", "deployer", "admin", "viewer"]
     assert all(c["app"]["name"] == "acme" for c in listed)
 
