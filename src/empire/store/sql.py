@@ -221,17 +221,14 @@ class SqlTransaction(AccessQueries, DeliveriesMixin):
 
     def app(self, ident: str) -> App | None:
         # Names are at most 30 characters (formation.APP_NAME), ids are 36: one query either way.
-        column = t.apps.c.id if len(ident) == 36 else t.apps.c.name
-        row = self.conn.execute(
-            select(t.apps).where(t.apps.c.deleted_at.is_(None), column == ident)
-        ).first()
+        query = _APP_BY_ID if len(ident) == 36 else _APP_BY_NAME
+        row = self.conn.execute(query, {"ident": ident}).first()
         return _app(row._mapping) if row else None
 
     def apps(self, page: Page) -> list[App]:
         column = t.apps.c.name if page.field == "name" else t.apps.c.id
-        query = select(t.apps).where(t.apps.c.deleted_at.is_(None))
-        query = _window(query, column, page, page.start)
-        return [_app(row._mapping) for row in self.conn.execute(query)]
+        query, params = _windowed(_LIVE_APPS, column, page, page.start)
+        return [_app(row._mapping) for row in self.conn.execute(query, params)]
 
     def insert_app(self, app: App) -> None:
         try:
@@ -255,25 +252,15 @@ class SqlTransaction(AccessQueries, DeliveriesMixin):
 
     def lock_app(self, app_id: str) -> None:
         if self.postgres:
-            self.conn.execute(select(t.apps.c.id).where(t.apps.c.id == app_id).with_for_update())
+            self.conn.execute(_LOCK_APP, {"app": app_id})
 
     # -- configs and slugs --------------------------------------------------------------------
 
     def latest_config(self, app_id: str) -> Config | None:
         # The current release's config; before the first release, the newest config set.
-        live = (
-            select(t.configs)
-            .join(t.releases, t.releases.c.config_id == t.configs.c.id)
-            .where(t.releases.c.app_id == app_id, _LIVE)
-            .order_by(t.releases.c.version.desc())
-            .limit(1)
-        )
-        row = self.conn.execute(live).first()
+        row = self.conn.execute(_LIVE_CONFIG, {"app": app_id}).first()
         if row is None:
-            pointer = t.apps.c.id == app_id
-            row = self.conn.execute(
-                select(t.configs).join(t.apps, t.apps.c.config_id == t.configs.c.id).where(pointer)
-            ).first()
+            row = self.conn.execute(_POINTED_CONFIG, {"app": app_id}).first()
         if row is None:
             return None
         m = row._mapping
@@ -281,16 +268,15 @@ class SqlTransaction(AccessQueries, DeliveriesMixin):
 
     def insert_config(self, config: Config) -> None:
         self.conn.execute(
-            t.configs.insert().values(
-                id=config.id,
-                app_id=config.app_id,
-                vars=self._stored_vars(config.vars),
-                created_at=config.created_at,
-            )
+            _INSERT_CONFIG,
+            {
+                "id": config.id,
+                "app_id": config.app_id,
+                "vars": self._stored_vars(config.vars),
+                "created_at": config.created_at,
+            },
         )
-        self.conn.execute(
-            t.apps.update().where(t.apps.c.id == config.app_id).values(config_id=config.id)
-        )
+        self.conn.execute(_POINT_CONFIG, {"app": config.app_id, "config": config.id})
 
     def insert_slug(self, slug: Slug) -> None:
         self.conn.execute(
@@ -317,13 +303,14 @@ class SqlTransaction(AccessQueries, DeliveriesMixin):
         return self._release(row._mapping) if row else None
 
     def releases(self, app_id: str, page: Page) -> list[ReleaseSummary]:
-        query = _SUMMARIES.where(t.releases.c.app_id == bindparam("app"))
         if page.field == "id":
-            query = _window(query, t.releases.c.id, page, page.start)
+            query, params = _windowed(_APP_SUMMARIES, t.releases.c.id, page, page.start)
         else:
             start = int(page.start) if page.start and VERSION.fullmatch(page.start) else None
-            query = _window(query, t.releases.c.version, page, start)
-        return [_summary(row._mapping) for row in self.conn.execute(query, {"app": app_id})]
+            query, params = _windowed(_APP_SUMMARIES, t.releases.c.version, page, start)
+        return [
+            _summary(row._mapping) for row in self.conn.execute(query, {"app": app_id, **params})
+        ]
 
     def current_states(self) -> list[tuple[App, Release, tuple[str, ...]]]:
         latest = (
@@ -373,9 +360,7 @@ class SqlTransaction(AccessQueries, DeliveriesMixin):
         return list(self.conn.execute(query).scalars())
 
     def next_version(self, app_id: str) -> int:
-        current = self.conn.execute(
-            select(func.max(t.releases.c.version)).where(t.releases.c.app_id == app_id)
-        ).scalar()
+        current = self.conn.execute(_NEXT_VERSION, {"app": app_id}).scalar()
         return int(current or 0) + 1
 
     def insert_release(self, release: Release) -> None:
@@ -383,23 +368,24 @@ class SqlTransaction(AccessQueries, DeliveriesMixin):
         # No savepoint: a conflict aborts the whole transaction, which Conflict then ends.
         try:
             self.conn.execute(
-                t.releases.insert().values(
-                    id=release.id,
-                    app_id=release.app_id,
-                    version=release.version,
-                    config_id=release.config.id,
-                    slug_id=release.slug.id,
-                    formation=formation_to_json(release.formation),
-                    description=release.description,
-                    user_id=user.id if user else None,
-                    user_name=user.name if user else None,
-                    user_email=user.email if user else None,
-                    message=release.message,
-                    outcome=release.outcome.value,
-                    reason=release.reason,
-                    created_at=release.created_at,
-                    updated_at=release.updated_at,
-                )
+                _INSERT_RELEASE,
+                {
+                    "id": release.id,
+                    "app_id": release.app_id,
+                    "version": release.version,
+                    "config_id": release.config.id,
+                    "slug_id": release.slug.id,
+                    "formation": formation_to_json(release.formation),
+                    "description": release.description,
+                    "user_id": user.id if user else None,
+                    "user_name": user.name if user else None,
+                    "user_email": user.email if user else None,
+                    "message": release.message,
+                    "outcome": release.outcome.value,
+                    "reason": release.reason,
+                    "created_at": release.created_at,
+                    "updated_at": release.updated_at,
+                },
             )
         except IntegrityError as exc:
             raise Conflict(
@@ -408,9 +394,8 @@ class SqlTransaction(AccessQueries, DeliveriesMixin):
             ) from exc
         # The app's current config is its newest release's (a rollback brings the old one back).
         self.conn.execute(
-            t.apps.update()
-            .where(t.apps.c.id == release.app_id)
-            .values(config_id=release.config.id, released_at=release.created_at)
+            _RELEASED,
+            {"app": release.app_id, "config": release.config.id, "at": release.created_at},
         )
 
     def update_formation(self, release_id: str, formation: Formation, at: datetime) -> None:
@@ -422,17 +407,16 @@ class SqlTransaction(AccessQueries, DeliveriesMixin):
 
     def set_outcome(self, release_id: str, outcome: Outcome, reason: str, at: datetime) -> None:
         self.conn.execute(
-            t.releases.update()
-            .where(t.releases.c.id == release_id)
-            .values(outcome=outcome.value, reason=reason, updated_at=at)
+            _SET_OUTCOME,
+            {"release": release_id, "outcome": outcome.value, "reason": reason, "at": at},
         )
 
     # -- domains ------------------------------------------------------------------------------
 
     def domains(self, app_id: str, page: Page) -> list[Domain]:
         column = t.domains.c.hostname if page.field == "hostname" else t.domains.c.id
-        query = select(t.domains).where(t.domains.c.app_id == app_id)
-        return [_domain(r._mapping) for r in self.conn.execute(_window(query, column, page))]
+        query, params = _windowed(_APP_DOMAINS, column, page, page.start)
+        return [_domain(r._mapping) for r in self.conn.execute(query, {"app": app_id, **params})]
 
     def domain(self, ident: str) -> Domain | None:
         row = self.conn.execute(
@@ -572,16 +556,17 @@ class SqlTransaction(AccessQueries, DeliveriesMixin):
 
     def insert_event(self, event: Event) -> None:
         self.conn.execute(
-            t.events.insert().values(
-                kind=event.kind,
-                user_name=event.user,
-                app_name=event.app,
-                text=event.text,
-                message=event.message,
-                data=dict(event.data),
-                created_at=event.at,
-                request_id=event.request_id,
-            )
+            _INSERT_EVENT,
+            {
+                "kind": event.kind,
+                "user_name": event.user,
+                "app_name": event.app,
+                "text": event.text,
+                "message": event.message,
+                "data": dict(event.data),
+                "created_at": event.at,
+                "request_id": event.request_id,
+            },
         )
 
     def events(self, app_name: str, page: Page) -> list[Event]:
@@ -604,6 +589,33 @@ class SqlTransaction(AccessQueries, DeliveriesMixin):
 
 
 # -- queries and row mapping ------------------------------------------------------------------
+
+
+_WINDOWS: dict[tuple[int, str, bool, bool, bool], Select[Any]] = {}
+
+
+def _windowed(
+    query: Select[Any], column: Any, page: Page, start: Any
+) -> tuple[Select[Any], dict[str, Any]]:
+    """`_window` for a query built once (a module constant): the windowed statement is built
+    once per shape too, with the start and the size as parameters."""
+    key = (id(query), column.key, page.descending, page.exclusive, start is not None)
+    statement = _WINDOWS.get(key)
+    if statement is None:
+        statement = query
+        if start is not None:
+            bound: Any = bindparam("start")
+            if page.descending:
+                statement = statement.where(column < bound if page.exclusive else column <= bound)
+            else:
+                statement = statement.where(column > bound if page.exclusive else column >= bound)
+        order = column.desc() if page.descending else column.asc()
+        statement = statement.order_by(order).limit(bindparam("limit"))
+        _WINDOWS[key] = statement
+    params: dict[str, Any] = {"limit": page.max}
+    if start is not None:
+        params["start"] = start
+    return statement, params
 
 
 def _window(query: Select[Any], column: Any, page: Page, start: Any = None) -> Select[Any]:
@@ -693,6 +705,45 @@ _LATEST = (
     .where(t.releases.c.app_id == bindparam("app"), _LIVE)
     .order_by(t.releases.c.version.desc())
     .limit(1)
+)
+# The statements every request runs, built once (building one costs more than running it).
+_LIVE_APP = t.apps.c.deleted_at.is_(None)
+_APP_BY_NAME = select(t.apps).where(_LIVE_APP, t.apps.c.name == bindparam("ident"))
+_APP_BY_ID = select(t.apps).where(_LIVE_APP, t.apps.c.id == bindparam("ident"))
+_LOCK_APP = select(t.apps.c.id).where(t.apps.c.id == bindparam("app")).with_for_update()
+_LIVE_CONFIG = (
+    select(t.configs)
+    .join(t.releases, t.releases.c.config_id == t.configs.c.id)
+    .where(t.releases.c.app_id == bindparam("app"), _LIVE)
+    .order_by(t.releases.c.version.desc())
+    .limit(1)
+)
+_POINTED_CONFIG = (
+    select(t.configs)
+    .join(t.apps, t.apps.c.config_id == t.configs.c.id)
+    .where(t.apps.c.id == bindparam("app"))
+)
+_INSERT_CONFIG = t.configs.insert()
+_POINT_CONFIG = (
+    t.apps.update().where(t.apps.c.id == bindparam("app")).values(config_id=bindparam("config"))
+)
+_INSERT_RELEASE = t.releases.insert()
+_RELEASED = (
+    t.apps.update()
+    .where(t.apps.c.id == bindparam("app"))
+    .values(config_id=bindparam("config"), released_at=bindparam("at"))
+)
+_SET_OUTCOME = (
+    t.releases.update()
+    .where(t.releases.c.id == bindparam("release"))
+    .values(outcome=bindparam("outcome"), reason=bindparam("reason"), updated_at=bindparam("at"))
+)
+_INSERT_EVENT = t.events.insert()
+_LIVE_APPS = select(t.apps).where(_LIVE_APP)
+_APP_SUMMARIES = _SUMMARIES.where(t.releases.c.app_id == bindparam("app"))
+_APP_DOMAINS = select(t.domains).where(t.domains.c.app_id == bindparam("app"))
+_NEXT_VERSION = select(func.max(t.releases.c.version)).where(
+    t.releases.c.app_id == bindparam("app")
 )
 _FORMATION = (
     select(t.releases.c.formation)
