@@ -23,9 +23,21 @@ NAMED: dict[str, Size] = {
 }
 DEFAULT = NAMED["1X"]
 
+# The largest values a scheduler can be given: Linux caps cpu.shares at 262144, ECS counts
+# memory in MiB and the nproc ulimit in 32-bit integers. Larger ones are refused here rather
+# than by a scheduler (or by int(float("inf")) for a memory of a few hundred digits).
+MAX_CPU_SHARES = 262144
+MAX_MEMORY = 1024 * TB
+MAX_NPROC = 2**31 - 1
+
 _UNITS: dict[str, int] = {"B": 1, "KB": KB, "MB": MB, "GB": GB, "TB": TB}
-_MEMORY = re.compile(r"^(?P<value>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>[KMGT]?B)?$", re.IGNORECASE)
-_NPROC = re.compile(r"^nproc=(?P<n>\d+)$", re.IGNORECASE)
+# ASCII digits only: \d would take any Unicode digit, and str.isdigit() takes "²" too.
+_MEMORY = re.compile(
+    r"^(?P<value>[0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*(?P<unit>[KMGT]?B)?$", re.IGNORECASE
+)
+_NPROC = re.compile(r"^nproc=(?P<n>[0-9]+)$", re.IGNORECASE)
+_CPU = re.compile(r"^\s*[0-9]+\s*$")
+_TOO_MUCH_MEMORY = "memory must be at most 1024TB"
 _FORMS = "use 1X, 2X, PX or cpu:memory[:nproc=N], e.g. 512:1GB"
 _MEMORY_FORMS = "a number greater than 0 with an optional unit B, KB, MB, GB or TB, e.g. 512MB"
 
@@ -50,6 +62,8 @@ def parse_memory(text: str) -> int:
     memory = _memory_bytes(text)
     if memory is None:
         raise Invalid(f'invalid memory "{text}": use {_MEMORY_FORMS}')
+    if memory > MAX_MEMORY:
+        raise Invalid(f'invalid memory "{text}": {_TOO_MUCH_MEMORY}')
     return memory
 
 
@@ -73,11 +87,15 @@ def render_memory(memory: int) -> str:
 
 
 def _parse_cpu(size: str, text: str) -> int:
-    if not text.strip().isdigit():
+    if not _CPU.match(text):
         raise _invalid(size, f'CPU shares "{text}" is not a whole number')
-    cpu = int(text)
+    digits = text.strip().lstrip("0")
+    # Thousands of digits would exceed int()'s limit: compare lengths before converting.
+    cpu = int(digits or "0") if len(digits) <= len(str(MAX_CPU_SHARES)) else MAX_CPU_SHARES + 1
     if cpu <= 1:
         raise _invalid(size, "CPUShare must be greater than 1")
+    if cpu > MAX_CPU_SHARES:
+        raise _invalid(size, f"CPUShare must be at most {MAX_CPU_SHARES}")
     return cpu
 
 
@@ -85,14 +103,21 @@ def _parse_memory(size: str, text: str) -> int:
     memory = _memory_bytes(text)
     if memory is None:
         raise _invalid(size, f'memory "{text}" must be {_MEMORY_FORMS}')
+    if memory > MAX_MEMORY:
+        raise _invalid(size, _TOO_MUCH_MEMORY)
     return memory
 
 
 def _memory_bytes(text: str) -> int | None:
+    """Bytes, or None when it is no memory; MAX_MEMORY + 1 for anything above the maximum
+    (hundreds of digits make an infinite float, which int() refuses)."""
     m = _MEMORY.match(text.strip())
     if m is None:
         return None
-    memory = int(float(m.group("value")) * _UNITS[(m.group("unit") or "B").upper()])
+    value = float(m.group("value")) * _UNITS[(m.group("unit") or "B").upper()]
+    if value > MAX_MEMORY:
+        return MAX_MEMORY + 1
+    memory = int(value)
     # Sub-byte values such as 0.1B round down to 0, which is no limit at all: refuse them too.
     return memory if memory > 0 else None
 
@@ -101,7 +126,11 @@ def _parse_nproc(size: str, text: str) -> int:
     m = _NPROC.match(text.strip())
     if m is None:
         raise _invalid(size, f'"{text}" is not nproc=N')
-    return int(m.group("n"))
+    digits = m.group("n").lstrip("0")
+    nproc = int(digits or "0") if len(digits) <= len(str(MAX_NPROC)) else MAX_NPROC + 1
+    if nproc > MAX_NPROC:
+        raise _invalid(size, f"nproc must be at most {MAX_NPROC}")
+    return nproc
 
 
 def _invalid(size: str, reason: str) -> Invalid:

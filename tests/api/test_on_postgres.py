@@ -24,6 +24,12 @@ from api.test_bad_input import (  # noqa: F401  (collected again here, on Postgr
     test_unknown_app_on_every_app_route,
     test_unknown_release,
 )
+from api.test_fuzz_regressions import (  # noqa: F401  (NUL was a 500 on PostgreSQL only)
+    test_a_range_start_with_a_control_character_is_ignored,
+    test_nul_in_a_body_string_is_a_bad_request,
+    test_nul_in_a_path_is_a_bad_request,
+    test_nul_in_the_commit_message_is_a_bad_request,
+)
 from api.test_ranges import (  # noqa: F401
     test_apps_page_by_id_and_descending,
     test_apps_pages_by_name,

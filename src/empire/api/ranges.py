@@ -16,6 +16,7 @@ MAX_MAX = 1000
 _NUMBER = re.compile(r"^[0-9]+$")
 _START = re.compile(r"^[0-9]{1,9}$")
 _FIELD = re.compile(r"^\s*([A-Za-z_]+)\s*(.*)$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # in no name or id; PostgreSQL refuses NUL
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,8 @@ class Ranges:
                 if start.startswith("]"):
                     page = replace(page, exclusive=True)
                     start = start[1:]
-                if start and (page.field not in self.numeric or _START.match(start)):
+                numeric_ok = page.field not in self.numeric or _START.match(start)
+                if start and numeric_ok and not _CONTROL.search(start):
                     page = replace(page, start=start)
         for option in options:
             key, _, value = option.strip().partition("=")
