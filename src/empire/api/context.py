@@ -21,9 +21,14 @@ class Context:
     range: str | None
 
 
-def context(request: Request) -> Context:
-    """Build the handler context from the request (the middleware authenticated it)."""
+async def context(request: Request) -> Context:
+    """Build the handler context from the request (the middleware authenticated it).
+
+    Async because it never blocks: a sync dependency would cost a thread hop per request.
+    """
     message = request.headers.get("commit-message")
+    if message and "\x00" in message:  # no store keeps one (PostgreSQL refuses it)
+        raise Invalid("the Commit-Message header must not contain NUL characters")
     return Context(
         empire=request.app.state.empire,
         user=request.state.user,
@@ -44,6 +49,8 @@ def string(body: dict[str, Any], key: str, *, required: bool = True) -> str | No
         return None
     if not isinstance(value, str):
         raise Invalid(f"field {key!r} must be a string, got {type(value).__name__}")
+    if "\x00" in value:  # no name, command or certificate has one, and PostgreSQL refuses it
+        raise Invalid(f"field {key!r} must not contain NUL characters (\\u0000)")
     return value
 
 
