@@ -11,6 +11,8 @@ from empire.model import Formation, Process, User
 
 APP_NAME = re.compile(r"^[a-z][a-z0-9-]{2,29}$")
 CONFIG_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# More instances of one process than any backend takes from one app (Heroku allows 100).
+MAX_QUANTITY = 1000
 HOSTNAME = re.compile(
     r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 )

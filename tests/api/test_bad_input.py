@@ -208,7 +208,7 @@ def test_negative_quantity(unchanged: TestClient) -> None:
         unchanged.patch(f"/apps/{APP}/formation/web", json={"quantity": "-1"}),
         400,
         "bad_request",
-        "invalid quantity -1: use 0 or more",
+        "invalid quantity -1 for web: use 0 to 1000",
     )
 
 

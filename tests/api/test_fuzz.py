@@ -48,7 +48,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -75,7 +74,6 @@ TIMEOUT = 10.0  # seconds, per request
 MAX_EXAMPLES = 15  # per operation, fuzzing phase (the examples and coverage phases add theirs)
 MAX_EXAMPLES_NO_TOKEN = 5  # the gate answers before routing: a few per operation suffice
 ERROR_KEYS = ("id", "message", "url")
-_INTEGER = re.compile(r"^\s*-?[0-9]+\s*$")  # the quantities api/formation.py takes
 
 
 def often(values: list[Any], schema: dict[str, Any]) -> dict[str, Any]:
@@ -241,32 +239,7 @@ class KnownBug:
     matches: Callable[[Case], bool]
 
 
-def _quantities(case: Case) -> list[Any]:
-    body = case.body if isinstance(case.body, dict) else {}
-    updates = body.get("updates") if case.path == "/apps/{app}/formation" else [body]
-    return [u.get("quantity") for u in updates or [] if isinstance(u, dict)]
-
-
-def _huge_quantity(case: Case) -> bool:
-    """A quantity above 1000, as a number or as the digits api/formation.py takes."""
-    for quantity in _quantities(case):
-        if isinstance(quantity, str) and _INTEGER.match(quantity):
-            digits = quantity.strip()  # no int() of 5000 digits: their length says enough
-            quantity = -1 if digits.startswith("-") else int(digits) if len(digits) <= 4 else 10**4
-        if isinstance(quantity, int) and quantity > 1000:
-            return True
-    return False
-
-
-_UNBOUNDED_QUANTITY = (
-    "BUG: no upper bound on a process quantity (api/formation.py _update, "
-    "usecases/processes.py scale): 10**30 is accepted, then the fake scheduler's tasks() "
-    "builds 10**30 tasks and GET /apps/{app}/dynos never answers"
-)
-KNOWN_BUGS: list[KnownBug] = [
-    KnownBug(_UNBOUNDED_QUANTITY, "PATCH /apps/{app}/formation", _huge_quantity),
-    KnownBug(_UNBOUNDED_QUANTITY, "PATCH /apps/{app}/formation/{process}", _huge_quantity),
-]
+KNOWN_BUGS: list[KnownBug] = []
 
 
 # -- the document ---------------------------------------------------------------------------------

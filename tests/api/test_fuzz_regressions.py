@@ -142,3 +142,33 @@ def test_a_range_start_with_a_control_character_is_ignored(
     odd = unchanged.get(path, headers={"Range": f"{field} ]{start}..; max=1000"})
     assert odd.status_code == plain.status_code == 200, odd.text
     assert odd.json() == plain.json()
+
+
+# -- found by the fuzzer in modules it did not own ------------------------------------------
+
+
+@pytest.mark.parametrize("quantity", [1001, 10**30, "1" + "0" * 5000, -1])
+def test_a_quantity_beyond_any_backend_is_a_bad_request(
+    unchanged: TestClient, quantity: int | str
+) -> None:
+    """10**30 was accepted, and the fake scheduler then hung listing 10**30 dynos."""
+    shown = quantity if isinstance(quantity, int) and abs(quantity) < 10**18 else "that large"
+    message = f"invalid quantity {shown} for web: use 0 to 1000"
+    for response in (
+        unchanged.patch(
+            f"/apps/{APP}/formation", json={"updates": [{"type": "web", "quantity": quantity}]}
+        ),
+        unchanged.patch(f"/apps/{APP}/formation/web", json={"quantity": quantity}),
+    ):
+        error(response, 400, "bad_request", message)
+
+
+def test_a_config_value_with_nul_is_refused_without_repeating_it(unchanged: TestClient) -> None:
+    response = unchanged.patch(f"/apps/{APP}/config-vars", json={"TOKEN": "s3cr3t\u0000"})
+    error(
+        response,
+        400,
+        "bad_request",
+        "config var TOKEN contains a NUL character (\\u0000): no process environment can hold one",
+    )
+    assert "s3cr3t" not in response.text

@@ -53,6 +53,10 @@ async def attach(websocket: WebSocket, app: str) -> None:
     header = websocket.headers.get("commit-message")
     message = header.strip() if header and header.strip() else None
     await websocket.accept()
+    if message is not None and "\x00" in message:  # as api/context.py refuses it
+        refusal = Invalid("the Commit-Message header must not contain NUL characters")
+        await _refuse(websocket, refusal)
+        return
     try:
         with anyio.fail_after(FIRST_MESSAGE_TIMEOUT):
             first = await websocket.receive()

@@ -33,7 +33,11 @@ def _update(item: Any, process: str | None = None) -> ScaleUpdate:
     if isinstance(quantity, str):
         if not _INTEGER.match(quantity):
             raise Invalid(f"invalid quantity {quantity!r} for {name}: use a whole number")
-        quantity = int(quantity)
+        digits = quantity.strip()
+        # int() refuses thousands of digits; any number this long is past the bound the use
+        # case checks (and names), so a stand-in of the same sign will do.
+        huge = -(10**21) if digits.startswith("-") else 10**21
+        quantity = int(digits) if len(digits) <= 20 else huge
     elif quantity is not None and (not isinstance(quantity, int) or isinstance(quantity, bool)):
         raise Invalid(f"invalid quantity {quantity!r} for {name}: use a whole number")
     size = data.get("size")

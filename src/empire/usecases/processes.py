@@ -6,6 +6,7 @@ import dataclasses
 import shlex
 from collections.abc import Iterator
 
+from empire import formation as rules
 from empire import manifest
 from empire.errors import (
     Invalid,
@@ -75,8 +76,11 @@ class Processes(Access):
                         f"process {update.process!r} is noservice and cannot be scaled: "
                         f"run it with `emp run {update.process}`"
                     )
-                if update.quantity is not None and update.quantity < 0:
-                    raise Invalid(f"invalid quantity {update.quantity}: use 0 or more")
+                if update.quantity is not None and not 0 <= update.quantity <= rules.MAX_QUANTITY:
+                    raise Invalid(
+                        f"invalid quantity {_shown(update.quantity)} for {update.process}: "
+                        f"use 0 to {rules.MAX_QUANTITY}"
+                    )
                 after = dataclasses.replace(
                     before,
                     quantity=before.quantity if update.quantity is None else update.quantity,
@@ -205,3 +209,8 @@ class Processes(Access):
         """Yield the app's log lines."""
         app = self._find_as(ident, by, Role.VIEWER, "reading logs")
         return self.scheduler.logs(app.id, query)
+
+
+def _shown(quantity: int) -> str:
+    """A quantity for an error message: a number thousands of digits long is not repeated."""
+    return str(quantity) if quantity.bit_length() < 64 else "that large"

@@ -193,6 +193,12 @@ class Releases(Access):
                     f"invalid config var name {key!r}: use letters, digits and underscores, "
                     "not starting with a digit"
                 )
+            value = changes[key]
+            if value is not None and "\x00" in value:  # never repeat the value: it is a secret
+                raise Invalid(
+                    f"config var {key} contains a NUL character (\\u0000): "
+                    "no process environment can hold one"
+                )
         with self.store.write() as tx:
             app = self._app_as(tx, ident, by, Role.DEPLOYER, "changing config vars")
             tx.lock_app(app.id)
