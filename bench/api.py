@@ -30,6 +30,7 @@ from empire.core import Empire  # noqa: E402
 from empire.events import NullSink  # noqa: E402
 from empire.images.fake import FakeImages  # noqa: E402
 from empire.scheduler.fake import FakeScheduler  # noqa: E402
+from empire.secrets import Cipher, generate_key  # noqa: E402
 from empire.store import migrate  # noqa: E402
 from empire.store.sql import SqlStore, connect  # noqa: E402
 from support.services import PostgresCluster, free_port  # noqa: E402
@@ -41,9 +42,16 @@ SAMPLES = 500
 GO_EMPIRE = {"apps": 11.4, "releases": 3.9, "config": 2.6, "formation": 2.4, "patch": 10.1}
 
 
+# The server runs as in production: config vars encrypted at rest, tokens HMAC'd.
+ENCRYPTION_KEY = generate_key()
+SECRET_KEY = generate_key()
+
+
 def seed(url: str) -> str:
     """Create the apps and releases; return an API token."""
-    store = SqlStore(connect(url), expected_revision=migrate.head())
+    store = SqlStore(
+        connect(url), expected_revision=migrate.head(), cipher=Cipher((ENCRYPTION_KEY,))
+    )
     migrate.upgrade(store.engine)
     empire = Empire(
         store=store,
@@ -53,6 +61,7 @@ def seed(url: str) -> str:
         ),
         events=NullSink(),
         token_ttl=None,
+        secret_key=SECRET_KEY,
     )
     user, token = empire.create_user("bench", admin=True)
     for i in range(APPS):
@@ -74,9 +83,13 @@ def start_server(url: str, data_dir: str) -> tuple[subprocess.Popen[bytes], str]
         "EMPIRE_IMAGES": "fake",
         "EMPIRE_LOG_LEVEL": "warning",
         "EMPIRE_RATE_LIMIT_PER_HOUR": "0",
+        "EMPIRE_ENCRYPTION_KEY": ENCRYPTION_KEY,
+        "EMPIRE_SECRET_KEY": SECRET_KEY,
     }
     proc = subprocess.Popen(
-        [str(ROOT / ".venv/bin/empire"), "server", "--port", str(port)], env=env
+        [str(ROOT / ".venv/bin/empire"), "server", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,  # the audit events, one JSON line each
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -97,8 +97,9 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
     )
     reconciler = Reconciler(empire, router, settings.reconcile_interval)
     reconciler.start(now=True)  # converges in the background: the API answers meanwhile
-    dispatcher = build_dispatcher(settings, store, listening)
-    dispatcher.start()  # sends webhook deliveries, first those a previous process left
+    dispatcher = build_dispatcher(settings, store, listening) if settings.webhooks else None
+    if dispatcher is not None:
+        dispatcher.start()  # sends webhook deliveries, first those a previous process left
     start_cron = getattr(empire.scheduler, "start_cron", None)
     if start_cron is not None:
         start_cron()
@@ -113,7 +114,8 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
             ssl_keyfile=settings.tls_key,
         )
     finally:
-        dispatcher.stop()
+        if dispatcher is not None:
+            dispatcher.stop()
         reconciler.stop()
         close = getattr(empire.scheduler, "close", None)
         if close is not None:

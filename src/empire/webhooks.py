@@ -26,11 +26,13 @@ import random
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-
-import httpx
+from typing import TYPE_CHECKING
 
 from empire.events import Delivery
 from empire.store import Store
+
+if TYPE_CHECKING:  # httpx loads only where webhooks are sent (it costs the server megabytes)
+    import httpx
 
 log = logging.getLogger("empire.webhooks")
 
@@ -129,7 +131,7 @@ class Dispatcher:
         self.batch = batch
         self.clock = clock or (lambda: datetime.now(UTC))
         self.jitter = jitter
-        self.http = http or httpx.Client(timeout=timeout, follow_redirects=False)
+        self._http = http
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -188,8 +190,12 @@ class Dispatcher:
             DELIVERY_HEADER: delivery.id,
             SIGNATURE_HEADER: sign(self.secret, body, timestamp),
         }
+        import httpx
+
+        if self._http is None:
+            self._http = httpx.Client(timeout=self.timeout, follow_redirects=False)
         try:
-            response = self.http.post(
+            response = self._http.post(
                 delivery.url, content=body, headers=headers, timeout=self.timeout
             )
         except httpx.TimeoutException:
@@ -213,7 +219,8 @@ class Dispatcher:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout=timeout if timeout is not None else self.timeout + 5)
-        self.http.close()
+        if self._http is not None:
+            self._http.close()
 
     def _loop(self) -> None:
         while not self._stopping.is_set():

@@ -202,7 +202,9 @@ class Releases(Access):
         with self.store.write() as tx:
             app = self._app_as(tx, ident, by, Role.DEPLOYER, "changing config vars")
             tx.lock_app(app.id)
-            current = tx.latest_config(app.id)
+            previous = tx.latest_release(app.id)
+            # The current config is the current release's, or before any the newest one set.
+            current = previous.config if previous else tx.latest_config(app.id)
             merged = dict(current.vars) if current else {}
             for key, value in changes.items():
                 if value is None:
@@ -211,7 +213,6 @@ class Releases(Access):
                     merged[key] = value
             config = Config(_new_id(), app.id, merged, self.clock())
             tx.insert_config(config)
-            previous = tx.latest_release(app.id)
             release = None
             if previous is not None:
                 release = self._new_release(
