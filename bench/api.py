@@ -47,8 +47,9 @@ ENCRYPTION_KEY = generate_key()
 SECRET_KEY = generate_key()
 
 
-def seed(url: str) -> str:
-    """Create the apps and releases; return an API token."""
+def seed(url: str) -> tuple[str, str]:
+    """Create the apps and releases; return the API tokens of a global admin and of a user
+    who is a deployer of the measured apps through a team (roles cost a query for them)."""
     store = SqlStore(
         connect(url), expected_revision=migrate.head(), cipher=Cipher((ENCRYPTION_KEY,))
     )
@@ -69,8 +70,13 @@ def seed(url: str) -> str:
     for i in range(BUSY_APPS):
         for n in range(BUSY_RELEASES - 1):
             empire.set_config(f"app-{i:04d}", {"N": str(n)}, by=user)
+    member, member_token = empire.create_user("dev")
+    empire.create_team("devs", by=user)
+    empire.add_member("devs", member.name, by=user)
+    for app in (BUSY, PATCHED):
+        empire.grant(app, "team:devs", "deployer", by=user)
     store.engine.dispose()
-    return token
+    return token, member_token
 
 
 def start_server(url: str, data_dir: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -108,8 +114,13 @@ def percentiles(samples: list[float]) -> tuple[float, float, float]:
     return q[49], q[89], q[98]
 
 
-def measure(client: httpx.Client) -> dict[str, tuple[float, float, float]]:
-    busy = "app-0003"
+BUSY, PATCHED = "app-0003", "app-0500"
+
+
+def measure(
+    client: httpx.Client, skip: tuple[str, ...] = ()
+) -> dict[str, tuple[float, float, float]]:
+    busy = BUSY
     requests = {
         "apps": lambda: client.get("/apps"),
         "releases": lambda: client.get(
@@ -117,10 +128,12 @@ def measure(client: httpx.Client) -> dict[str, tuple[float, float, float]]:
         ),
         "config": lambda: client.get(f"/apps/{busy}/config-vars"),
         "formation": lambda: client.get(f"/apps/{busy}/formation"),
-        "patch": lambda: client.patch("/apps/app-0500/config-vars", json={"FOO": "bar"}),
+        "patch": lambda: client.patch(f"/apps/{PATCHED}/config-vars", json={"FOO": "bar"}),
     }
     results = {}
     for name, call in requests.items():
+        if name in skip:
+            continue
         for _ in range(20):  # warm-up
             assert call().status_code in (200, 206), name
         samples = []
@@ -171,7 +184,7 @@ def run(db: str) -> None:
         else:
             url = f"sqlite:///{data_dir}/empire.db"
         started = time.monotonic()
-        token = seed(url)
+        token, member_token = seed(url)
         print(
             f"[{db}] seeded {APPS} apps and {BUSY_APPS}x{BUSY_RELEASES} releases "
             f"in {time.monotonic() - started:.1f} s"
@@ -180,6 +193,9 @@ def run(db: str) -> None:
         try:
             with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
                 results = measure(c)
+            member = {"Authorization": f"Bearer {member_token}"}
+            with httpx.Client(base_url=base, headers=member) as c:
+                as_member = measure(c, skip=("apps",))  # they see 2 apps, not 1,000
             rps = throughput(base, token)
             time.sleep(2)
             rss = rss_mb(proc.pid)
@@ -201,6 +217,9 @@ def run(db: str) -> None:
             f"[{db}] {labels[name]:<44}{p50:>7.1f}ms{p90:>6.1f}ms{p99:>6.1f}ms"
             f"   {GO_EMPIRE[name]} ms"
         )
+    print(f"[{db}] the same as a deployer through a team (not a global admin):")
+    for name, (p50, p90, p99) in as_member.items():
+        print(f"[{db}] {labels[name]:<44}{p50:>7.1f}ms{p90:>6.1f}ms{p99:>6.1f}ms")
     print(f"[{db}] releases list, 8 clients x 10 s: {rps:.0f} requests/s (Go Empire: 262-295)")
     print(f"[{db}] server RSS at idle: {rss:.0f} MB (Go Empire: 37 MB; budget 100 MB)")
 
