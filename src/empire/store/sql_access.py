@@ -15,8 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from empire.errors import Conflict
 from empire.model import App, Grant, Page, Role, Team, User
 from empire.store import tables as t
+from empire.store.sql_rows import _app, _user
+from empire.store.sql_statements import _window
 
-# Built once: constructing a query costs more than running it (see sql._RELEASES).
+# Built once: constructing a query costs more than running it (see sql_statements._RELEASES).
 _TEAMS_OF = select(t.team_members.c.team_id).where(t.team_members.c.user_id == bindparam("user_id"))
 _ROLES = select(t.grants.c.role).where(
     t.grants.c.app_id == bindparam("app_id"),
@@ -86,8 +88,6 @@ class AccessQueries:
         self.conn.execute(t.grants.delete().where(t.grants.c.id == grant_id))
 
     def visible_apps(self, user_id: str, page: Page) -> list[App]:
-        from empire.store.sql import _app, _window  # sql imports this module: import late
-
         granted = select(t.grants.c.app_id).where(
             or_(
                 t.grants.c.user_id == user_id,
@@ -187,10 +187,6 @@ def _subject(grant: Grant) -> Any:
 
 def _at(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _user(m: Any) -> User:
-    return User(id=m["id"], name=m["name"], email=m["email"] or "", admin=bool(m["admin"]))
 
 
 def _team(m: Any) -> Team:

@@ -1,0 +1,52 @@
+"""The store's event log queries: a mixin of `SqlTransaction`."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, select
+
+from empire.events import Event
+from empire.model import Page
+from empire.store import tables as t
+from empire.store.sql_rows import _now_utc
+from empire.store.sql_statements import _INSERT_EVENT
+
+
+class EventQueries:
+    """Events: record one, list an app's, on the transaction's connection."""
+
+    conn: Connection
+
+    # -- events -------------------------------------------------------------------------------
+
+    def insert_event(self, event: Event) -> None:
+        self.conn.execute(
+            _INSERT_EVENT,
+            {
+                "kind": event.kind,
+                "user_name": event.user,
+                "app_name": event.app,
+                "text": event.text,
+                "message": event.message,
+                "data": dict(event.data),
+                "created_at": event.at,
+                "request_id": event.request_id,
+            },
+        )
+
+    def events(self, app_name: str, page: Page) -> list[Event]:
+        query = select(t.events).where(t.events.c.app_name == app_name)
+        order = t.events.c.seq.desc() if page.descending else t.events.c.seq
+        rows = self.conn.execute(query.order_by(order).limit(page.max))
+        return [
+            Event(
+                kind=m["kind"],
+                user=m["user_name"],
+                app=m["app_name"],
+                text=m["text"],
+                message=m["message"],
+                at=_now_utc(m["created_at"]),
+                data=dict(m["data"] or {}),
+                request_id=m["request_id"],
+            )
+            for m in (row._mapping for row in rows)
+        ]

@@ -1,0 +1,130 @@
+"""Row mapping: database rows to model objects and back, and formations to and from JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any
+
+from empire.model import (
+    App,
+    Config,
+    Domain,
+    Exposure,
+    Formation,
+    HealthCheck,
+    Outcome,
+    Port,
+    Process,
+    Release,
+    ReleaseSummary,
+    Size,
+    Slug,
+    User,
+)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _now_utc(value: datetime) -> datetime:
+    result = _utc(value)
+    assert result is not None
+    return result
+
+
+def _app_row(app: App) -> dict[str, Any]:
+    return {
+        "id": app.id,
+        "name": app.name,
+        "repo": app.repo,
+        "exposure": app.exposure.value,
+        "maintenance": app.maintenance,
+        "certs": dict(app.certs),
+        "created_at": app.created_at,
+        "updated_at": app.updated_at,
+    }
+
+
+def _app(m: Any) -> App:
+    return App(
+        id=m["id"],
+        name=m["name"],
+        repo=m["repo"],
+        exposure=Exposure(m["exposure"]),
+        maintenance=bool(m["maintenance"]),
+        certs=dict(m["certs"] or {}),
+        created_at=_now_utc(m["created_at"]),
+        updated_at=_now_utc(m["updated_at"]),
+        released_at=_utc(m["released_at"]),
+    )
+
+
+def _release_fields(m: Any) -> dict[str, Any]:
+    """The columns a release and its summary share."""
+    user = None
+    if m["user_id"]:
+        user = User(id=m["user_id"], name=m["user_name"] or "", email=m["user_email"] or "")
+    return {
+        "id": m["id"],
+        "app_id": m["app_id"],
+        "app_name": m["app_name"],
+        "version": m["version"],
+        "description": m["description"],
+        "created_at": _now_utc(m["created_at"]),
+        "updated_at": _now_utc(m["updated_at"]),
+        "user": user,
+        "message": m["message"],
+        "outcome": Outcome(m["outcome"]),
+        "reason": m["reason"] or "",
+        "current": bool(m["current"]),
+    }
+
+
+def _release(m: Any, config_vars: dict[str, str]) -> Release:
+    return Release(
+        slug=Slug(m["slug_id"], m["slug_image"], bytes(m["slug_procfile"])),
+        config=Config(m["config_id"], m["app_id"], config_vars, _now_utc(m["config_created_at"])),
+        formation=formation_from_json(m["formation"]),
+        **_release_fields(m),
+    )
+
+
+def _summary(m: Any) -> ReleaseSummary:
+    return ReleaseSummary(slug_id=m["slug_id"], image=m["slug_image"], **_release_fields(m))
+
+
+def _domain(m: Any) -> Domain:
+    return Domain(m["id"], m["app_id"], m["hostname"], _now_utc(m["created_at"]))
+
+
+def _user(m: Any) -> User:
+    return User(id=m["id"], name=m["name"], email=m["email"] or "", admin=bool(m["admin"]))
+
+
+def formation_to_json(formation: Formation) -> dict[str, Any]:
+    """Serialize a formation to plain JSON."""
+    return {name: dataclasses.asdict(process) for name, process in formation.items()}
+
+
+def formation_from_json(data: dict[str, Any]) -> Formation:
+    """Rebuild a formation from its JSON form."""
+    formation: Formation = {}
+    for name, p in data.items():
+        size = p.get("size")
+        hc = p.get("healthcheck")
+        formation[name] = Process(
+            name=p["name"],
+            command=tuple(p["command"]),
+            quantity=p["quantity"],
+            size=Size(**size) if size else None,
+            noservice=p.get("noservice", False),
+            cron=p.get("cron"),
+            ports=tuple(Port(**port) for port in p.get("ports", ())),
+            environment=tuple((k, v) for k, v in p.get("environment", ())),
+            healthcheck=HealthCheck(**hc) if hc else None,
+        )
+    return formation

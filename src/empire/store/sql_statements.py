@@ -1,0 +1,176 @@
+"""The prebuilt statements and the keyset windows over them.
+
+The statements every request runs are module constants, built once at import: constructing a
+query costs more than running it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import Select, bindparam, func, literal, select
+
+from empire.model import Outcome, Page
+from empire.store import tables as t
+
+_WINDOWS: dict[tuple[int, str, bool, bool, bool], Select[Any]] = {}
+
+
+def _windowed(
+    query: Select[Any], column: Any, page: Page, start: Any
+) -> tuple[Select[Any], dict[str, Any]]:
+    """`_window` for a query built once (a module constant): the windowed statement is built
+    once per shape too, with the start and the size as parameters."""
+    key = (id(query), column.key, page.descending, page.exclusive, start is not None)
+    statement = _WINDOWS.get(key)
+    if statement is None:
+        statement = query
+        if start is not None:
+            bound: Any = bindparam("start")
+            if page.descending:
+                statement = statement.where(column < bound if page.exclusive else column <= bound)
+            else:
+                statement = statement.where(column > bound if page.exclusive else column >= bound)
+        order = column.desc() if page.descending else column.asc()
+        statement = statement.order_by(order).limit(bindparam("limit"))
+        _WINDOWS[key] = statement
+    params: dict[str, Any] = {"limit": page.max}
+    if start is not None:
+        params["start"] = start
+    return statement, params
+
+
+def _window(query: Select[Any], column: Any, page: Page, start: Any = None) -> Select[Any]:
+    """Apply a Range window: keyset from `start`, in order, at most `max` rows."""
+    start = page.start if start is None else start
+    if start is not None:
+        if page.descending:
+            query = query.where(column < start if page.exclusive else column <= start)
+        else:
+            query = query.where(column > start if page.exclusive else column >= start)
+    order = column.desc() if page.descending else column.asc()
+    return query.order_by(order).limit(page.max)
+
+
+# The current release is the newest one that is rolling out or rolled out: a release that
+# failed or was rolled back never replaced the one before it.
+VERSION = re.compile(r"[0-9]{1,9}")  # ASCII digits that fit an INTEGER column
+_LIVE_OUTCOMES = (Outcome.PENDING.value, Outcome.SUCCEEDED.value)
+_LIVE = t.releases.c.outcome.in_(_LIVE_OUTCOMES)
+
+
+def _build_releases(current: Any = None) -> Select[Any]:
+    """Releases with their config and slug; `current` is computed per row unless given."""
+    if current is None:
+        newer = t.releases.alias("newer")
+        latest = (
+            select(func.max(newer.c.version))
+            .where(newer.c.app_id == t.releases.c.app_id, newer.c.outcome.in_(_LIVE_OUTCOMES))
+            .scalar_subquery()
+        )
+        current = t.releases.c.version == latest
+    return (
+        select(
+            t.releases,
+            current.label("current"),
+            t.apps.c.name.label("app_name"),
+            t.configs.c.vars.label("config_vars"),
+            t.configs.c.created_at.label("config_created_at"),
+            t.slugs.c.image.label("slug_image"),
+            t.slugs.c.procfile.label("slug_procfile"),
+        )
+        .join(t.apps, t.apps.c.id == t.releases.c.app_id)
+        .join(t.configs, t.configs.c.id == t.releases.c.config_id)
+        .join(t.slugs, t.slugs.c.id == t.releases.c.slug_id)
+    )
+
+
+def _build_summaries() -> Select[Any]:
+    # One app's releases (bound as :app): its newest live version is looked up once, not per row.
+    newer = t.releases.alias("newer")
+    latest = (
+        select(func.max(newer.c.version))
+        .where(newer.c.app_id == bindparam("app"), newer.c.outcome.in_(_LIVE_OUTCOMES))
+        .scalar_subquery()
+    )
+    r = t.releases.c
+    return (
+        select(
+            r.id,
+            r.app_id,
+            r.version,
+            r.slug_id,
+            r.description,
+            r.created_at,
+            r.updated_at,
+            r.user_id,
+            r.user_name,
+            r.user_email,
+            r.message,
+            r.outcome,
+            r.reason,
+            (r.version == latest).label("current"),
+            t.apps.c.name.label("app_name"),
+            t.slugs.c.image.label("slug_image"),
+        )
+        .join(t.apps, t.apps.c.id == r.app_id)
+        .join(t.slugs, t.slugs.c.id == r.slug_id)
+    )
+
+
+# Built once: constructing these queries costs more than running them.
+_RELEASES = _build_releases()
+_SUMMARIES = _build_summaries()
+# The current release is by definition the newest live one.
+_LATEST = (
+    _build_releases(literal(True))
+    .where(t.releases.c.app_id == bindparam("app"), _LIVE)
+    .order_by(t.releases.c.version.desc())
+    .limit(1)
+)
+# The statements every request runs, built once (building one costs more than running it).
+_LIVE_APP = t.apps.c.deleted_at.is_(None)
+_APP_BY_NAME = select(t.apps).where(_LIVE_APP, t.apps.c.name == bindparam("ident"))
+_APP_BY_ID = select(t.apps).where(_LIVE_APP, t.apps.c.id == bindparam("ident"))
+_LOCK_APP = select(t.apps.c.id).where(t.apps.c.id == bindparam("app")).with_for_update()
+_LIVE_CONFIG = (
+    select(t.configs)
+    .join(t.releases, t.releases.c.config_id == t.configs.c.id)
+    .where(t.releases.c.app_id == bindparam("app"), _LIVE)
+    .order_by(t.releases.c.version.desc())
+    .limit(1)
+)
+_POINTED_CONFIG = (
+    select(t.configs)
+    .join(t.apps, t.apps.c.config_id == t.configs.c.id)
+    .where(t.apps.c.id == bindparam("app"))
+)
+_INSERT_CONFIG = t.configs.insert()
+_POINT_CONFIG = (
+    t.apps.update().where(t.apps.c.id == bindparam("app")).values(config_id=bindparam("config"))
+)
+_INSERT_RELEASE = t.releases.insert()
+_RELEASED = (
+    t.apps.update()
+    .where(t.apps.c.id == bindparam("app"))
+    .values(config_id=bindparam("config"), released_at=bindparam("at"))
+)
+_SET_OUTCOME = (
+    t.releases.update()
+    .where(t.releases.c.id == bindparam("release"))
+    .values(outcome=bindparam("outcome"), reason=bindparam("reason"), updated_at=bindparam("at"))
+)
+_INSERT_EVENT = t.events.insert()
+_LIVE_APPS = select(t.apps).where(_LIVE_APP)
+_APP_SUMMARIES = _SUMMARIES.where(t.releases.c.app_id == bindparam("app"))
+_APP_DOMAINS = select(t.domains).where(t.domains.c.app_id == bindparam("app"))
+_NEXT_VERSION = select(func.max(t.releases.c.version)).where(
+    t.releases.c.app_id == bindparam("app")
+)
+_FORMATION = (
+    select(t.releases.c.formation)
+    .where(t.releases.c.app_id == bindparam("app"), _LIVE)
+    .order_by(t.releases.c.version.desc())
+    .limit(1)
+)

@@ -1,0 +1,317 @@
+"""SqlTransaction: one database transaction, whose methods are the store's queries.
+
+Apps, configs and slugs, releases and domains are here; grants and teams (`sql_access`),
+users and tokens (`sql_users`), events (`sql_events`) and the webhook outbox
+(`sql_deliveries`) are mixins. The statements come prebuilt from `sql_statements`, the row
+mapping from `sql_rows`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select
+from sqlalchemy.exc import IntegrityError
+
+from empire.errors import Conflict
+from empire.model import (
+    App,
+    Config,
+    Domain,
+    Formation,
+    Outcome,
+    Page,
+    Release,
+    ReleaseSummary,
+    Slug,
+)
+from empire.secrets import Cipher
+from empire.store import tables as t
+from empire.store.sql_access import AccessQueries
+from empire.store.sql_deliveries import DeliveriesMixin
+from empire.store.sql_events import EventQueries
+from empire.store.sql_rows import (
+    _app,
+    _app_row,
+    _domain,
+    _now_utc,
+    _release,
+    _summary,
+    formation_from_json,
+    formation_to_json,
+)
+from empire.store.sql_statements import (
+    _APP_BY_ID,
+    _APP_BY_NAME,
+    _APP_DOMAINS,
+    _APP_SUMMARIES,
+    _FORMATION,
+    _INSERT_CONFIG,
+    _INSERT_RELEASE,
+    _LATEST,
+    _LIVE,
+    _LIVE_APPS,
+    _LIVE_CONFIG,
+    _LOCK_APP,
+    _NEXT_VERSION,
+    _POINT_CONFIG,
+    _POINTED_CONFIG,
+    _RELEASED,
+    _RELEASES,
+    _SET_OUTCOME,
+    VERSION,
+    _windowed,
+)
+from empire.store.sql_users import UserQueries
+
+
+class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
+    """One database transaction; every method is a query or a statement."""
+
+    def __init__(self, conn: Connection, *, postgres: bool, cipher: Cipher | None = None) -> None:
+        self.conn = conn
+        self.postgres = postgres
+        self.cipher = cipher
+        self.committed: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self.committed.append(callback)
+
+    def _stored_vars(self, values: dict[str, str]) -> dict[str, str]:
+        return self.cipher.encrypt(values) if self.cipher else values
+
+    def _vars(self, stored: Any) -> dict[str, str]:
+        return self.cipher.decrypt(stored) if self.cipher else dict(stored or {})
+
+    def _release(self, m: Any) -> Release:
+        return _release(m, self._vars(m["config_vars"]))
+
+    # -- apps ---------------------------------------------------------------------------------
+
+    def app(self, ident: str) -> App | None:
+        # Names are at most 30 characters (formation.APP_NAME), ids are 36: one query either way.
+        query = _APP_BY_ID if len(ident) == 36 else _APP_BY_NAME
+        row = self.conn.execute(query, {"ident": ident}).first()
+        return _app(row._mapping) if row else None
+
+    def apps(self, page: Page) -> list[App]:
+        column = t.apps.c.name if page.field == "name" else t.apps.c.id
+        query, params = _windowed(_LIVE_APPS, column, page, page.start)
+        return [_app(row._mapping) for row in self.conn.execute(query, params)]
+
+    def insert_app(self, app: App) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(t.apps.insert().values(**_app_row(app)))
+        except IntegrityError as exc:
+            raise Conflict(f"Name {app.name} is already taken") from exc
+
+    def update_app(self, app: App) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(
+                    t.apps.update().where(t.apps.c.id == app.id).values(**_app_row(app))
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"Name {app.name} is already taken") from exc
+
+    def delete_app(self, app_id: str, at: datetime) -> None:
+        self.conn.execute(t.apps.update().where(t.apps.c.id == app_id).values(deleted_at=at))
+        self.conn.execute(t.domains.delete().where(t.domains.c.app_id == app_id))
+
+    def lock_app(self, app_id: str) -> None:
+        if self.postgres:
+            self.conn.execute(_LOCK_APP, {"app": app_id})
+
+    # -- configs and slugs --------------------------------------------------------------------
+
+    def latest_config(self, app_id: str) -> Config | None:
+        # The current release's config; before the first release, the newest config set.
+        row = self.conn.execute(_LIVE_CONFIG, {"app": app_id}).first()
+        if row is None:
+            row = self.conn.execute(_POINTED_CONFIG, {"app": app_id}).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return Config(m["id"], m["app_id"], self._vars(m["vars"]), _now_utc(m["created_at"]))
+
+    def insert_config(self, config: Config) -> None:
+        self.conn.execute(
+            _INSERT_CONFIG,
+            {
+                "id": config.id,
+                "app_id": config.app_id,
+                "vars": self._stored_vars(config.vars),
+                "created_at": config.created_at,
+            },
+        )
+        self.conn.execute(_POINT_CONFIG, {"app": config.app_id, "config": config.id})
+
+    def insert_slug(self, slug: Slug) -> None:
+        self.conn.execute(
+            t.slugs.insert().values(id=slug.id, image=slug.image, procfile=slug.procfile)
+        )
+
+    # -- releases -----------------------------------------------------------------------------
+
+    def latest_release(self, app_id: str) -> Release | None:
+        row = self.conn.execute(_LATEST, {"app": app_id}).first()
+        return self._release(row._mapping) if row else None
+
+    def current_formation(self, app_id: str) -> Formation | None:
+        formation = self.conn.execute(_FORMATION, {"app": app_id}).scalar()
+        return formation_from_json(formation) if formation is not None else None
+
+    def release(self, app_id: str, ident: str) -> Release | None:
+        query = _RELEASES.where(t.releases.c.app_id == app_id)
+        if VERSION.fullmatch(ident):
+            query = query.where(t.releases.c.version == int(ident))
+        else:
+            query = query.where(t.releases.c.id == ident)
+        row = self.conn.execute(query).first()
+        return self._release(row._mapping) if row else None
+
+    def releases(self, app_id: str, page: Page) -> list[ReleaseSummary]:
+        if page.field == "id":
+            query, params = _windowed(_APP_SUMMARIES, t.releases.c.id, page, page.start)
+        else:
+            start = int(page.start) if page.start and VERSION.fullmatch(page.start) else None
+            query, params = _windowed(_APP_SUMMARIES, t.releases.c.version, page, start)
+        return [
+            _summary(row._mapping) for row in self.conn.execute(query, {"app": app_id, **params})
+        ]
+
+    def current_states(self) -> list[tuple[App, Release, tuple[str, ...]]]:
+        latest = (
+            select(t.releases.c.app_id, func.max(t.releases.c.version).label("version"))
+            .where(_LIVE)
+            .group_by(t.releases.c.app_id)
+            .subquery()
+        )
+        query = _RELEASES.join(
+            latest,
+            and_(latest.c.app_id == t.releases.c.app_id, latest.c.version == t.releases.c.version),
+        )
+        query = query.where(t.apps.c.deleted_at.is_(None)).order_by(t.apps.c.name)
+        releases = [self._release(row._mapping) for row in self.conn.execute(query)]
+        live = t.apps.c.deleted_at.is_(None)
+        apps = {
+            row._mapping["id"]: _app(row._mapping)
+            for row in self.conn.execute(select(t.apps).where(live))
+        }
+        domains: dict[str, list[str]] = {}
+        for app_id, hostname in self.conn.execute(
+            select(t.domains.c.app_id, t.domains.c.hostname).order_by(t.domains.c.hostname)
+        ):
+            domains.setdefault(app_id, []).append(hostname)
+        return [
+            (apps[r.app_id], r, tuple(domains.get(r.app_id, ())))
+            for r in releases
+            if r.app_id in apps
+        ]
+
+    def unused_images(self) -> list[str]:
+        live_app = t.apps.c.deleted_at.is_(None)
+        used = (
+            select(t.slugs.c.image)
+            .join(t.releases, t.releases.c.slug_id == t.slugs.c.id)
+            .join(t.apps, t.apps.c.id == t.releases.c.app_id)
+            .where(live_app)
+        )
+        query = (
+            select(t.slugs.c.image)
+            .distinct()
+            .join(t.releases, t.releases.c.slug_id == t.slugs.c.id)
+            .join(t.apps, t.apps.c.id == t.releases.c.app_id)
+            .where(~live_app, t.slugs.c.image.not_in(used))
+            .order_by(t.slugs.c.image)
+        )
+        return list(self.conn.execute(query).scalars())
+
+    def next_version(self, app_id: str) -> int:
+        current = self.conn.execute(_NEXT_VERSION, {"app": app_id}).scalar()
+        return int(current or 0) + 1
+
+    def insert_release(self, release: Release) -> None:
+        user = release.user
+        # No savepoint: a conflict aborts the whole transaction, which Conflict then ends.
+        try:
+            self.conn.execute(
+                _INSERT_RELEASE,
+                {
+                    "id": release.id,
+                    "app_id": release.app_id,
+                    "version": release.version,
+                    "config_id": release.config.id,
+                    "slug_id": release.slug.id,
+                    "formation": formation_to_json(release.formation),
+                    "description": release.description,
+                    "user_id": user.id if user else None,
+                    "user_name": user.name if user else None,
+                    "user_email": user.email if user else None,
+                    "message": release.message,
+                    "outcome": release.outcome.value,
+                    "reason": release.reason,
+                    "created_at": release.created_at,
+                    "updated_at": release.updated_at,
+                },
+            )
+        except IntegrityError as exc:
+            raise Conflict(
+                f"release v{release.version} of {release.app_name} was created concurrently; "
+                "retry the request"
+            ) from exc
+        # The app's current config is its newest release's (a rollback brings the old one back).
+        self.conn.execute(
+            _RELEASED,
+            {"app": release.app_id, "config": release.config.id, "at": release.created_at},
+        )
+
+    def update_formation(self, release_id: str, formation: Formation, at: datetime) -> None:
+        self.conn.execute(
+            t.releases.update()
+            .where(t.releases.c.id == release_id)
+            .values(formation=formation_to_json(formation), updated_at=at)
+        )
+
+    def set_outcome(self, release_id: str, outcome: Outcome, reason: str, at: datetime) -> None:
+        self.conn.execute(
+            _SET_OUTCOME,
+            {"release": release_id, "outcome": outcome.value, "reason": reason, "at": at},
+        )
+
+    # -- domains ------------------------------------------------------------------------------
+
+    def domains(self, app_id: str, page: Page) -> list[Domain]:
+        column = t.domains.c.hostname if page.field == "hostname" else t.domains.c.id
+        query, params = _windowed(_APP_DOMAINS, column, page, page.start)
+        return [_domain(r._mapping) for r in self.conn.execute(query, {"app": app_id, **params})]
+
+    def domain(self, ident: str) -> Domain | None:
+        row = self.conn.execute(
+            select(t.domains).where((t.domains.c.hostname == ident) | (t.domains.c.id == ident))
+        ).first()
+        return _domain(row._mapping) if row else None
+
+    def insert_domain(self, domain: Domain) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(
+                    t.domains.insert().values(
+                        id=domain.id,
+                        app_id=domain.app_id,
+                        hostname=domain.hostname,
+                        created_at=domain.created_at,
+                    )
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"{domain.hostname} is currently in use by another app") from exc
+
+    def delete_domain(self, domain_id: str) -> None:
+        self.conn.execute(t.domains.delete().where(t.domains.c.id == domain_id))
+
+    def count_domains(self, app_id: str) -> int:
+        query = select(func.count()).select_from(t.domains).where(t.domains.c.app_id == app_id)
+        return int(self.conn.execute(query).scalar() or 0)
