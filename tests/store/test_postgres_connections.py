@@ -3,6 +3,7 @@ is replaced when it is taken from the pool instead of failing the request."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -32,6 +33,14 @@ def test_a_connection_the_server_ended_is_replaced_at_checkout(pg_store: SqlStor
         ended = admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": before})
         assert ended.scalar_one() is True
         admin.commit()
+        # The call returns once the signal is sent: wait for the backend to be gone (and its
+        # end of the socket with it), as after a server restart.
+        gone = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
+        for _ in range(100):
+            if admin.execute(gone, {"pid": before}).scalar_one() == 0:
+                break
+            admin.commit()
+            time.sleep(0.05)
     with pg_store.read() as tx:  # no 503: the dead connection is noticed before it is used
         assert tx.apps(Page(field="name", max=10)) == []
     assert _backend_pid(pg_store) != before

@@ -95,7 +95,7 @@ class Transaction(Protocol):
     def tokens(self, user: User) -> list[Token]: ...
     def revoke_token(self, user_id: str, token_id: str, at: datetime) -> bool: ...
 
-    # access: per-app grants, teams (implemented by store.sql_access)
+    # access: per-app grants, teams (implemented by store.sql.access)
     def role(self, app_id: str, user_id: str) -> Role | None:
         """Return the user's effective role on the app: the highest of their own grant and
         their teams' grants, in one query; None when they have none."""
@@ -139,7 +139,7 @@ class Transaction(Protocol):
     def insert_event(self, event: Event) -> None: ...
     def events(self, app_name: str, page: Page) -> list[Event]: ...
 
-    # webhook deliveries: the outbox (implemented by store.sql_deliveries)
+    # webhook deliveries: the outbox (implemented by store.sql.deliveries)
     def last_event_seq(self) -> int:
         """Return the seq the last event inserted in this transaction got."""
         ...

@@ -7,8 +7,8 @@ from sqlalchemy import Connection, select
 from empire.events import Event
 from empire.model import Page
 from empire.store import tables as t
-from empire.store.sql_rows import _now_utc
-from empire.store.sql_statements import _INSERT_EVENT
+from empire.store.sql.rows import _now_utc
+from empire.store.sql.statements import _INSERT_EVENT
 
 
 class EventQueries:

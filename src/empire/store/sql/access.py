@@ -15,10 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from empire.errors import Conflict
 from empire.model import App, Grant, Page, Role, Team, User
 from empire.store import tables as t
-from empire.store.sql_rows import _app, _user
-from empire.store.sql_statements import _window
+from empire.store.sql.rows import _app, _user
+from empire.store.sql.statements import _window
 
-# Built once: constructing a query costs more than running it (see sql_statements._RELEASES).
+# Built once: constructing a query costs more than running it (see statements._RELEASES).
 _TEAMS_OF = select(t.team_members.c.team_id).where(t.team_members.c.user_id == bindparam("user_id"))
 _ROLES = select(t.grants.c.role).where(
     t.grants.c.app_id == bindparam("app_id"),

@@ -1,9 +1,9 @@
 """SqlTransaction: one database transaction, whose methods are the store's queries.
 
-Apps, configs and slugs, releases and domains are here; grants and teams (`sql_access`),
-users and tokens (`sql_users`), events (`sql_events`) and the webhook outbox
-(`sql_deliveries`) are mixins. The statements come prebuilt from `sql_statements`, the row
-mapping from `sql_rows`.
+Apps, configs and slugs, releases and domains are here; grants and teams (`access`),
+users and tokens (`users`), events (`events`) and the webhook outbox
+(`deliveries`) are mixins. The statements come prebuilt from `statements`, the row
+mapping from `rows`.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from empire.model import (
 )
 from empire.secrets import Cipher
 from empire.store import tables as t
-from empire.store.sql_access import AccessQueries
-from empire.store.sql_deliveries import DeliveriesMixin
-from empire.store.sql_events import EventQueries
-from empire.store.sql_rows import (
+from empire.store.sql.access import AccessQueries
+from empire.store.sql.deliveries import DeliveriesMixin
+from empire.store.sql.events import EventQueries
+from empire.store.sql.rows import (
     _app,
     _app_row,
     _domain,
@@ -42,7 +42,7 @@ from empire.store.sql_rows import (
     formation_from_json,
     formation_to_json,
 )
-from empire.store.sql_statements import (
+from empire.store.sql.statements import (
     _APP_BY_ID,
     _APP_BY_NAME,
     _APP_DOMAINS,
@@ -64,7 +64,7 @@ from empire.store.sql_statements import (
     VERSION,
     _windowed,
 )
-from empire.store.sql_users import UserQueries
+from empire.store.sql.users import UserQueries
 
 
 class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):

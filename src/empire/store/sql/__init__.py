@@ -3,10 +3,10 @@
 Writes to one app are serialized: SQLite takes the single write lock at BEGIN IMMEDIATE,
 PostgreSQL locks the app's row (`lock_app`). `UNIQUE(app_id, version)` is the backstop.
 
-The store is split by concern: `sql_engine` connects and configures the dialect, this module
-runs transactions (`SqlStore`), `sql_transaction` holds the queries (`SqlTransaction`, with
-its mixins `sql_access`, `sql_users`, `sql_events` and `sql_deliveries`), `sql_statements`
-the statements built once at import, and `sql_rows` the row mapping.
+The store is split by concern: `engine` connects and configures the dialect, this module
+runs transactions (`SqlStore`), `transaction` holds the queries (`SqlTransaction`, with
+its mixins `access`, `users`, `events` and `deliveries`), `statements`
+the statements built once at import, and `rows` the row mapping.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from empire.errors import Unavailable
 from empire.secrets import Cipher
 from empire.store import tables as t
-from empire.store.sql_engine import connect
-from empire.store.sql_transaction import SqlTransaction
+from empire.store.sql.engine import connect
+from empire.store.sql.transaction import SqlTransaction
 
 __all__ = ["SqlStore", "SqlTransaction", "connect"]
 

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from empire.errors import Conflict
 from empire.model import Token, User
 from empire.store import tables as t
-from empire.store.sql_rows import _now_utc, _user, _utc
+from empire.store.sql.rows import _now_utc, _user, _utc
 
 
 class UserQueries:
