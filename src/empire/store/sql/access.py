@@ -6,7 +6,6 @@ grants; it runs in the transaction that loads the app, so a check costs no extra
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, func, or_, select
@@ -15,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from empire.errors import Conflict
 from empire.model import App, Grant, Page, Role, Team, User
 from empire.store import tables as t
-from empire.store.sql.rows import _app, _user
+from empire.store.sql.rows import _app, _now_utc, _user
 from empire.store.sql.statements import _window
 
 # Built once: constructing a query costs more than running it (see statements._RELEASES).
@@ -185,12 +184,8 @@ def _subject(grant: Grant) -> Any:
     return t.grants.c.user_id == grant.user.id
 
 
-def _at(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _team(m: Any) -> Team:
-    return Team(id=m["id"], name=m["name"], created_at=_at(m["created_at"]))
+    return Team(id=m["id"], name=m["name"], created_at=_now_utc(m["created_at"]))
 
 
 def _grant(m: Any) -> Grant:
@@ -203,13 +198,13 @@ def _grant(m: Any) -> Grant:
             admin=bool(m["user_admin"]),
         )
     else:
-        team = Team(id=m["team_id"], name=m["team_name"], created_at=_at(m["team_created_at"]))
+        team = Team(id=m["team_id"], name=m["team_name"], created_at=_now_utc(m["team_created_at"]))
     return Grant(
         id=m["id"],
         app_id=m["app_id"],
         app_name=m["app_name"],
         role=Role(m["role"]),
-        created_at=_at(m["created_at"]),
+        created_at=_now_utc(m["created_at"]),
         user=user,
         team=team,
     )
