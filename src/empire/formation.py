@@ -10,6 +10,7 @@ from empire.errors import Invalid
 from empire.model import Formation, Process, User
 
 APP_NAME = re.compile(r"^[a-z][a-z0-9-]{2,29}$")
+TEAM_NAME = re.compile(r"^[a-z][a-z0-9-]{1,63}$")
 CONFIG_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # More instances of one process than any backend takes from one app (Heroku allows 100).
 MAX_QUANTITY = 1000

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from empire.model import Page
-from support.stack import Stack
+from support.stack import Stack, make_stack
 
 IMAGE = "remind101/acme-inc:latest"
 APP = "acme-inc"
@@ -73,19 +75,34 @@ def take_snapshot(stack: Stack) -> dict[str, Any]:
     }
 
 
+def served_document() -> dict[str, Any]:
+    """The OpenAPI document as GET /openapi.json serves it (from a throwaway Empire)."""
+    with tempfile.TemporaryDirectory() as tmp, make_stack(Path(tmp)).client() as client:
+        response = client.get("/openapi.json")
+        assert response.status_code == 200, response.text
+        document: dict[str, Any] = response.json()
+    return document
+
+
 def routes(stack: Stack) -> Iterator[tuple[str, str]]:
     """Every (method, path template) the application serves."""
+    for method, path, _ in handlers(stack):
+        yield method, path
+
+
+def handlers(stack: Stack) -> Iterator[tuple[str, str, Route]]:
+    """Every (method, path template, route) the application serves over HTTP."""
     yield from _walk(stack.api.routes, "")
 
 
-def _walk(table: Sequence[BaseRoute], prefix: str) -> Iterator[tuple[str, str]]:
+def _walk(table: Sequence[BaseRoute], prefix: str) -> Iterator[tuple[str, str, Route]]:
     for route in table:
         if isinstance(route, WebSocketRoute):
             continue  # WebSocket authentication is tested in test_attach.py
         if isinstance(route, Route):
             for method in sorted(route.methods or ()):
                 if method != "HEAD":
-                    yield method, prefix + route.path
+                    yield method, prefix + route.path, route
         else:  # FastAPI >= 0.16x keeps included routers as nodes of the table
             included = getattr(route, "original_router", None)
             assert included is not None, f"unexpected route {route!r}"

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 
-from empire.api import render
+from empire.api import bodies, render
 from empire.api.context import Ctx, obj, string
 from empire.api.ranges import Ranges
 from empire.errors import Invalid
@@ -63,7 +63,9 @@ def collaborators(app: str, c: Ctx) -> JSONResponse:
     return render.page(grants, page, COLLABORATORS, collaborator_json, key)
 
 
-@router.post("/apps/{app}/collaborators", status_code=201)  # emp access-add, heroku access:add
+@router.post(  # emp access-add, heroku access:add
+    "/apps/{app}/collaborators", status_code=201, openapi_extra=bodies.ADD_COLLABORATOR
+)
 def add_collaborator(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
     data = obj(body)
     user = string(data, "user", required=False)
@@ -79,7 +81,9 @@ def add_collaborator(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[s
     return collaborator_json(grant)
 
 
-@router.patch("/apps/{app}/collaborators/{subject}")  # emp access-add (a new role)
+@router.patch(  # emp access-add (a new role)
+    "/apps/{app}/collaborators/{subject}", openapi_extra=bodies.UPDATE_COLLABORATOR
+)
 def update_collaborator(
     app: str, subject: str, c: Ctx, body: Any = Body(default=None)
 ) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 
-from empire.api import errors, render
+from empire.api import bodies, errors, render
 from empire.api.context import Ctx, obj, string
 from empire.api.ranges import Ranges
 from empire.errors import Invalid
@@ -36,8 +36,12 @@ def list_user_apps(user: str, c: Ctx) -> JSONResponse:
     return _list(c)
 
 
-@router.post("/apps", status_code=201)  # emp create, heroku apps:create
-@router.post("/organizations/apps", status_code=201)  # Go emp create
+@router.post(  # emp create, heroku apps:create
+    "/apps", status_code=201, openapi_extra=bodies.CREATE_APP
+)
+@router.post(  # Go emp create
+    "/organizations/apps", status_code=201, openapi_extra=bodies.CREATE_APP
+)
 def create_app(c: Ctx, body: Any = JsonBody) -> dict[str, Any]:
     name = string(obj(body), "name")
     assert name is not None
@@ -49,7 +53,9 @@ def app_info(app: str, c: Ctx) -> dict[str, Any]:
     return render.app_json(c.empire.app(app, by=c.user), c.user)
 
 
-@router.patch("/apps/{app}")  # emp rename, maintenance-enable/disable
+@router.patch(  # emp rename, maintenance-enable/disable
+    "/apps/{app}", openapi_extra=bodies.UPDATE_APP
+)
 def update_app(app: str, c: Ctx, body: Any = JsonBody) -> dict[str, Any]:
     data = obj(body)
     current = c.empire.app(app, by=c.user)
@@ -75,7 +81,7 @@ def destroy_app(app: str, c: Ctx) -> dict[str, Any]:
     return render.app_json(current, c.user)
 
 
-@router.post("/apps/{app}/certs")  # emp cert-attach
+@router.post("/apps/{app}/certs", openapi_extra=bodies.ATTACH_CERT)  # emp cert-attach
 def attach_cert(app: str, c: Ctx, body: Any = JsonBody) -> dict[str, Any]:
     data = obj(body)
     cert = string(data, "cert")

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Request
 
-from empire.api import render
+from empire.api import bodies, render
 from empire.api.context import Ctx, obj, string
 from empire.core import Empire
 from empire.errors import Unauthorized
@@ -35,7 +35,9 @@ def token_json(token: Token, now: datetime, secret: str | None = None) -> dict[s
     }
 
 
-@router.post("/oauth/authorizations", status_code=201)  # emp login, heroku login -i
+@router.post(  # emp login, heroku login -i
+    "/oauth/authorizations", status_code=201, openapi_extra=bodies.LOGIN
+)
 def login(request: Request, body: Any = Body(default=None)) -> dict[str, Any]:
     empire: Empire = request.app.state.empire
     name, password = _basic(request.headers.get("authorization", ""))

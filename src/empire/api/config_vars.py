@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body
 
+from empire.api import bodies
 from empire.api.context import Ctx, obj
 from empire.errors import Invalid
 
@@ -22,7 +23,9 @@ def config_at(app: str, version: str, c: Ctx) -> dict[str, str]:
     return c.empire.config(app, version, by=c.user)
 
 
-@router.patch("/apps/{app}/config-vars")  # emp set/unset/env-load, heroku config:set
+@router.patch(  # emp set/unset/env-load, heroku config:set
+    "/apps/{app}/config-vars", openapi_extra=bodies.UPDATE_CONFIG
+)
 def update_config(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, str]:
     changes: dict[str, str | None] = {}
     for key, value in obj(body).items():

@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Body
 from fastapi.responses import Response, StreamingResponse
 
-from empire.api import errors
+from empire.api import bodies, errors
 from empire.api.context import Ctx, obj, string
 from empire.core import StatusFn
 from empire.errors import EmpireError, Invalid
@@ -36,7 +36,7 @@ class _Failed:
         self.error = error
 
 
-@router.post("/deploys")  # emp deploy IMAGE
+@router.post("/deploys", openapi_extra=bodies.DEPLOY)  # emp deploy IMAGE
 def deploy(c: Ctx, body: Any = Body(default=None)) -> Response:
     image, stream = _parse(body)
     return _stream(
@@ -46,7 +46,7 @@ def deploy(c: Ctx, body: Any = Body(default=None)) -> Response:
     )
 
 
-@router.post("/apps/{app}/deploys")  # emp deploy -a APP IMAGE
+@router.post("/apps/{app}/deploys", openapi_extra=bodies.DEPLOY_TO_APP)  # emp deploy -a APP IMAGE
 def deploy_to_app(app: str, c: Ctx, body: Any = Body(default=None)) -> Response:
     image, stream = _parse(body)
     c.empire.app(app, by=c.user)

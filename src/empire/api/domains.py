@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 
-from empire.api import render
+from empire.api import bodies, render
 from empire.api.context import Ctx, obj, string
 from empire.api.ranges import Ranges
 
@@ -31,7 +31,9 @@ def domain(app: str, hostname: str, c: Ctx) -> dict[str, Any]:
     return render.domain_json(current, c.empire.domain(current.id, hostname, by=c.user))
 
 
-@router.post("/apps/{app}/domains", status_code=201)  # emp domain-add, heroku domains:add
+@router.post(  # emp domain-add, heroku domains:add
+    "/apps/{app}/domains", status_code=201, openapi_extra=bodies.ADD_DOMAIN
+)
 def add_domain(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
     hostname = string(obj(body), "hostname")
     assert hostname is not None

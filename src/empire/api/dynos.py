@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 
 from empire import sizes
-from empire.api import render
+from empire.api import bodies, render
 from empire.api.context import Ctx, obj, string
 from empire.api.ranges import Ranges
 from empire.errors import Invalid, NotFound, NotSupported
@@ -35,7 +35,9 @@ def dyno(app: str, dyno: str, c: Ctx) -> dict[str, Any]:
     return render.dyno_json(current, _find(tasks, dyno, current.name))
 
 
-@router.post("/apps/{app}/dynos", status_code=201)  # emp run, heroku run:detached
+@router.post(  # emp run, heroku run:detached
+    "/apps/{app}/dynos", status_code=201, openapi_extra=bodies.RUN
+)
 def run(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
     data = obj(body)
     command = string(data, "command")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 
 from empire import sizes
-from empire.api import render
+from empire.api import bodies, render
 from empire.api.context import Ctx, obj
 from empire.api.ranges import Ranges
 from empire.errors import Invalid, NotFound
@@ -78,7 +78,7 @@ def formation_one(app: str, process: str, c: Ctx) -> dict[str, Any]:
     )
 
 
-@router.patch("/apps/{app}/formation")  # emp scale, heroku ps:scale
+@router.patch("/apps/{app}/formation", openapi_extra=bodies.SCALE)  # emp scale, heroku ps:scale
 def scale(app: str, c: Ctx, body: Any = Body(default=None)) -> list[dict[str, Any]]:
     updates = obj(body).get("updates")
     if not isinstance(updates, list):
@@ -87,7 +87,9 @@ def scale(app: str, c: Ctx, body: Any = Body(default=None)) -> list[dict[str, An
     return _render(c, app, processes)
 
 
-@router.patch("/apps/{app}/formation/{process}")  # heroku3 scale/resize_formation_process
+@router.patch(  # heroku3 scale/resize_formation_process
+    "/apps/{app}/formation/{process}", openapi_extra=bodies.SCALE_ONE
+)
 def scale_one(app: str, process: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
     name = _process_name(c, app, process)
     processes = c.empire.scale(app, [_update(body, name)], by=c.user, message=c.message)

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from empire.api import errors, render
+from empire.api import bodies, errors, render
 from empire.api.context import Ctx, obj, string
 from empire.core import Empire
 from empire.errors import Invalid
@@ -49,7 +49,9 @@ class Sessions:
         return item[1], item[2], item[3]
 
 
-@router.post("/apps/{app}/log-sessions", response_model=None)  # emp log, heroku logs
+@router.post(  # emp log, heroku logs
+    "/apps/{app}/log-sessions", response_model=None, openapi_extra=bodies.LOG_SESSION
+)
 def log_session(app: str, c: Ctx, request: Request, body: Any = Body(default=None)) -> Response:
     data = obj(body)
     heroku = any(key in data for key in ("lines", "tail", "dyno", "source"))

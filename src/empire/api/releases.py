@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 
-from empire.api import render
+from empire.api import bodies, render
 from empire.api.context import Ctx, obj
 from empire.api.ranges import Ranges
 from empire.errors import Invalid, NotSupported
@@ -36,7 +36,9 @@ def release_config(app: str, version: str, c: Ctx) -> dict[str, str]:
     return c.empire.config(app, version, by=c.user)
 
 
-@router.post("/apps/{app}/releases", status_code=201)  # emp rollback, heroku rollback
+@router.post(  # emp rollback, heroku rollback
+    "/apps/{app}/releases", status_code=201, openapi_extra=bodies.ROLLBACK
+)
 def rollback(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
     data = obj(body)
     target = data.get("release")

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 
-from empire.api import render
+from empire.api import bodies, render
 from empire.api.context import Ctx, obj, string
 from empire.api.ranges import Ranges
 from empire.errors import Invalid
@@ -47,7 +47,7 @@ def teams(c: Ctx) -> JSONResponse:
     return render.page(found, page, TEAMS, team_json, key)
 
 
-@router.post("/teams", status_code=201)  # emp teams-create
+@router.post("/teams", status_code=201, openapi_extra=bodies.CREATE_TEAM)  # emp teams-create
 def create_team(c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
     name = string(obj(body), "name")
     assert name is not None
@@ -74,7 +74,7 @@ def members(team: str, c: Ctx) -> JSONResponse:
     )
 
 
-@router.put("/teams/{team}/members")  # emp teams-add-member
+@router.put("/teams/{team}/members", openapi_extra=bodies.ADD_MEMBER)  # emp teams-add-member
 def add_member(team: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
     data = obj(body)
     user = string(data, "user", required=False) or string(data, "email", required=False)

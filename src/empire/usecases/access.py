@@ -9,14 +9,12 @@ view but not act on answers Forbidden, naming the role the action needs and how 
 
 from __future__ import annotations
 
-import re
-
+from empire import formation as rules
 from empire.errors import Conflict, Forbidden, Invalid, NotFound
 from empire.model import App, Grant, Role, Team, User
 from empire.store import Transaction
 from empire.usecases.base import Base, _new_id
 
-TEAM_NAME = re.compile(r"^[a-z][a-z0-9-]{1,63}$")
 TEAM_PREFIX = "team:"
 
 
@@ -178,7 +176,7 @@ class Access(Base):
     def create_team(self, name: str, *, by: User, message: str | None = None) -> Team:
         """Create a team (global admins only)."""
         self._global_admin(by, "creating a team")
-        if not TEAM_NAME.match(name):
+        if not rules.TEAM_NAME.match(name):
             raise Invalid(
                 f"invalid team name {name!r}: use 2 to 64 characters, lowercase letters, digits "
                 "and dashes, starting with a letter (e.g. ops)"
