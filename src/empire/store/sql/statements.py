@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, literal, select
+from sqlalchemy import Select, bindparam, literal, select
 
 from empire.model import Outcome, Page
 from empire.store import tables as t
@@ -65,8 +65,10 @@ def _build_releases(current: Any = None) -> Select[Any]:
     if current is None:
         newer = t.releases.alias("newer")
         latest = (
-            select(func.max(newer.c.version))
+            select(newer.c.version)
             .where(newer.c.app_id == t.releases.c.app_id, newer.c.outcome.in_(_LIVE_OUTCOMES))
+            .order_by(newer.c.version.desc())
+            .limit(1)
             .scalar_subquery()
         )
         current = t.releases.c.version == latest
@@ -89,9 +91,11 @@ def _build_releases(current: Any = None) -> Select[Any]:
 def _build_summaries() -> Select[Any]:
     # One app's releases (bound as :app): its newest live version is looked up once, not per row.
     newer = t.releases.alias("newer")
-    latest = (
-        select(func.max(newer.c.version))
+    latest = (  # newest first along the (app_id, version) index, not max() over all of it
+        select(newer.c.version)
         .where(newer.c.app_id == bindparam("app"), newer.c.outcome.in_(_LIVE_OUTCOMES))
+        .order_by(newer.c.version.desc())
+        .limit(1)
         .scalar_subquery()
     )
     r = t.releases.c
@@ -165,8 +169,14 @@ _INSERT_EVENT = t.events.insert()
 _LIVE_APPS = select(t.apps).where(_LIVE_APP)
 _APP_SUMMARIES = _SUMMARIES.where(t.releases.c.app_id == bindparam("app"))
 _APP_DOMAINS = select(t.domains).where(t.domains.c.app_id == bindparam("app"))
-_NEXT_VERSION = select(func.max(t.releases.c.version)).where(
-    t.releases.c.app_id == bindparam("app")
+# The newest version: read backwards from the end of the (app_id, version) index. PostgreSQL
+# plans max(version) as a scan of all the app's index entries once the table is analyzed,
+# which grows with every release.
+_NEWEST_VERSION = (
+    select(t.releases.c.version)
+    .where(t.releases.c.app_id == bindparam("app"))
+    .order_by(t.releases.c.version.desc())
+    .limit(1)
 )
 _FORMATION = (
     select(t.releases.c.formation)

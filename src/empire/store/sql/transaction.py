@@ -55,7 +55,7 @@ from empire.store.sql.statements import (
     _LIVE_APPS,
     _LIVE_CONFIG,
     _LOCK_APP,
-    _NEXT_VERSION,
+    _NEWEST_VERSION,
     _POINT_CONFIG,
     _POINTED_CONFIG,
     _RELEASED,
@@ -231,7 +231,7 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
         return list(self.conn.execute(query).scalars())
 
     def next_version(self, app_id: str) -> int:
-        current = self.conn.execute(_NEXT_VERSION, {"app": app_id}).scalar()
+        current = self.conn.execute(_NEWEST_VERSION, {"app": app_id}).scalar()
         return int(current or 0) + 1
 
     def insert_release(self, release: Release) -> None:
