@@ -127,23 +127,24 @@ def _build_summaries() -> Select[Any]:
 _RELEASES = _build_releases()
 _SUMMARIES = _build_summaries()
 # The current release is by definition the newest live one.
-_LATEST = (
-    _build_releases(literal(True))
+# Its id is found first, backwards along the (app_id, version) index, so the joins touch one
+# row (joining first made PostgreSQL sort every release of the app).
+_CURRENT_ID = (
+    select(t.releases.c.id)
     .where(t.releases.c.app_id == bindparam("app"), _LIVE)
     .order_by(t.releases.c.version.desc())
     .limit(1)
+    .scalar_subquery()
 )
+_LATEST = _build_releases(literal(True)).where(t.releases.c.id == _CURRENT_ID)
 # The statements every request runs, built once (building one costs more than running it).
 _LIVE_APP = t.apps.c.deleted_at.is_(None)
 _APP_BY_NAME = select(t.apps).where(_LIVE_APP, t.apps.c.name == bindparam("ident"))
 _APP_BY_ID = select(t.apps).where(_LIVE_APP, t.apps.c.id == bindparam("ident"))
 _LOCK_APP = select(t.apps.c.id).where(t.apps.c.id == bindparam("app")).with_for_update()
-_LIVE_CONFIG = (
-    select(t.configs)
-    .join(t.releases, t.releases.c.config_id == t.configs.c.id)
-    .where(t.releases.c.app_id == bindparam("app"), _LIVE)
-    .order_by(t.releases.c.version.desc())
-    .limit(1)
+_LIVE_CONFIG = select(t.configs).where(
+    t.configs.c.id
+    == select(t.releases.c.config_id).where(t.releases.c.id == _CURRENT_ID).scalar_subquery()
 )
 _POINTED_CONFIG = (
     select(t.configs)
