@@ -91,8 +91,8 @@ def record(sink: EventSink, tx: Committing, event: Event) -> None:
     kept if and only if the write is), other sinks get it once the transaction has committed."""
     if isinstance(sink, Recorder):
         sink.record(tx, event)
-    else:
-        tx.after_commit(lambda: sink.publish(event))
+    else:  # a notification must never fail the write it reports, even after its commit
+        tx.after_commit(partial(_publish_safely, sink, event))
 
 
 class NullSink:
@@ -147,10 +147,7 @@ class FanOut:
     def record(self, tx: Committing, event: Event) -> None:
         """Record in `tx` with the sinks that can; the others publish after the commit."""
         for sink in self.sinks:
-            if isinstance(sink, Recorder):
-                sink.record(tx, event)
-            else:
-                tx.after_commit(partial(_publish_safely, sink, event))
+            record(sink, tx, event)
 
 
 def _publish_safely(sink: EventSink, event: Event) -> None:

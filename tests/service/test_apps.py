@@ -148,6 +148,14 @@ def test_certificates_are_names_arns_or_pem_with_a_key(stack: Stack) -> None:
     assert stack.empire.app("acme-inc", by=stack.user).certs == {
         "web": "arn:aws:acm:us-east-1:1:certificate/x"
     }
+    [attached, created] = stack.empire.audit(
+        "acme-inc", Page(field="created_at", max=2, descending=True), by=stack.user
+    )
+    assert (attached.kind, attached.text) == (
+        "cert",
+        "alice attached a certificate to web on acme-inc",
+    )
+    assert created.kind == "create"
 
 
 def test_reconcile_discards_images_only_destroyed_apps_used(stack: Stack) -> None:

@@ -129,10 +129,10 @@ class Access(Base):
                     existing.team,
                 )
             tx.put_grant(grant)
-        text = f"{by.name} granted {_label(grant)} {wanted} on {app.name}"
-        if existing is not None:
-            text += f" (was {existing.role})"
-        self._publish("access", by, app.name, text, message)
+            text = f"{by.name} granted {_label(grant)} {wanted} on {app.name}"
+            if existing is not None:
+                text += f" (was {existing.role})"
+            self._publish("access", by, app.name, text, message, tx=tx)
         return grant
 
     def revoke(self, ident: str, subject: str, *, by: User, message: str | None = None) -> Grant:
@@ -149,8 +149,8 @@ class Access(Base):
             if existing.role is Role.ADMIN:
                 self._keep_an_admin(grants, existing, by, app)
             tx.delete_grant(existing.id)
-        text = f"{by.name} revoked {existing.role} on {app.name} from {_label(existing)}"
-        self._publish("access", by, app.name, text, message)
+            text = f"{by.name} revoked {existing.role} on {app.name} from {_label(existing)}"
+            self._publish("access", by, app.name, text, message, tx=tx)
         return existing
 
     def _subject(self, tx: Transaction, subject: str) -> tuple[User | None, Team | None]:
@@ -186,7 +186,7 @@ class Access(Base):
             if tx.team(name) is not None:
                 raise Conflict(f"team {name} already exists")
             tx.insert_team(team)
-        self._publish("team", by, None, f"{by.name} created team {name}", message)
+            self._publish("team", by, None, f"{by.name} created team {name}", message, tx=tx)
         return team
 
     def teams(self, *, by: User) -> list[Team]:
@@ -211,7 +211,8 @@ class Access(Base):
         with self.store.write() as tx:
             team = self._team(tx, ident)
             tx.delete_team(team.id)
-        self._publish("team", by, None, f"{by.name} destroyed team {team.name}", message)
+            text = f"{by.name} destroyed team {team.name}"
+            self._publish("team", by, None, text, message, tx=tx)
         return team
 
     def add_member(
@@ -225,10 +226,9 @@ class Access(Base):
             member = tx.find_user(user)
             if member is None:
                 raise _no_user(user)
-            added = tx.add_member(team.id, member.id)
-        if added:
-            text = f"{by.name} added {member.name} to team {team.name}"
-            self._publish("team", by, None, text, message)
+            if tx.add_member(team.id, member.id):
+                text = f"{by.name} added {member.name} to team {team.name}"
+                self._publish("team", by, None, text, message, tx=tx)
         return team, member
 
     def remove_member(
@@ -247,8 +247,8 @@ class Access(Base):
                     resource="member",
                 )
             tx.remove_member(team.id, member.id)
-        text = f"{by.name} removed {member.name} from team {team.name}"
-        self._publish("team", by, None, text, message)
+            text = f"{by.name} removed {member.name} from team {team.name}"
+            self._publish("team", by, None, text, message, tx=tx)
         return team, member
 
     def _team(self, tx: Transaction, ident: str) -> Team:

@@ -43,7 +43,7 @@ class Apps(Access):
                 raise Conflict(f"Name {name} is already taken")
             tx.insert_app(app)
             self._grant_creator(tx, app, by)
-        self._publish("create", by, app.name, f"{by.name} created {app.name}", message)
+            self._publish("create", by, app.name, f"{by.name} created {app.name}", message, tx=tx)
         return app
 
     def rename(self, ident: str, new_name: str, *, by: User, message: str | None = None) -> App:
@@ -59,8 +59,8 @@ class Apps(Access):
             renamed = dataclasses.replace(app, name=new_name, updated_at=self.clock())
             tx.update_app(renamed)
             release = tx.latest_release(app.id)
-        text = f"{by.name} renamed {app.name} to {new_name}"
-        self._publish("rename", by, new_name, text, message)
+            text = f"{by.name} renamed {app.name} to {new_name}"
+            self._publish("rename", by, new_name, text, message, tx=tx)
         if release is not None:
             self._submit(renamed, dataclasses.replace(release, app_name=new_name))
         return renamed
@@ -71,8 +71,9 @@ class Apps(Access):
         with self.store.write() as tx:
             app = self._app_as(tx, ident, by, Role.ADMIN, "destroying the app")
             tx.delete_app(app.id, self.clock())
+            text = f"{by.name} destroyed {app.name}"
+            self._publish("destroy", by, app.name, text, message, tx=tx)
         self.scheduler.remove(app.id)
-        self._publish("destroy", by, app.name, f"{by.name} destroyed {app.name}", message)
 
     def set_maintenance(
         self, ident: str, enabled: bool, *, by: User, message: str | None = None
@@ -84,10 +85,9 @@ class Apps(Access):
             app = dataclasses.replace(app, maintenance=enabled, updated_at=self.clock())
             tx.update_app(app)
             release = tx.latest_release(app.id)
-        verb = "enabled" if enabled else "disabled"
-        self._publish(
-            "maintenance", by, app.name, f"{by.name} {verb} maintenance mode on {app.name}", message
-        )
+            verb = "enabled" if enabled else "disabled"
+            text = f"{by.name} {verb} maintenance mode on {app.name}"
+            self._publish("maintenance", by, app.name, text, message, tx=tx)
         if release is not None:
             self._submit(app, release)
         return app
@@ -104,6 +104,8 @@ class Apps(Access):
             app = dataclasses.replace(app, certs=certs, updated_at=self.clock())
             tx.update_app(app)
             release = tx.latest_release(app.id)
+            text = f"{by.name} attached a certificate to {process} on {app.name}"  # never the PEM
+            self._publish("cert", by, app.name, text, message, tx=tx)
         if release is not None:
             self._submit(app, release)
         return app

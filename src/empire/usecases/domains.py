@@ -56,7 +56,8 @@ class Domains(Access):
             tx.insert_domain(domain)
             app = self._set_exposure(tx, app, Exposure.PUBLIC)
             release = tx.latest_release(app.id)
-        self._publish("domain", by, app.name, f"{by.name} added {hostname} to {app.name}", message)
+            text = f"{by.name} added {hostname} to {app.name}"
+            self._publish("domain", by, app.name, text, message, tx=tx)
         if release is not None:
             self._submit(app, release, record=False)
         return domain
@@ -78,8 +79,7 @@ class Domains(Access):
             if tx.count_domains(app.id) == 0:
                 app = self._set_exposure(tx, app, Exposure.PRIVATE)
             release = tx.latest_release(app.id)
-        self._publish(
-            "domain", by, app.name, f"{by.name} removed {hostname} from {app.name}", message
-        )
+            text = f"{by.name} removed {hostname} from {app.name}"
+            self._publish("domain", by, app.name, text, message, tx=tx)
         if release is not None:
             self._submit(app, release, record=False)
