@@ -31,7 +31,7 @@ class HerokuClient(Transport):
 
     def app(self, app: str) -> JSON:
         """Return one app."""
-        return obj(self.get(f"/apps/{_seg(app)}"))
+        return obj(self.get(f"/apps/{segment(app)}"))
 
     def create_app(self, name: str, message: str | None = None) -> JSON:
         """Create an app."""
@@ -39,89 +39,89 @@ class HerokuClient(Transport):
 
     def update_app(self, app: str, changes: JSON, message: str | None = None) -> JSON:
         """Update an app's name or maintenance mode."""
-        return obj(self.send("PATCH", f"/apps/{_seg(app)}", changes, message))
+        return obj(self.send("PATCH", f"/apps/{segment(app)}", changes, message))
 
     def destroy_app(self, app: str, message: str | None = None) -> None:
         """Destroy an app."""
-        self.send("DELETE", f"/apps/{_seg(app)}", None, message)
+        self.send("DELETE", f"/apps/{segment(app)}", None, message)
 
     def attach_cert(self, app: str, cert: str, process: str, message: str | None = None) -> None:
         """Attach a certificate to one process of an app."""
         body = {"cert": cert, "process": process}
-        self.send("POST", f"/apps/{_seg(app)}/certs", body, message)
+        self.send("POST", f"/apps/{segment(app)}/certs", body, message)
 
     # -- releases and config ------------------------------------------------------------
 
     def releases(self, app: str, limit: int) -> list[JSON]:
         """Return the newest `limit` releases, newest first."""
-        path = f"/apps/{_seg(app)}/releases"
+        path = f"/apps/{segment(app)}/releases"
         return self.list(path, f"version ..; max={limit}, order=desc", follow=False)
 
     def audit(self, app: str, limit: int) -> list[JSON]:
         """Return the app's newest `limit` audit events, newest first."""
-        path = f"/apps/{_seg(app)}/audit"
+        path = f"/apps/{segment(app)}/audit"
         return self.list(path, f"created_at ..; max={limit}, order=desc", follow=False)
 
     def release(self, app: str, version: str) -> JSON:
         """Return one release by version."""
-        return obj(self.get(f"/apps/{_seg(app)}/releases/{_seg(version)}"))
+        return obj(self.get(f"/apps/{segment(app)}/releases/{segment(version)}"))
 
     def rollback(self, app: str, version: str, message: str | None = None) -> JSON:
         """Make a new release from an old one."""
-        path = f"/apps/{_seg(app)}/releases"
+        path = f"/apps/{segment(app)}/releases"
         return obj(self.send("POST", path, {"release": version}, message))
 
     def config(self, app: str, version: str | None = None) -> dict[str, str]:
         """Return the app's config vars, or those of release `version`."""
-        suffix = f"/{_seg(version)}" if version else ""
-        values = obj(self.get(f"/apps/{_seg(app)}/config-vars{suffix}"))
+        suffix = f"/{segment(version)}" if version else ""
+        values = obj(self.get(f"/apps/{segment(app)}/config-vars{suffix}"))
         return {str(k): str(v) for k, v in values.items()}
 
     def update_config(
         self, app: str, changes: Mapping[str, str | None], message: str | None = None
     ) -> JSON:
         """Merge config changes (None unsets a var)."""
-        path = f"/apps/{_seg(app)}/config-vars"
+        path = f"/apps/{segment(app)}/config-vars"
         return obj(self.send("PATCH", path, dict(changes), message))
 
     # -- dynos and formation ------------------------------------------------------------
 
     def dynos(self, app: str) -> list[JSON]:
         """List the app's dynos."""
-        return self.list(f"/apps/{_seg(app)}/dynos", "name ..; max=1000")
+        return self.list(f"/apps/{segment(app)}/dynos", "name ..; max=1000")
 
     def run(self, app: str, body: JSON, message: str | None = None) -> JSON:
         """Start a one-off dyno."""
-        return obj(self.send("POST", f"/apps/{_seg(app)}/dynos", body, message))
+        return obj(self.send("POST", f"/apps/{segment(app)}/dynos", body, message))
 
     def restart(self, app: str, target: str | None = None, message: str | None = None) -> None:
         """Restart every dyno of the app, one process type, or one dyno."""
-        suffix = f"/{_seg(target)}" if target else ""
-        self.send("DELETE", f"/apps/{_seg(app)}/dynos{suffix}", None, message)
+        suffix = f"/{segment(target)}" if target else ""
+        self.send("DELETE", f"/apps/{segment(app)}/dynos{suffix}", None, message)
 
     def formation(self, app: str) -> list[JSON]:
         """Return the app's formation."""
-        return array(self.get(f"/apps/{_seg(app)}/formation"))
+        return array(self.get(f"/apps/{segment(app)}/formation"))
 
     def scale(self, app: str, updates: list[JSON], message: str | None = None) -> list[JSON]:
         """Change quantities and sizes."""
-        path = f"/apps/{_seg(app)}/formation"
+        path = f"/apps/{segment(app)}/formation"
         return array(self.send("PATCH", path, {"updates": updates}, message))
 
     # -- domains ------------------------------------------------------------------------
 
     def domains(self, app: str) -> list[JSON]:
         """List the app's domains."""
-        return self.list(f"/apps/{_seg(app)}/domains", "hostname ..; max=1000")
+        return self.list(f"/apps/{segment(app)}/domains", "hostname ..; max=1000")
 
     def add_domain(self, app: str, hostname: str, message: str | None = None) -> JSON:
         """Add a domain to the app."""
-        path = f"/apps/{_seg(app)}/domains"
+        path = f"/apps/{segment(app)}/domains"
         return obj(self.send("POST", path, {"hostname": hostname}, message))
 
     def remove_domain(self, app: str, hostname: str, message: str | None = None) -> None:
         """Remove a domain from the app."""
-        self.send("DELETE", f"/apps/{_seg(app)}/domains/{_seg(hostname)}", None, message)
+        self.send("DELETE", f"/apps/{segment(app)}/domains/{segment(hostname)}", None, message)
 
     # -- streams and auth ---------------------------------------------------------------
 
@@ -129,7 +129,7 @@ class HerokuClient(Transport):
         self, image: str, app: str | None = None, stream: bool = False, message: str | None = None
     ) -> Iterator[JSON]:
         """Deploy an image; yield the jsonmessages of the deploy stream."""
-        path = f"/apps/{_seg(app)}/deploys" if app else "/deploys"
+        path = f"/apps/{segment(app)}/deploys" if app else "/deploys"
         body = {"image": image, "stream": stream}
         with self.stream("POST", path, body=body, message=message) as response, self.reaching():
             for line in response.iter_lines():
@@ -138,7 +138,7 @@ class HerokuClient(Transport):
 
     def logs(self, app: str, body: JSON) -> Iterator[bytes]:
         """Open a log session; yield the raw bytes of the log stream."""
-        path = f"/apps/{_seg(app)}/log-sessions"
+        path = f"/apps/{segment(app)}/log-sessions"
         with self.stream("POST", path, body=body) as response, self.reaching():
             if not response.headers.get("content-type", "").startswith("application/json"):
                 yield from response.iter_bytes()
@@ -154,7 +154,7 @@ class HerokuClient(Transport):
 
     def revoke_token(self, token_id: str) -> None:
         """Revoke one of the caller's API tokens."""
-        self.send("DELETE", f"/oauth/authorizations/{_seg(token_id)}")
+        self.send("DELETE", f"/oauth/authorizations/{segment(token_id)}")
 
     def authorize(self, login: str, password: str, two_factor: str | None = None) -> str:
         """Exchange a login and password for an API token."""
@@ -180,5 +180,6 @@ def _message(line: str) -> JSON:
     return value if isinstance(value, dict) else {"stream": line + "\n"}
 
 
-def _seg(value: str) -> str:
+def segment(value: str) -> str:
+    """A value as one URL path segment (names and ids may hold any character)."""
     return quote(value, safe="")

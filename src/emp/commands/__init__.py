@@ -12,6 +12,7 @@ from emp.commands import (
     logs,
     meta,
     releases,
+    teams,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "logs",
     "meta",
     "releases",
+    "teams",
 ]
