@@ -317,7 +317,11 @@ def test_remove_and_prune(cluster, scheduler, new_app, make_manifest):
             ).outcome
             is Outcome.SUCCEEDED
         )
-    assert get(cluster, f"{gone.name}.test") == (200, "v1")
+    # A brand-new app's route answers once the router resolves its tasks (1 s refresh), as the
+    # other routing tests wait for; CI once saw no answer within curl's 3 s right after the
+    # verdict.
+    for app in (kept, gone):
+        wait_for(lambda app=app: get(cluster, f"{app.name}.test") == (200, "v1"), 10, "the route")
 
     scheduler.prune([kept.id])
 
