@@ -29,10 +29,9 @@ class StoreSink:
 
     def record(self, tx: Transaction, event: Event) -> None:
         """Record the event, and its deliveries, in the transaction of the write it records."""
-        tx.insert_event(event)
+        seq = tx.insert_event(event)
         if not self.webhooks:
             return
-        seq = tx.last_event_seq()
         body = webhook_body(event, seq)
         for url in self.webhooks:
             tx.insert_delivery(

@@ -37,8 +37,7 @@ def test_the_seq_of_the_event_just_inserted(store: SqlStore) -> None:
     seqs = []
     for n in range(3):
         with store.write() as tx:
-            tx.insert_event(event(n))
-            seqs.append(tx.last_event_seq())
+            seqs.append(tx.insert_event(event(n)))
             tx.insert_delivery(delivery(f"d{n}", seqs[-1]))
     assert seqs == sorted(seqs) and len(set(seqs)) == 3
     with store.read() as tx:
@@ -51,8 +50,7 @@ def test_concurrent_writers_each_get_their_own_seq(store: SqlStore) -> None:
 
     def write(n: int) -> None:
         with store.write() as tx:
-            tx.insert_event(event(n))
-            got[f"app-{n}"] = tx.last_event_seq()
+            got[f"app-{n}"] = tx.insert_event(event(n))
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
     for thread in threads:
@@ -66,8 +64,7 @@ def test_concurrent_writers_each_get_their_own_seq(store: SqlStore) -> None:
 
 def test_claim_finish_and_requeue(store: SqlStore) -> None:
     with store.write() as tx:
-        tx.insert_event(event(1))
-        seq = tx.last_event_seq()
+        seq = tx.insert_event(event(1))
         tx.insert_delivery(delivery("due", seq))
         tx.insert_delivery(delivery("later", seq, NOW + timedelta(minutes=5)))
     with store.read() as tx:

@@ -15,13 +15,22 @@ from empire.errors import Conflict
 from empire.model import App, Grant, Page, Role, Team, User
 from empire.store import tables as t
 from empire.store.sql.rows import _app, _now_utc, _user
-from empire.store.sql.statements import _window
+from empire.store.sql.statements import _windowed
 
 # Built once: constructing a query costs more than running it (see statements._RELEASES).
 _TEAMS_OF = select(t.team_members.c.team_id).where(t.team_members.c.user_id == bindparam("user_id"))
 _ROLES = select(t.grants.c.role).where(
     t.grants.c.app_id == bindparam("app_id"),
     or_(t.grants.c.user_id == bindparam("user_id"), t.grants.c.team_id.in_(_TEAMS_OF)),
+)
+# The live apps a user holds a role on, directly or through a team.
+_VISIBLE_APPS = select(t.apps).where(
+    t.apps.c.deleted_at.is_(None),
+    t.apps.c.id.in_(
+        select(t.grants.c.app_id).where(
+            or_(t.grants.c.user_id == bindparam("user_id"), t.grants.c.team_id.in_(_TEAMS_OF))
+        )
+    ),
 )
 _GRANTS = (
     select(
@@ -87,18 +96,9 @@ class AccessQueries:
         self.conn.execute(t.grants.delete().where(t.grants.c.id == grant_id))
 
     def visible_apps(self, user_id: str, page: Page) -> list[App]:
-        granted = select(t.grants.c.app_id).where(
-            or_(
-                t.grants.c.user_id == user_id,
-                t.grants.c.team_id.in_(
-                    select(t.team_members.c.team_id).where(t.team_members.c.user_id == user_id)
-                ),
-            )
-        )
         column = t.apps.c.name if page.field == "name" else t.apps.c.id
-        query = select(t.apps).where(t.apps.c.deleted_at.is_(None), t.apps.c.id.in_(granted))
-        query = _window(query, column, page, page.start)
-        return [_app(row._mapping) for row in self.conn.execute(query)]
+        query, params = _windowed(_VISIBLE_APPS, column, page, page.start)
+        return [_app(r._mapping) for r in self.conn.execute(query, {"user_id": user_id, **params})]
 
     # -- users and teams ----------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, func, select
 
 from empire.events import Delivery
 from empire.store import tables as t
@@ -25,15 +25,6 @@ class DeliveriesMixin:
     """Outbox rows: insert with the event, claim when due, finish, list, requeue."""
 
     conn: Connection
-    postgres: bool
-
-    def last_event_seq(self) -> int:
-        """Return the seq the last event inserted in this transaction got."""
-        if self.postgres:
-            query = text("SELECT currval(pg_get_serial_sequence('events', 'seq'))")
-        else:
-            query = text("SELECT last_insert_rowid()")
-        return int(self.conn.execute(query).scalar_one())
 
     def insert_delivery(self, delivery: Delivery) -> None:
         self.conn.execute(

@@ -18,8 +18,9 @@ class EventQueries:
 
     # -- events -------------------------------------------------------------------------------
 
-    def insert_event(self, event: Event) -> None:
-        self.conn.execute(
+    def insert_event(self, event: Event) -> int:
+        """Insert an event; return the seq it got (webhook deliveries point at it)."""
+        inserted = self.conn.execute(
             _INSERT_EVENT,
             {
                 "kind": event.kind,
@@ -32,6 +33,9 @@ class EventQueries:
                 "request_id": event.request_id,
             },
         )
+        key = inserted.inserted_primary_key  # RETURNING on PostgreSQL, lastrowid on SQLite
+        assert key is not None
+        return int(key[0])
 
     def events(self, app_name: str, page: Page) -> list[Event]:
         query = select(t.events).where(t.events.c.app_name == app_name)

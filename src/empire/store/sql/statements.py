@@ -20,8 +20,9 @@ _WINDOWS: dict[tuple[int, str, bool, bool, bool], Select[Any]] = {}
 def _windowed(
     query: Select[Any], column: Any, page: Page, start: Any
 ) -> tuple[Select[Any], dict[str, Any]]:
-    """`_window` for a query built once (a module constant): the windowed statement is built
-    once per shape too, with the start and the size as parameters."""
+    """Apply a Range window to a query built once (a module constant): keyset from `start`, in
+    order, at most `max` rows. The windowed statement is built once per shape too, with the
+    start and the size as parameters."""
     key = (id(query), column.key, page.descending, page.exclusive, start is not None)
     statement = _WINDOWS.get(key)
     if statement is None:
@@ -39,18 +40,6 @@ def _windowed(
     if start is not None:
         params["start"] = start
     return statement, params
-
-
-def _window(query: Select[Any], column: Any, page: Page, start: Any = None) -> Select[Any]:
-    """Apply a Range window: keyset from `start`, in order, at most `max` rows."""
-    start = page.start if start is None else start
-    if start is not None:
-        if page.descending:
-            query = query.where(column < start if page.exclusive else column <= start)
-        else:
-            query = query.where(column > start if page.exclusive else column >= start)
-    order = column.desc() if page.descending else column.asc()
-    return query.order_by(order).limit(page.max)
 
 
 # The current release is the newest one that is rolling out or rolled out: a release that
