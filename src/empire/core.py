@@ -8,22 +8,35 @@ asked for, and `reconcile()` can converge the scheduler to it at any time.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 from empire.model import Outcome
 from empire.usecases.access import Access
 from empire.usecases.apps import Apps
 from empire.usecases.audit import Audit
-from empire.usecases.base import Clock, StatusFn, hash_token, utcnow
+from empire.usecases.base import STORE_READS, Clock, StatusFn, hash_token, utcnow
 from empire.usecases.domains import Domains
 from empire.usecases.processes import Processes
 from empire.usecases.releases import Releases
 from empire.usecases.users import Users
 
 __all__ = ["Clock", "Empire", "StatusFn", "hash_token", "utcnow"]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class Empire(Users, Apps, Releases, Processes, Domains, Audit, Access):
     """The platform's use cases. Callers pass names; the facade loads inside a transaction."""
+
+    async def read(self, use_case: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a use case marked `@store_reads` on the calling event loop: its database round
+        trips are awaited there (`Store.run_reads`) instead of blocking a worker thread, which
+        saves the thread hop. Any other use case is refused: it may block the loop."""
+        if not getattr(use_case, STORE_READS, False):
+            name = getattr(use_case, "__qualname__", repr(use_case))
+            raise TypeError(f"{name} is not a @store_reads use case: run it in a worker thread")
+        return await self.store.run_reads(use_case, *args, **kwargs)
 
     # -- operations ---------------------------------------------------------------------------
 

@@ -110,7 +110,8 @@ def test_releases_config_and_domains(store: SqlStore) -> None:
         assert latest is not None and latest.version == 3 and latest.user == user
         assert latest.config.vars == {"A": "1", "E": ""}
         assert tx.latest_config(acme.id) == config
-        assert [r.version for r in tx.releases(acme.id, Page("version", "2", max=5))] == [2, 3]
+        listed, _ = tx.app_releases(acme.id, Page("version", "2", max=5))
+        assert [r.version for r in listed] == [2, 3]
         assert [(a.name, r.version, d) for a, r, d in tx.current_states()] == [
             ("acme-inc", 3, ("a.example",))
         ]

@@ -19,21 +19,21 @@ EMPTY = Ranges(fields=("id",), default="id")
 JsonBody = Body(default=None)
 
 
-def _list(c: Ctx) -> JSONResponse:
+async def _list(c: Ctx) -> JSONResponse:
     page = APPS.parse(c.range)
-    apps = c.empire.apps(replace(page, max=page.max + 1), by=c.user)
+    apps = await c.empire.read(c.empire.apps, replace(page, max=page.max + 1), by=c.user)
     key = (lambda a: a.name) if page.field == "name" else (lambda a: a.id)
     return render.page(apps, page, APPS, lambda a: render.app_json(a, c.user), key)
 
 
 @router.get("/apps")  # emp apps
-def list_apps(c: Ctx) -> JSONResponse:
-    return _list(c)
+async def list_apps(c: Ctx) -> JSONResponse:
+    return await _list(c)
 
 
 @router.get("/users/{user}/apps")  # heroku apps
-def list_user_apps(user: str, c: Ctx) -> JSONResponse:
-    return _list(c)
+async def list_user_apps(user: str, c: Ctx) -> JSONResponse:
+    return await _list(c)
 
 
 @router.post(  # emp create, heroku apps:create
@@ -49,8 +49,8 @@ def create_app(c: Ctx, body: Any = JsonBody) -> dict[str, Any]:
 
 
 @router.get("/apps/{app}")  # emp info
-def app_info(app: str, c: Ctx) -> dict[str, Any]:
-    return render.app_json(c.empire.app(app, by=c.user), c.user)
+async def app_info(app: str, c: Ctx) -> dict[str, Any]:
+    return render.app_json(await c.empire.read(c.empire.app, app, by=c.user), c.user)
 
 
 @router.patch(  # emp rename, maintenance-enable/disable

@@ -14,13 +14,13 @@ router = APIRouter()
 
 
 @router.get("/apps/{app}/config-vars")  # emp env, heroku config
-def config(app: str, c: Ctx) -> dict[str, str]:
-    return c.empire.config(app, by=c.user)
+async def config(app: str, c: Ctx) -> dict[str, str]:
+    return await c.empire.read(c.empire.config, app, by=c.user)
 
 
 @router.get("/apps/{app}/config-vars/{version}")  # emp env -v N
-def config_at(app: str, version: str, c: Ctx) -> dict[str, str]:
-    return c.empire.config(app, version, by=c.user)
+async def config_at(app: str, version: str, c: Ctx) -> dict[str, str]:
+    return await c.empire.read(c.empire.config, app, version, by=c.user)
 
 
 @router.patch(  # emp set/unset/env-load, heroku config:set

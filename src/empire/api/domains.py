@@ -17,18 +17,20 @@ DOMAINS = Ranges(fields=("hostname", "id"), default="hostname")
 
 
 @router.get("/apps/{app}/domains")  # emp domains, heroku domains
-def domains(app: str, c: Ctx) -> JSONResponse:
+async def domains(app: str, c: Ctx) -> JSONResponse:
     page = DOMAINS.parse(c.range)
-    current = c.empire.app(app, by=c.user)
-    items = c.empire.domains(current.id, replace(page, max=page.max + 1), by=c.user)
+    current = await c.empire.read(c.empire.app, app, by=c.user)
+    window = replace(page, max=page.max + 1)
+    items = await c.empire.read(c.empire.domains, current.id, window, by=c.user)
     key = (lambda d: d.hostname) if page.field == "hostname" else (lambda d: d.id)
     return render.page(items, page, DOMAINS, lambda d: render.domain_json(current, d), key)
 
 
 @router.get("/apps/{app}/domains/{hostname}")
-def domain(app: str, hostname: str, c: Ctx) -> dict[str, Any]:
-    current = c.empire.app(app, by=c.user)
-    return render.domain_json(current, c.empire.domain(current.id, hostname, by=c.user))
+async def domain(app: str, hostname: str, c: Ctx) -> dict[str, Any]:
+    current = await c.empire.read(c.empire.app, app, by=c.user)
+    found = await c.empire.read(c.empire.domain, current.id, hostname, by=c.user)
+    return render.domain_json(current, found)
 
 
 @router.post(  # emp domain-add, heroku domains:add

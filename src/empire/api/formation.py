@@ -52,9 +52,9 @@ def _render(c: Ctx, app: str, processes: list[Any]) -> list[dict[str, Any]]:
 
 
 @router.get("/apps/{app}/formation")  # emp scale -l, heroku ps:scale
-def formation(app: str, c: Ctx) -> JSONResponse:
+async def formation(app: str, c: Ctx) -> JSONResponse:
     page = FORMATION.parse(c.range)
-    current, all_processes = c.empire.formation_of(app, by=c.user)
+    current, all_processes = await c.empire.read(c.empire.formation_of, app, by=c.user)
     key = (lambda p: p.name) if page.field == "type" else (lambda p: _id(current, p))
     processes = render.window(all_processes, page, key)
     return render.page(
@@ -67,8 +67,8 @@ def formation(app: str, c: Ctx) -> JSONResponse:
 
 
 @router.get("/apps/{app}/formation/{process}")  # heroku3 formation by type or id
-def formation_one(app: str, process: str, c: Ctx) -> dict[str, Any]:
-    current, processes = c.empire.formation_of(app, by=c.user)
+async def formation_one(app: str, process: str, c: Ctx) -> dict[str, Any]:
+    current, processes = await c.empire.read(c.empire.formation_of, app, by=c.user)
     for p in processes:
         if process in (p.name, render.formation_id(current, p.name)):
             return render.formation_json(current, p, current.updated_at)

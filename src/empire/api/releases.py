@@ -18,22 +18,23 @@ RELEASES = Ranges(fields=("version", "id"), default="version", numeric=("version
 
 
 @router.get("/apps/{app}/releases")  # emp releases, heroku releases
-def list_releases(app: str, c: Ctx) -> JSONResponse:
+async def list_releases(app: str, c: Ctx) -> JSONResponse:
     page = RELEASES.parse(c.range)
-    releases = c.empire.releases(app, replace(page, max=page.max + 1), by=c.user)
+    window = replace(page, max=page.max + 1)
+    releases = await c.empire.read(c.empire.releases, app, window, by=c.user)
     key = (lambda r: str(r.version)) if page.field == "version" else (lambda r: r.id)
     return render.page(releases, page, RELEASES, render.release_json, key)
 
 
 @router.get("/apps/{app}/releases/{version}")  # emp release-info, heroku releases:info
-def release_info(app: str, version: str, c: Ctx) -> dict[str, Any]:
-    release = c.empire.release(app, version, by=c.user)
+async def release_info(app: str, version: str, c: Ctx) -> dict[str, Any]:
+    release = await c.empire.read(c.empire.release, app, version, by=c.user)
     return render.release_json(release)
 
 
 @router.get("/apps/{app}/releases/{version}/config-vars")  # heroku releases:info
-def release_config(app: str, version: str, c: Ctx) -> dict[str, str]:
-    return c.empire.config(app, version, by=c.user)
+async def release_config(app: str, version: str, c: Ctx) -> dict[str, str]:
+    return await c.empire.read(c.empire.config, app, version, by=c.user)
 
 
 @router.post(  # emp rollback, heroku rollback

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import ParamSpec, Protocol, TypeVar
 
 from empire.events import Delivery, Event
 from empire.model import (
@@ -32,6 +33,21 @@ from empire.model import (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class AppView:
+    """An app with what one request shows of it, read in one query (`Transaction.app_view`).
+
+    `role` is the role the asking user holds (None: no grant, or not asked); `formation` is
+    the current release's (None: no release yet, or not asked); `config` the current config
+    vars (empty before any were set; None when not asked).
+    """
+
+    app: App
+    role: Role | None = None
+    formation: Formation | None = None
+    config: dict[str, str] | None = None
+
+
 class Transaction(Protocol):
     """The reads and writes the core needs, inside one database transaction."""
 
@@ -41,6 +57,19 @@ class Transaction(Protocol):
 
     # apps
     def app(self, ident: str) -> App | None: ...
+    def app_view(
+        self,
+        ident: str,
+        *,
+        role_of: str | None = None,
+        formation: bool = False,
+        config: bool = False,
+    ) -> AppView | None:
+        """Return the live app named or identified by `ident` with, in the same query, the role
+        user `role_of` holds on it, its current formation and its current config vars (each
+        only when asked for); None when there is no such app."""
+        ...
+
     def apps(self, page: Page) -> list[App]: ...
     def insert_app(self, app: App) -> None: ...
     def update_app(self, app: App) -> None: ...
@@ -57,12 +86,15 @@ class Transaction(Protocol):
         """Return the current release: the newest one not failed nor rolled back."""
         ...
 
-    def current_formation(self, app_id: str) -> Formation | None:
-        """Return the current release's formation alone (cheaper than the whole release)."""
+    def release(self, app_id: str, ident: str) -> Release | None: ...
+    def app_releases(
+        self, ident: str, page: Page, *, role_of: str | None = None
+    ) -> tuple[list[ReleaseSummary], Role | None]:
+        """The releases in the window `page` of the live app named or identified by `ident`,
+        with the role user `role_of` holds on it, in one query. No release at all says nothing
+        about the app (it may not exist), nor about the role (None then)."""
         ...
 
-    def release(self, app_id: str, ident: str) -> Release | None: ...
-    def releases(self, app_id: str, page: Page) -> list[ReleaseSummary]: ...
     def current_states(self) -> list[tuple[App, Release, tuple[str, ...]]]:
         """Return every live app with its current release and its domains, in a few queries."""
         ...
@@ -166,11 +198,21 @@ class Transaction(Protocol):
         ...
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
 class Store(Protocol):
     """Opens transactions and reports health."""
 
     def read(self) -> AbstractContextManager[Transaction]: ...
     def write(self) -> AbstractContextManager[Transaction]: ...
+    async def run_reads(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `fn`, which only reads this store, on the calling event loop: its database I/O
+        is awaited rather than waited for in a worker thread. `fn` must not write (that raises)
+        nor do any other blocking I/O."""
+        ...
+
     def check(self) -> None:
         """Raise Unavailable unless the database answers at the expected schema version."""
         ...

@@ -12,7 +12,7 @@ from __future__ import annotations
 from empire import formation as rules
 from empire.errors import Conflict, Forbidden, Invalid, NotFound
 from empire.model import App, Grant, Role, Team, User
-from empire.store import Transaction
+from empire.store import AppView, Transaction
 from empire.usecases.base import Base, _new_id
 
 TEAM_PREFIX = "team:"
@@ -47,23 +47,33 @@ class Access(Base):
         """Raise unless `by` holds `role` on `app`: NotFound when they cannot even view it
         (the very answer of an unknown app named `ident`), Forbidden when their role is too
         low. A global admin costs no query at all; anyone else, one."""
-        if by.admin:
-            return
-        have = tx.role(app.id, by.id)
-        if have is None:
-            raise _unknown_app(ident or app.name)
-        if have < role:
-            raise Forbidden(
-                f"{by.name} is a {have} of {app.name}: {action} needs the {role} role "
-                f"(an admin of {app.name} can grant it: "
-                f"emp access-add {by.name} {role} -a {app.name})"
-            )
+        if not by.admin:
+            check_role(by, app.name, tx.role(app.id, by.id), role, action, ident or app.name)
 
     def _app_as(self, tx: Transaction, ident: str, by: User, role: Role, action: str) -> App:
-        """Load an app by name or id and check `by` holds `role` on it."""
-        app = self._app(tx, ident)
-        self._authorize(tx, by, app, role, action, ident=ident)
-        return app
+        """Load an app by name or id and check `by` holds `role` on it (one query)."""
+        return self._view_as(tx, ident, by, role, action).app
+
+    def _view_as(
+        self,
+        tx: Transaction,
+        ident: str,
+        by: User,
+        role: Role,
+        action: str,
+        *,
+        formation: bool = False,
+        config: bool = False,
+    ) -> AppView:
+        """`_app_as`, with the current formation and/or config vars read in the same query."""
+        view = tx.app_view(
+            ident, role_of=None if by.admin else by.id, formation=formation, config=config
+        )
+        if view is None:
+            raise _unknown_app(ident)
+        if not by.admin:
+            check_role(by, view.app.name, view.role, role, action, ident)
+        return view
 
     def _find_as(self, ident: str, by: User, role: Role, action: str) -> App:
         """`_app_as` in a read transaction of its own."""
@@ -262,6 +272,18 @@ class Access(Base):
         if team is None or not (by.admin or tx.is_member(team.id, by.id)):
             raise _no_team(ident)  # a team you are not in answers as an unknown one
         return team
+
+
+def check_role(by: User, app: str, have: Role | None, need: Role, action: str, ident: str) -> None:
+    """Raise unless role `have` on app `app` includes `need`: NotFound without any role (the
+    answer of an unknown app named `ident`), Forbidden when it is too low."""
+    if have is None:
+        raise _unknown_app(ident)
+    if have < need:
+        raise Forbidden(
+            f"{by.name} is a {have} of {app}: {action} needs the {need} role "
+            f"(an admin of {app} can grant it: emp access-add {by.name} {need} -a {app})"
+        )
 
 
 def _unknown_app(ident: str) -> NotFound:

@@ -15,7 +15,7 @@ from empire.model import (
     User,
 )
 from empire.usecases.access import Access
-from empire.usecases.base import _new_id
+from empire.usecases.base import _new_id, store_reads
 
 
 class Apps(Access):
@@ -23,11 +23,13 @@ class Apps(Access):
 
     # -- apps -------------------------------------------------------------------------------
 
+    @store_reads
     def apps(self, page: Page, *, by: User) -> list[App]:
         """List the live apps `by` can view (a global admin: all of them) in the window `page`."""
         with self.store.read() as tx:
             return tx.apps(page) if by.admin else tx.visible_apps(by.id, page)
 
+    @store_reads
     def app(self, ident: str, *, by: User) -> App:
         """Return an app by name or id."""
         return self._find_as(ident, by, Role.VIEWER, "viewing the app")

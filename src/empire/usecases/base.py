@@ -44,6 +44,17 @@ TOKEN_CACHE_SECONDS = 5.0
 StatusFn = Callable[[dict[str, Any]], None]
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+STORE_READS = "__empire_store_reads__"
+
+
+def store_reads(use_case: F) -> F:
+    """Mark a use case that only reads the store: no write, no scheduler, no images, no other
+    blocking I/O. Only these may run on the API's event loop (`Empire.read`)."""
+    setattr(use_case, STORE_READS, True)
+    return use_case
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

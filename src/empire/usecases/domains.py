@@ -15,7 +15,7 @@ from empire.model import (
     User,
 )
 from empire.usecases.access import Access
-from empire.usecases.base import _new_id
+from empire.usecases.base import _new_id, store_reads
 
 
 class Domains(Access):
@@ -23,12 +23,14 @@ class Domains(Access):
 
     # -- domains ----------------------------------------------------------------------------
 
+    @store_reads
     def domains(self, ident: str, page: Page, *, by: User) -> list[Domain]:
         """List an app's domains."""
         with self.store.read() as tx:
             app = self._app_as(tx, ident, by, Role.VIEWER, "listing domains")
             return tx.domains(app.id, page)
 
+    @store_reads
     def domain(self, ident: str, hostname: str, *, by: User) -> Domain:
         """Return one of the app's domains by hostname or id."""
         with self.store.read() as tx:

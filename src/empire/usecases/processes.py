@@ -23,7 +23,7 @@ from empire.model import (
 )
 from empire.scheduler import Attachment, LogQuery, Manifest
 from empire.usecases.access import Access
-from empire.usecases.base import _size, no_release
+from empire.usecases.base import _size, no_release, store_reads
 
 
 class Processes(Access):
@@ -31,18 +31,20 @@ class Processes(Access):
 
     # -- formation --------------------------------------------------------------------------
 
+    @store_reads
     def formation(self, ident: str, *, by: User) -> list[Process]:
         """Return the current release's processes, sorted by name."""
         return self.formation_of(ident, by=by)[1]
 
+    @store_reads
     def formation_of(self, ident: str, *, by: User) -> tuple[App, list[Process]]:
         """Return the app and its current release's processes, sorted by name."""
         with self.store.read() as tx:
-            app = self._app_as(tx, ident, by, Role.VIEWER, "viewing the formation")
-            formation = tx.current_formation(app.id)
-            if formation is None:
-                raise no_release(app)
-        return app, [formation[name] for name in sorted(formation)]
+            action = "viewing the formation"
+            view = self._view_as(tx, ident, by, Role.VIEWER, action, formation=True)
+        if view.formation is None:
+            raise no_release(view.app)
+        return view.app, [view.formation[name] for name in sorted(view.formation)]
 
     def scale(
         self,

@@ -21,8 +21,8 @@ from empire.model import (
     Slug,
     User,
 )
-from empire.usecases.access import Access, _unknown_app
-from empire.usecases.base import StatusFn, _new_id
+from empire.usecases.access import Access, _unknown_app, check_role
+from empire.usecases.base import StatusFn, _new_id, store_reads
 
 
 class Releases(Access):
@@ -128,12 +128,21 @@ class Releases(Access):
             emit({"errorDetail": {"message": text}, "error": text})
         return release
 
+    @store_reads
     def releases(self, ident: str, page: Page, *, by: User) -> list[ReleaseSummary]:
         """List an app's releases in the window `page`."""
+        action = "listing releases"
         with self.store.read() as tx:
-            app = self._app_as(tx, ident, by, Role.VIEWER, "listing releases")
-            return tx.releases(app.id, page)
+            # One query: the releases come with the caller's role on their app.
+            summaries, role = tx.app_releases(ident, page, role_of=None if by.admin else by.id)
+            if not summaries:  # no app, or an app with none in this window: which one?
+                self._app_as(tx, ident, by, Role.VIEWER, action)
+                return []
+        if not by.admin:
+            check_role(by, summaries[0].app_name, role, Role.VIEWER, action, ident)
+        return summaries
 
+    @store_reads
     def release(self, ident: str, version: str, *, by: User) -> Release:
         """Return one release by version (`3` or `v3`) or id."""
         with self.store.read() as tx:
@@ -165,15 +174,17 @@ class Releases(Access):
 
     # -- config -----------------------------------------------------------------------------
 
+    @store_reads
     def config(self, ident: str, version: str | None = None, *, by: User) -> dict[str, str]:
         """Return the current config vars, or those of release `version` (deployers and up:
         config vars hold secrets)."""
+        action = "reading config vars"
         with self.store.read() as tx:
-            app = self._app_as(tx, ident, by, Role.DEPLOYER, "reading config vars")
             if version is not None:
+                app = self._app_as(tx, ident, by, Role.DEPLOYER, action)
                 return dict(self._release(tx, app, version).config.vars)
-            config = tx.latest_config(app.id)
-            return dict(config.vars) if config else {}
+            view = self._view_as(tx, ident, by, Role.DEPLOYER, action, config=True)
+        return view.config or {}
 
     def set_config(
         self,

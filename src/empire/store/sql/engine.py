@@ -25,13 +25,45 @@ def connect(url: str, *, pool_size: int = 10) -> Engine:
     return engine
 
 
+def loop_engine(engine: Engine) -> Engine:
+    """The engine for reads run on the event loop (`SqlStore.run_reads`), with a pool of its
+    own: a read on the loop never waits for a connection a worker thread holds.
+
+    PostgreSQL: psycopg's asyncio connections, driven through SQLAlchemy's greenlet adapter, so
+    the same synchronous store code awaits each round trip on the loop. SQLite: plain
+    connections (a read in WAL mode never waits for a writer; the file is local).
+    """
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.ext.asyncio import create_async_engine  # only servers need it
+
+        url = engine.url.set(drivername="postgresql+psycopg_async")
+        reads = create_async_engine(
+            url,
+            pool_size=5,
+            max_overflow=10,
+            isolation_level="AUTOCOMMIT",
+            pool_reset_on_return=None,
+        ).sync_engine
+        _configure_postgres(reads)
+        return reads
+    if engine.url.database in (None, "", ":memory:"):
+        return engine  # an in-memory database exists once, in the engine that holds it
+    reads = create_engine(
+        engine.url, connect_args={"check_same_thread": False}, pool_size=2, max_overflow=8
+    )
+    _configure_sqlite(reads)
+    return reads
+
+
 def _configure_postgres(engine: Engine) -> None:
     @event.listens_for(engine, "checkout")
     def _on_checkout(dbapi_conn: Any, _record: ConnectionPoolEntry, _proxy: Any) -> None:
         # A cheaper pre-ping: an idle connection whose socket is readable was closed by the
         # server (it restarted, or ended the session). Checking costs a poll, not a round trip;
-        # raising DisconnectionError makes the pool replace the connection.
-        if dbapi_conn.closed or _readable(dbapi_conn.pgconn.socket):
+        # raising DisconnectionError makes the pool replace the connection. (The loop engine's
+        # connections are adapters around psycopg's: `driver_connection` is psycopg's.)
+        conn = getattr(dbapi_conn, "driver_connection", dbapi_conn)
+        if conn.closed or _readable(conn.pgconn.socket):
             raise DisconnectionError("the database closed this connection")
 
 

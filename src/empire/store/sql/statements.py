@@ -46,7 +46,8 @@ def _windowed(
 # failed or was rolled back never replaced the one before it.
 VERSION = re.compile(r"[0-9]{1,9}")  # ASCII digits that fit an INTEGER column
 _LIVE_OUTCOMES = (Outcome.PENDING.value, Outcome.SUCCEEDED.value)
-_LIVE = t.releases.c.outcome.in_(_LIVE_OUTCOMES)
+# Literal values, not an "expanding" IN parameter: that one is rendered anew at each execution.
+_LIVE = t.releases.c.outcome.in_([literal(value) for value in _LIVE_OUTCOMES])
 
 
 def _build_releases(current: Any = None) -> Select[Any]:
@@ -77,44 +78,8 @@ def _build_releases(current: Any = None) -> Select[Any]:
     )
 
 
-def _build_summaries() -> Select[Any]:
-    # One app's releases (bound as :app): its newest live version is looked up once, not per row.
-    newer = t.releases.alias("newer")
-    latest = (  # newest first along the (app_id, version) index, not max() over all of it
-        select(newer.c.version)
-        .where(newer.c.app_id == bindparam("app"), newer.c.outcome.in_(_LIVE_OUTCOMES))
-        .order_by(newer.c.version.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    r = t.releases.c
-    return (
-        select(
-            r.id,
-            r.app_id,
-            r.version,
-            r.slug_id,
-            r.description,
-            r.created_at,
-            r.updated_at,
-            r.user_id,
-            r.user_name,
-            r.user_email,
-            r.message,
-            r.outcome,
-            r.reason,
-            (r.version == latest).label("current"),
-            t.apps.c.name.label("app_name"),
-            t.slugs.c.image.label("slug_image"),
-        )
-        .join(t.apps, t.apps.c.id == r.app_id)
-        .join(t.slugs, t.slugs.c.id == r.slug_id)
-    )
-
-
 # Built once: constructing these queries costs more than running them.
 _RELEASES = _build_releases()
-_SUMMARIES = _build_summaries()
 # The current release is by definition the newest live one.
 # Its id is found first, backwards along the (app_id, version) index, so the joins touch one
 # row (joining first made PostgreSQL sort every release of the app).
@@ -157,7 +122,6 @@ _SET_OUTCOME = (
 )
 _INSERT_EVENT = t.events.insert()
 _LIVE_APPS = select(t.apps).where(_LIVE_APP)
-_APP_SUMMARIES = _SUMMARIES.where(t.releases.c.app_id == bindparam("app"))
 _APP_DOMAINS = select(t.domains).where(t.domains.c.app_id == bindparam("app"))
 # The newest version: read backwards from the end of the (app_id, version) index. PostgreSQL
 # plans max(version) as a scan of all the app's index entries once the table is analyzed,
@@ -165,12 +129,6 @@ _APP_DOMAINS = select(t.domains).where(t.domains.c.app_id == bindparam("app"))
 _NEWEST_VERSION = (
     select(t.releases.c.version)
     .where(t.releases.c.app_id == bindparam("app"))
-    .order_by(t.releases.c.version.desc())
-    .limit(1)
-)
-_FORMATION = (
-    select(t.releases.c.formation)
-    .where(t.releases.c.app_id == bindparam("app"), _LIVE)
     .order_by(t.releases.c.version.desc())
     .limit(1)
 )

@@ -25,10 +25,13 @@ from empire.model import (
     Page,
     Release,
     ReleaseSummary,
+    Role,
     Slug,
 )
 from empire.secrets import Cipher
+from empire.store import AppView
 from empire.store import tables as t
+from empire.store.sql import views
 from empire.store.sql.access import AccessQueries
 from empire.store.sql.deliveries import DeliveriesMixin
 from empire.store.sql.events import EventQueries
@@ -46,8 +49,6 @@ from empire.store.sql.statements import (
     _APP_BY_ID,
     _APP_BY_NAME,
     _APP_DOMAINS,
-    _APP_SUMMARIES,
-    _FORMATION,
     _INSERT_CONFIG,
     _INSERT_RELEASE,
     _LATEST,
@@ -95,6 +96,29 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
         query = _APP_BY_ID if len(ident) == 36 else _APP_BY_NAME
         row = self.conn.execute(query, {"ident": ident}).first()
         return _app(row._mapping) if row else None
+
+    def app_view(
+        self,
+        ident: str,
+        *,
+        role_of: str | None = None,
+        formation: bool = False,
+        config: bool = False,
+    ) -> AppView | None:
+        statement = views.app_view(
+            by_id=len(ident) == 36, role=role_of is not None, formation=formation, config=config
+        )
+        row = self.conn.execute(statement, {"ident": ident, "user_id": role_of}).first()
+        if row is None:
+            return None
+        m = row._mapping
+        stored_formation = m["formation"] if formation else None
+        return AppView(
+            app=_app(m),
+            role=views.role(m["role_rank"]) if role_of is not None else None,
+            formation=formation_from_json(stored_formation) if stored_formation else None,
+            config=self._vars(m["config_vars"]) if config else None,
+        )
 
     def apps(self, page: Page) -> list[App]:
         column = t.apps.c.name if page.field == "name" else t.apps.c.id
@@ -160,10 +184,6 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
         row = self.conn.execute(_LATEST, {"app": app_id}).first()
         return self._release(row._mapping) if row else None
 
-    def current_formation(self, app_id: str) -> Formation | None:
-        formation = self.conn.execute(_FORMATION, {"app": app_id}).scalar()
-        return formation_from_json(formation) if formation is not None else None
-
     def release(self, app_id: str, ident: str) -> Release | None:
         query = _RELEASES.where(t.releases.c.app_id == app_id)
         if VERSION.fullmatch(ident):
@@ -173,15 +193,18 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
         row = self.conn.execute(query).first()
         return self._release(row._mapping) if row else None
 
-    def releases(self, app_id: str, page: Page) -> list[ReleaseSummary]:
-        if page.field == "id":
-            query, params = _windowed(_APP_SUMMARIES, t.releases.c.id, page, page.start)
-        else:
+    def app_releases(
+        self, ident: str, page: Page, *, role_of: str | None = None
+    ) -> tuple[list[ReleaseSummary], Role | None]:
+        base = views.app_summaries(by_id=len(ident) == 36, role=role_of is not None)
+        column = t.releases.c.id if page.field == "id" else t.releases.c.version
+        start: Any = page.start
+        if page.field != "id":
             start = int(page.start) if page.start and VERSION.fullmatch(page.start) else None
-            query, params = _windowed(_APP_SUMMARIES, t.releases.c.version, page, start)
-        return [
-            _summary(row._mapping) for row in self.conn.execute(query, {"app": app_id, **params})
-        ]
+        query, params = _windowed(base, column, page, start)
+        rows = self.conn.execute(query, {"ident": ident, "user_id": role_of, **params}).all()
+        role = views.role(rows[0]._mapping["role_rank"]) if rows and role_of is not None else None
+        return [_summary(row._mapping) for row in rows], role
 
     def current_states(self) -> list[tuple[App, Release, tuple[str, ...]]]:
         latest = (
