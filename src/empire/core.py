@@ -25,6 +25,8 @@ __all__ = ["Clock", "Empire", "StatusFn", "hash_token", "utcnow"]
 P = ParamSpec("P")
 T = TypeVar("T")
 
+RECONCILE_PAGE = 100  # apps read and submitted per query in a reconcile round
+
 
 class Empire(Users, Apps, Releases, Processes, Domains, Audit, Access):
     """The platform's use cases. Callers pass names; the facade loads inside a transaction."""
@@ -47,24 +49,35 @@ class Empire(Users, Apps, Releases, Processes, Domains, Audit, Access):
     def reconcile(self) -> int:
         """Converge the scheduler to the store: resubmit every app, prune the rest.
 
-        Returns how many apps were submitted. The whole state is read at once; an app that a
-        use case submitted since then is skipped (it is already newer). A release still pending
-        (Empire stopped mid-rollout) gets its verdict recorded. Backends make an unchanged
-        submit cheap, so this runs every few seconds.
+        Returns how many apps were submitted. The state is read a page of apps at a time (the
+        whole state at once was a peak of several MB every round, which the process kept as
+        resident memory); an app that a use case submitted since its page was read is skipped
+        (it is already newer). A release still pending (Empire stopped mid-rollout) gets its
+        verdict recorded. What is pruned is what no page had and no use case submitted during
+        the round. Backends make an unchanged submit cheap, so this runs every few seconds.
         """
-        read_at = time.monotonic()
-        with self.store.read() as tx:
-            states = tx.current_states()
-        for app, release, domains in states:
-            with self._lock_for(app.id):
-                if self._submitted_at.get(app.id, 0.0) > read_at:
-                    continue
-                verdict = self._roll_out(app, release, domains)
-            if release.outcome is Outcome.PENDING:
-                self._record(release, verdict)
-        self.scheduler.prune({app.id for app, _, _ in states})
+        started = time.monotonic()
+        seen: set[str] = set()
+        after = ""
+        while True:
+            read_at = time.monotonic()
+            with self.store.read() as tx:
+                states = tx.current_states(after=after, limit=RECONCILE_PAGE)
+            if not states:
+                break
+            for app, release, domains in states:
+                seen.add(app.id)
+                with self._lock_for(app.id):
+                    if self._submitted_at.get(app.id, 0.0) > read_at:
+                        continue
+                    verdict = self._roll_out(app, release, domains)
+                if release.outcome is Outcome.PENDING:
+                    self._record(release, verdict)
+            after = states[-1][0].name
+        recent = {app_id for app_id, at in list(self._submitted_at.items()) if at > started}
+        self.scheduler.prune(seen | recent)
         self._discard_unused_images()
-        return len(states)
+        return len(seen)
 
     def _discard_unused_images(self) -> None:
         """Remove the local copies of images no live app's release can roll back to."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+from typing import Any
 
 import click
 
@@ -104,6 +106,7 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
             access_log=False,
             ssl_certfile=settings.tls_cert,
             ssl_keyfile=settings.tls_key,
+            ws=_websockets,  # type: ignore[arg-type]  # a factory: imported at the first WebSocket
         )
     finally:
         if dispatcher is not None:
@@ -112,6 +115,13 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
         close = getattr(empire.scheduler, "close", None)
         if close is not None:
             close()
+
+
+def _websockets(*args: Any, **kwargs: Any) -> asyncio.Protocol:
+    """uvicorn's WebSocket protocol, imported when a connection first upgrades."""
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+    return WebSocketsSansIOProtocol(*args, **kwargs)
 
 
 @cli.command()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import bcrypt
-
 from empire.errors import Invalid
 
 MIN_LENGTH = 8
@@ -15,6 +13,8 @@ def hash_password(password: str) -> str:
         raise Invalid(f"the password is too short: use at least {MIN_LENGTH} characters")
     if len(password.encode()) > 72:
         raise Invalid("the password is too long: bcrypt uses at most 72 bytes")
+    import bcrypt  # on first use: API tokens, not passwords, authenticate most requests
+
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
 
 
@@ -22,6 +22,8 @@ def check_password(password: str, hashed: str | None) -> bool:
     """Tell whether a password matches a stored hash (never for users without a password)."""
     if not hashed:
         return False
+    import bcrypt
+
     try:
         return bcrypt.checkpw(password.encode(), hashed.encode())
     except ValueError:

@@ -23,9 +23,11 @@ import dataclasses
 import re
 import shlex
 from collections.abc import Mapping
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import yaml
+if TYPE_CHECKING:
+    import yaml
 
 from empire.errors import InvalidProcfile
 from empire.model import HealthCheck, Port, Process
@@ -41,22 +43,29 @@ _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0}
 _HEALTHCHECK_KEYS = frozenset({"type", "path", "port", "interval", "timeout", "grace"})
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """Load YAML safely, refusing the duplicate keys YAML would silently overwrite."""
+@cache
+def _strict_loader() -> type[yaml.SafeLoader]:
+    """The loader class, made at the first parse: PyYAML loads only once Procfiles are read."""
+    import yaml
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        """Construct a mapping after checking that no key appears twice."""
-        seen: list[object] = []
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"{_show(key)} is defined twice", key_node.start_mark
-                )
-            seen.append(key)
-        return super().construct_mapping(node, deep=deep)
+    class StrictLoader(yaml.SafeLoader):
+        """Load YAML safely, refusing the duplicate keys YAML would silently overwrite."""
+
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            """Construct a mapping after checking that no key appears twice."""
+            seen: list[object] = []
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"{_show(key)} is defined twice", key_node.start_mark
+                    )
+                seen.append(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
 
 
 def parse(content: bytes) -> dict[str, Process]:
@@ -64,8 +73,10 @@ def parse(content: bytes) -> dict[str, Process]:
     text = _decode(content)
     if not _significant_lines(text):
         raise InvalidProcfile("Procfile is empty: add at least one process, e.g. web: ./bin/web")
+    import yaml
+
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no arbitrary objects
+        data = yaml.load(text, Loader=_strict_loader())  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as e:
         # Only syntax errors can be Heroku lines YAML cannot read (`web: curl -H "A: b"`); a
         # duplicate key or unknown tag is a YAML file that is wrong.
@@ -98,6 +109,8 @@ def generate_from_cmd(cmd: list[str]) -> bytes:
     """Return an extended Procfile whose `web` process runs `cmd` (an image's CMD)."""
     if not cmd:
         raise InvalidProcfile("cannot generate a Procfile from an empty command")
+    import yaml
+
     doc = {"web": {"command": list(cmd)}}
     return yaml.safe_dump(doc, default_flow_style=False, sort_keys=False).encode()
 
@@ -379,6 +392,8 @@ def _show(value: object) -> str:
 
 
 def _describe_yaml_error(error: yaml.YAMLError) -> str:
+    import yaml
+
     if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
         problem = error.problem or error.context or "syntax error"
         mark = error.problem_mark

@@ -34,3 +34,12 @@ def store(database_url: str) -> Iterator[SqlStore]:
     migrate.upgrade(store.engine)
     yield store
     store.engine.dispose()
+
+
+@pytest.fixture
+def pg_store(postgres_url: str) -> Iterator[SqlStore]:
+    """A store on the session's PostgreSQL server, with a small pool."""
+    store = SqlStore(connect(postgres_url, pool_size=2), expected_revision=migrate.head())
+    migrate.upgrade(store.engine)
+    yield store
+    store.engine.dispose()

@@ -4,16 +4,14 @@ database round trips there instead of waiting in a worker thread."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
 
 from empire.model import App, Page
-from empire.store import migrate
-from empire.store.sql import SqlStore, connect
+from empire.store.sql import SqlStore
+from support.backends import end_backend
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -50,14 +48,6 @@ def test_reads_on_the_loop_use_a_pool_of_their_own(store: SqlStore) -> None:
     assert on_loop is not store.engine  # never waits for a connection a thread holds
 
 
-@pytest.fixture
-def pg_store(postgres_url: str) -> Iterator[SqlStore]:
-    store = SqlStore(connect(postgres_url, pool_size=2), expected_revision=migrate.head())
-    migrate.upgrade(store.engine)
-    yield store
-    store.engine.dispose()
-
-
 def test_a_read_waiting_on_postgres_leaves_the_loop_free(pg_store: SqlStore) -> None:
     order: list[str] = []
 
@@ -86,15 +76,7 @@ def test_a_loop_connection_the_server_ended_is_replaced(pg_store: SqlStore) -> N
 
     async def twice() -> tuple[int, int]:
         before = await pg_store.run_reads(backend)  # the loop pool now holds it, idle
-        with connect(str(pg_store.engine.url)).connect() as admin:
-            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": before})
-            admin.commit()
-            gone = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
-            for _ in range(100):
-                if admin.execute(gone, {"pid": before}).scalar_one() == 0:
-                    break
-                admin.commit()
-                time.sleep(0.05)
+        end_backend(str(pg_store.engine.url), before)  # as a server restart would
         return before, await pg_store.run_reads(backend)  # no 503: replaced at checkout
 
     before, after = asyncio.run(twice())

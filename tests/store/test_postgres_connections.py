@@ -3,23 +3,11 @@ is replaced when it is taken from the pool instead of failing the request."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-
-import pytest
 from sqlalchemy import text
 
 from empire.model import Page
-from empire.store import migrate
-from empire.store.sql import SqlStore, connect
-
-
-@pytest.fixture
-def pg_store(postgres_url: str) -> Iterator[SqlStore]:
-    store = SqlStore(connect(postgres_url, pool_size=2), expected_revision=migrate.head())
-    migrate.upgrade(store.engine)
-    yield store
-    store.engine.dispose()
+from empire.store.sql import SqlStore
+from support.backends import end_backend
 
 
 def _backend_pid(store: SqlStore) -> int:
@@ -29,18 +17,7 @@ def _backend_pid(store: SqlStore) -> int:
 
 def test_a_connection_the_server_ended_is_replaced_at_checkout(pg_store: SqlStore) -> None:
     before = _backend_pid(pg_store)  # the pool now holds this idle connection
-    with connect(str(pg_store.engine.url)).connect() as admin:
-        ended = admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": before})
-        assert ended.scalar_one() is True
-        admin.commit()
-        # The call returns once the signal is sent: wait for the backend to be gone (and its
-        # end of the socket with it), as after a server restart.
-        gone = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
-        for _ in range(100):
-            if admin.execute(gone, {"pid": before}).scalar_one() == 0:
-                break
-            admin.commit()
-            time.sleep(0.05)
+    end_backend(str(pg_store.engine.url), before)  # as a server restart would
     with pg_store.read() as tx:  # no 503: the dead connection is noticed before it is used
         assert tx.apps(Page(field="name", max=10)) == []
     assert _backend_pid(pg_store) != before

@@ -49,11 +49,14 @@ def create_app(
     )
     app.state.empire = empire
     app.state.log_sessions = logs.Sessions()
+    # Routes are matched in this order, one by one (a dozen matches cost ~0.1 ms): the most
+    # requested first. No two routes match the same request (a test checks), so the order
+    # changes nothing else.
     routers = (
-        apps,
-        releases,
-        config_vars,
         formation,
+        config_vars,
+        releases,
+        apps,
         dynos,
         attach,
         domains,

@@ -95,8 +95,11 @@ class Transaction(Protocol):
         about the app (it may not exist), nor about the role (None then)."""
         ...
 
-    def current_states(self) -> list[tuple[App, Release, tuple[str, ...]]]:
-        """Return every live app with its current release and its domains, in a few queries."""
+    def current_states(
+        self, after: str = "", limit: int | None = None
+    ) -> list[tuple[App, Release, tuple[str, ...]]]:
+        """Return live apps with their current release and domains, in a few queries: those
+        named after `after`, in name order, at most `limit` of them (default: all)."""
         ...
 
     def next_version(self, app_id: str) -> int: ...

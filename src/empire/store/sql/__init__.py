@@ -6,7 +6,12 @@ PostgreSQL locks the app's row (`lock_app`). `UNIQUE(app_id, version)` is the ba
 The store is split by concern: `engine` connects and configures the dialect, this module
 runs transactions (`SqlStore`), `transaction` holds the queries (`SqlTransaction`, with
 its mixins `access`, `users`, `events` and `deliveries`), `statements`
-the statements built once at import, and `rows` the row mapping.
+the statements built once at import, `views` the reads that answer a request in one
+statement, and `rows` the row mapping.
+
+Reads the API runs on its event loop (`run_reads`) use an engine of their own: on PostgreSQL
+psycopg's asyncio connections driven through SQLAlchemy's greenlet adapter, so the same
+store code awaits its round trips instead of blocking a thread.
 """
 
 from __future__ import annotations

@@ -34,16 +34,15 @@ def loop_engine(engine: Engine) -> Engine:
     connections (a read in WAL mode never waits for a writer; the file is local).
     """
     if engine.dialect.name == "postgresql":
-        from sqlalchemy.ext.asyncio import create_async_engine  # only servers need it
-
-        url = engine.url.set(drivername="postgresql+psycopg_async")
-        reads = create_async_engine(
-            url,
+        # The async dialect through the plain engine API: `create_async_engine` would also
+        # import sqlalchemy.orm (6 MB resident) for the AsyncEngine wrapper, unused here.
+        reads = create_engine(
+            engine.url.set(drivername="postgresql+psycopg_async"),
             pool_size=5,
             max_overflow=10,
-            isolation_level="AUTOCOMMIT",
+            isolation_level="AUTOCOMMIT",  # read-only: nothing to begin, commit or reset
             pool_reset_on_return=None,
-        ).sync_engine
+        )
         _configure_postgres(reads)
         return reads
     if engine.url.database in (None, "", ":memory:"):

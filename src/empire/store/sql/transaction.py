@@ -206,10 +206,25 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
         role = views.role(rows[0]._mapping["role_rank"]) if rows and role_of is not None else None
         return [_summary(row._mapping) for row in rows], role
 
-    def current_states(self) -> list[tuple[App, Release, tuple[str, ...]]]:
+    def current_states(
+        self, after: str = "", limit: int | None = None
+    ) -> list[tuple[App, Release, tuple[str, ...]]]:
+        live_release = (
+            select(t.releases.c.id).where(t.releases.c.app_id == t.apps.c.id, _LIVE).exists()
+        )
+        page = (
+            select(t.apps)
+            .where(t.apps.c.deleted_at.is_(None), t.apps.c.name > after, live_release)
+            .order_by(t.apps.c.name)
+            .limit(limit)
+        )
+        apps = {row._mapping["id"]: _app(row._mapping) for row in self.conn.execute(page)}
+        if not apps:
+            return []
+        ids = list(apps)
         latest = (
             select(t.releases.c.app_id, func.max(t.releases.c.version).label("version"))
-            .where(_LIVE)
+            .where(_LIVE, t.releases.c.app_id.in_(ids))
             .group_by(t.releases.c.app_id)
             .subquery()
         )
@@ -217,22 +232,21 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
             latest,
             and_(latest.c.app_id == t.releases.c.app_id, latest.c.version == t.releases.c.version),
         )
-        query = query.where(t.apps.c.deleted_at.is_(None)).order_by(t.apps.c.name)
-        releases = [self._release(row._mapping) for row in self.conn.execute(query)]
-        live = t.apps.c.deleted_at.is_(None)
-        apps = {
-            row._mapping["id"]: _app(row._mapping)
-            for row in self.conn.execute(select(t.apps).where(live))
+        releases = {
+            r.app_id: r
+            for r in map(self._release, (row._mapping for row in self.conn.execute(query)))
         }
         domains: dict[str, list[str]] = {}
         for app_id, hostname in self.conn.execute(
-            select(t.domains.c.app_id, t.domains.c.hostname).order_by(t.domains.c.hostname)
+            select(t.domains.c.app_id, t.domains.c.hostname)
+            .where(t.domains.c.app_id.in_(ids))
+            .order_by(t.domains.c.hostname)
         ):
             domains.setdefault(app_id, []).append(hostname)
         return [
-            (apps[r.app_id], r, tuple(domains.get(r.app_id, ())))
-            for r in releases
-            if r.app_id in apps
+            (app, releases[app.id], tuple(domains.get(app.id, ())))
+            for app in apps.values()
+            if app.id in releases
         ]
 
     def unused_images(self) -> list[str]:

@@ -1,0 +1,28 @@
+"""Ending a PostgreSQL backend the way a server restart would, for connection-loss tests."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import text
+
+from empire.store.sql import connect
+
+
+def end_backend(url: str, pid: int) -> None:
+    """Terminate backend `pid` and wait until it is gone (and its end of the socket with it)."""
+    engine = connect(url)
+    try:
+        with engine.connect() as admin:
+            ended = admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            assert ended.scalar_one() is True
+            admin.commit()
+            # The call returns once the signal is sent, before the backend has exited.
+            gone = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
+            for _ in range(100):
+                if admin.execute(gone, {"pid": pid}).scalar_one() == 0:
+                    return
+                admin.commit()
+                time.sleep(0.05)
+    finally:
+        engine.dispose()
