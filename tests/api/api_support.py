@@ -47,6 +47,20 @@ def error(response: Any, status: int, ident: str, message: str | None = None) ->
     return body
 
 
+SIZE_FORMS = "use 1X, 2X, PX or cpu:memory[:nproc=N], e.g. 512:1GB"
+
+
+def size_refused(client: Any, size: str, message: str) -> None:
+    """Check that every request taking a size (scale, scale one, run) refuses `size` with
+    400 and `message`."""
+    for response in (
+        client.patch(f"/apps/{APP}/formation", json={"updates": [{"type": "web", "size": size}]}),
+        client.patch(f"/apps/{APP}/formation/web", json={"size": size}),
+        client.post(f"/apps/{APP}/dynos", json={"command": "ls", "size": size}),
+    ):
+        error(response, 400, "bad_request", message)
+
+
 def take_snapshot(stack: Stack) -> dict[str, Any]:
     """Everything a request could change: apps, releases, config, formations, domains, what
     the scheduler runs and the audit events."""

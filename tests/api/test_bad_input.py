@@ -9,14 +9,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.api_support import APP, IMAGE, Snapshot, error, routes
+from api.api_support import APP, IMAGE, SIZE_FORMS, Snapshot, error, routes, size_refused
 from support.stack import Stack
 
 NAME_RULE = (
     "use 3 to 30 characters, lowercase letters, digits and dashes, "
     "starting with a letter (e.g. acme-inc)"
 )
-SIZE_FORMS = "use 1X, 2X, PX or cpu:memory[:nproc=N], e.g. 512:1GB"
 REF_FORMS = "expected [registry/]repository[:tag][@digest], lowercase repository, e.g. acme/api:v42"
 
 
@@ -352,15 +351,7 @@ def test_invalid_procfile(
     ],
 )
 def test_invalid_size(unchanged: TestClient, size: str, reason: str) -> None:
-    message = reason + SIZE_FORMS
-    for response in (
-        unchanged.patch(
-            f"/apps/{APP}/formation", json={"updates": [{"type": "web", "size": size}]}
-        ),
-        unchanged.patch(f"/apps/{APP}/formation/web", json={"size": size}),
-        unchanged.post(f"/apps/{APP}/dynos", json={"command": "ls", "size": size}),
-    ):
-        error(response, 400, "bad_request", message)
+    size_refused(unchanged, size, reason + SIZE_FORMS)
 
 
 # -- wrong JSON types and malformed JSON ------------------------------------------------------

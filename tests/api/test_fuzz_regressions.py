@@ -17,11 +17,8 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
-from api.api_support import APP, error
+from api.api_support import APP, SIZE_FORMS, error, size_refused
 from support.stack import Stack
-
-SIZE_FORMS = "use 1X, 2X, PX or cpu:memory[:nproc=N], e.g. 512:1GB"
-
 
 # -- sizes --------------------------------------------------------------------------------------
 
@@ -44,15 +41,7 @@ BAD_SIZES = [
     ("size", "reason"), BAD_SIZES, ids=[f"{s[:16]}({len(s)})" for s, _ in BAD_SIZES]
 )
 def test_odd_sizes_are_bad_requests(unchanged: TestClient, size: str, reason: str) -> None:
-    message = f'invalid size "{size}": {reason}; {SIZE_FORMS}'
-    for response in (
-        unchanged.patch(
-            f"/apps/{APP}/formation", json={"updates": [{"type": "web", "size": size}]}
-        ),
-        unchanged.patch(f"/apps/{APP}/formation/web", json={"size": size}),
-        unchanged.post(f"/apps/{APP}/dynos", json={"command": "ls", "size": size}),
-    ):
-        error(response, 400, "bad_request", message)
+    size_refused(unchanged, size, f'invalid size "{size}": {reason}; {SIZE_FORMS}')
 
 
 def test_unicode_digits_are_no_memory(unchanged: TestClient) -> None:

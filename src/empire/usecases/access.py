@@ -9,6 +9,8 @@ view but not act on answers Forbidden, naming the role the action needs and how 
 
 from __future__ import annotations
 
+import dataclasses
+
 from empire import formation as rules
 from empire.errors import Conflict, Forbidden, Invalid, NotFound
 from empire.model import App, Grant, Role, Team, User
@@ -129,15 +131,7 @@ class Access(Base):
             else:
                 if existing.role is Role.ADMIN:
                     self._keep_an_admin(grants, existing, by, app)
-                grant = Grant(
-                    existing.id,
-                    app.id,
-                    app.name,
-                    wanted,
-                    existing.created_at,
-                    existing.user,
-                    existing.team,
-                )
+                grant = dataclasses.replace(existing, role=wanted)
             tx.put_grant(grant)
             text = f"{by.name} granted {_label(grant)} {wanted} on {app.name}"
             if existing is not None:

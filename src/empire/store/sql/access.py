@@ -14,23 +14,16 @@ from sqlalchemy.exc import IntegrityError
 from empire.errors import Conflict
 from empire.model import App, Grant, Page, Role, Team, User
 from empire.store import tables as t
+from empire.store.sql import views
 from empire.store.sql.rows import _app, _now_utc, _user
-from empire.store.sql.statements import _windowed
+from empire.store.sql.statements import _HELD, _windowed
 
 # Built once: constructing a query costs more than running it (see statements._RELEASES).
-_TEAMS_OF = select(t.team_members.c.team_id).where(t.team_members.c.user_id == bindparam("user_id"))
-_ROLES = select(t.grants.c.role).where(
-    t.grants.c.app_id == bindparam("app_id"),
-    or_(t.grants.c.user_id == bindparam("user_id"), t.grants.c.team_id.in_(_TEAMS_OF)),
-)
+# The highest role on one app, ranked as `views` ranks it for the app reads.
+_ROLE = select(views.ROLE_RANK).where(t.apps.c.id == bindparam("app_id"))
 # The live apps a user holds a role on, directly or through a team.
 _VISIBLE_APPS = select(t.apps).where(
-    t.apps.c.deleted_at.is_(None),
-    t.apps.c.id.in_(
-        select(t.grants.c.app_id).where(
-            or_(t.grants.c.user_id == bindparam("user_id"), t.grants.c.team_id.in_(_TEAMS_OF))
-        )
-    ),
+    t.apps.c.deleted_at.is_(None), t.apps.c.id.in_(select(t.grants.c.app_id).where(_HELD))
 )
 _GRANTS = (
     select(
@@ -56,8 +49,7 @@ class AccessQueries:
     # -- roles and grants ---------------------------------------------------------------------
 
     def role(self, app_id: str, user_id: str) -> Role | None:
-        roles = self.conn.execute(_ROLES, {"app_id": app_id, "user_id": user_id}).scalars()
-        return max((Role(role) for role in roles), default=None)
+        return views.role(self.conn.execute(_ROLE, {"app_id": app_id, "user_id": user_id}).scalar())
 
     def grants(self, app_id: str) -> list[Grant]:
         query = _GRANTS.where(t.grants.c.app_id == app_id).order_by(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import Select, bindparam, literal, select
+from sqlalchemy import ColumnElement, FromClause, Select, bindparam, literal, or_, select
 
 from empire.model import Outcome, Page
 from empire.store import tables as t
@@ -46,8 +46,18 @@ def _windowed(
 # failed or was rolled back never replaced the one before it.
 VERSION = re.compile(r"[0-9]{1,9}")  # ASCII digits that fit an INTEGER column
 _LIVE_OUTCOMES = (Outcome.PENDING.value, Outcome.SUCCEEDED.value)
-# Literal values, not an "expanding" IN parameter: that one is rendered anew at each execution.
-_LIVE = t.releases.c.outcome.in_([literal(value) for value in _LIVE_OUTCOMES])
+
+
+def live(releases: FromClause) -> ColumnElement[bool]:
+    """The condition that a row of `releases` (the table or an alias) is live. Literal values,
+    not an "expanding" IN parameter: that one is rendered anew at each execution."""
+    return releases.c.outcome.in_([literal(value) for value in _LIVE_OUTCOMES])
+
+
+_LIVE = live(t.releases)
+# The grants bound `user_id` holds, directly or through a team.
+_TEAMS_OF = select(t.team_members.c.team_id).where(t.team_members.c.user_id == bindparam("user_id"))
+_HELD = or_(t.grants.c.user_id == bindparam("user_id"), t.grants.c.team_id.in_(_TEAMS_OF))
 
 
 def _build_releases(current: Any = None) -> Select[Any]:
@@ -56,7 +66,7 @@ def _build_releases(current: Any = None) -> Select[Any]:
         newer = t.releases.alias("newer")
         latest = (
             select(newer.c.version)
-            .where(newer.c.app_id == t.releases.c.app_id, newer.c.outcome.in_(_LIVE_OUTCOMES))
+            .where(newer.c.app_id == t.releases.c.app_id, live(newer))
             .order_by(newer.c.version.desc())
             .limit(1)
             .scalar_subquery()
@@ -93,8 +103,6 @@ _CURRENT_ID = (
 _LATEST = _build_releases(literal(True)).where(t.releases.c.id == _CURRENT_ID)
 # The statements every request runs, built once (building one costs more than running it).
 _LIVE_APP = t.apps.c.deleted_at.is_(None)
-_APP_BY_NAME = select(t.apps).where(_LIVE_APP, t.apps.c.name == bindparam("ident"))
-_APP_BY_ID = select(t.apps).where(_LIVE_APP, t.apps.c.id == bindparam("ident"))
 _LOCK_APP = select(t.apps.c.id).where(t.apps.c.id == bindparam("app")).with_for_update()
 _LIVE_CONFIG = select(t.configs).where(
     t.configs.c.id

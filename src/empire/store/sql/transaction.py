@@ -46,8 +46,6 @@ from empire.store.sql.rows import (
     formation_to_json,
 )
 from empire.store.sql.statements import (
-    _APP_BY_ID,
-    _APP_BY_NAME,
     _APP_DOMAINS,
     _INSERT_CONFIG,
     _INSERT_RELEASE,
@@ -92,10 +90,8 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
     # -- apps ---------------------------------------------------------------------------------
 
     def app(self, ident: str) -> App | None:
-        # Names are at most 30 characters (formation.APP_NAME), ids are 36: one query either way.
-        query = _APP_BY_ID if len(ident) == 36 else _APP_BY_NAME
-        row = self.conn.execute(query, {"ident": ident}).first()
-        return _app(row._mapping) if row else None
+        view = self.app_view(ident)
+        return view.app if view else None
 
     def app_view(
         self,
@@ -105,6 +101,7 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
         formation: bool = False,
         config: bool = False,
     ) -> AppView | None:
+        # Names are at most 30 characters (formation.APP_NAME), ids are 36: one query either way.
         statement = views.app_view(
             by_id=len(ident) == 36, role=role_of is not None, formation=formation, config=config
         )

@@ -13,26 +13,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, bindparam, case, func, literal, or_, select
+from sqlalchemy import Select, bindparam, case, func, select
 
 from empire.model import Role
 from empire.store import tables as t
-from empire.store.sql.statements import _LIVE, _LIVE_APP, _LIVE_OUTCOMES
+from empire.store.sql.statements import _HELD, _LIVE, _LIVE_APP, live
 
 _RANK = case(
     *((t.grants.c.role == role.value, role.rank) for role in Role),
     else_=0,
 )
-_TEAMS_OF = select(t.team_members.c.team_id).where(t.team_members.c.user_id == bindparam("user_id"))
 # The highest role the user holds on the app (correlated to the outer apps row), or NULL.
-_ROLE_RANK = (
-    select(func.max(_RANK))
-    .where(
-        t.grants.c.app_id == t.apps.c.id,
-        or_(t.grants.c.user_id == bindparam("user_id"), t.grants.c.team_id.in_(_TEAMS_OF)),
-    )
-    .scalar_subquery()
-)
+ROLE_RANK = select(func.max(_RANK)).where(t.grants.c.app_id == t.apps.c.id, _HELD).scalar_subquery()
 # The current release is the newest live one (see `statements`); read backwards along the
 # (app_id, version) index.
 _CURRENT = select().where(t.releases.c.app_id == t.apps.c.id, _LIVE)
@@ -61,10 +53,7 @@ _NEWER = t.releases.alias("newer")
 # The app's newest live version, for each listed release's `current` flag.
 _NEWEST_LIVE = (
     select(_NEWER.c.version)
-    .where(
-        _NEWER.c.app_id == t.apps.c.id,
-        _NEWER.c.outcome.in_([literal(value) for value in _LIVE_OUTCOMES]),
-    )
+    .where(_NEWER.c.app_id == t.apps.c.id, live(_NEWER))
     .order_by(_NEWER.c.version.desc())
     .limit(1)
     .scalar_subquery()
@@ -101,7 +90,7 @@ def app_view(*, by_id: bool, role: bool, formation: bool, config: bool) -> Selec
         column = t.apps.c.id if by_id else t.apps.c.name
         statement = select(t.apps).where(_LIVE_APP, column == bindparam("ident"))
         if role:
-            statement = statement.add_columns(_ROLE_RANK.label("role_rank"))
+            statement = statement.add_columns(ROLE_RANK.label("role_rank"))
         if formation:
             statement = statement.add_columns(_FORMATION.label("formation"))
         if config:
@@ -124,7 +113,7 @@ def app_summaries(*, by_id: bool, role: bool) -> Select[Any]:
             .where(_LIVE_APP, column == bindparam("ident"))
         )
         if role:
-            statement = statement.add_columns(_ROLE_RANK.label("role_rank"))
+            statement = statement.add_columns(ROLE_RANK.label("role_rank"))
         _SUMMARIES[key] = statement
     return statement
 
