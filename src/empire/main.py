@@ -94,9 +94,7 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
     dispatcher = build_dispatcher(settings, store, listening) if settings.webhooks else None
     if dispatcher is not None:
         dispatcher.start()  # sends webhook deliveries, first those a previous process left
-    start_cron = getattr(empire.scheduler, "start_cron", None)
-    if start_cron is not None:
-        start_cron()
+    empire.scheduler.start()  # cron, supervision: whatever the backend runs in the background
     try:
         uvicorn.run(
             build_api(settings, empire),
@@ -112,9 +110,7 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
         if dispatcher is not None:
             dispatcher.stop()
         reconciler.stop()
-        close = getattr(empire.scheduler, "close", None)
-        if close is not None:
-            close()
+        empire.scheduler.close()
 
 
 def _websockets(*args: Any, **kwargs: Any) -> asyncio.Protocol:

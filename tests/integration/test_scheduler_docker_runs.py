@@ -189,8 +189,8 @@ def test_cron_runs_on_schedule_and_keeps_the_last_runs(
 
 def test_cron_thread_starts_and_stops(docker_scheduler, make_manifest):
     scheduler = docker_scheduler(cron_interval=0.05)
-    scheduler.start_cron()
-    scheduler.start_cron()  # idempotent
+    scheduler.start()
+    scheduler.start()  # idempotent
     assert any(t.name == "empire-cron" for t in threading.enumerate())
     scheduler.close()
     assert not any(t.name == "empire-cron" and t.is_alive() for t in threading.enumerate())

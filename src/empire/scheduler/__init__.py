@@ -71,6 +71,15 @@ class Verdict:
 
 
 @dataclass(frozen=True, slots=True)
+class PhaseResult:
+    """How a release phase ended: the exit code (None when it was stopped at the timeout)
+    and the last lines of its output."""
+
+    exit_code: int | None
+    tail: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class LogQuery:
     since: datetime | None = None
     follow: bool = False
@@ -170,4 +179,29 @@ class Scheduler(Protocol):
 
     def prune(self, keep: Collection[str]) -> None:
         """Remove whatever the backend runs for apps not in `keep` (destroyed while away)."""
+        ...
+
+    def release_phase(
+        self,
+        manifest: Manifest,
+        process: ManifestProcess,
+        *,
+        timeout: float,
+        output: Callable[[str], None],
+    ) -> PhaseResult:
+        """Run the release's `release` command once, from the manifest's image and config, and
+        wait for it to end: before any process of the release starts or gets traffic.
+
+        Each line of its output goes to `output` as it comes (binary data decoded with
+        replacement, long lines cut). Still running after `timeout` s, it is stopped and
+        removed, and the result's exit code is None. Nothing of it is left running either way.
+        """
+        ...
+
+    def start(self) -> None:
+        """Start the backend's background work (cron, supervision); idempotent."""
+        ...
+
+    def close(self) -> None:
+        """Stop the background work `start` began; idempotent."""
         ...

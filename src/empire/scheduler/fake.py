@@ -9,6 +9,7 @@ Attached runs (`attach`) run a canned process, `FakeAttachment`, instead of thei
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import queue
 import shlex
 import threading
@@ -23,6 +24,7 @@ from empire.scheduler import (
     LogQuery,
     Manifest,
     ManifestProcess,
+    PhaseResult,
     StatusFn,
     Verdict,
     utcnow,
@@ -42,6 +44,7 @@ class FakeScheduler:
         self.started: dict[str, datetime] = {}
         self.attachments: list[FakeAttachment] = []
         self.killed: list[str] = []
+        self.phases: list[tuple[str, int, str]] = []  # (app id, release, command) per phase
         self._serial: dict[str, int] = {}
         self._verdicts: list[Verdict] = []
         self._lock = threading.Lock()
@@ -148,6 +151,38 @@ class FakeScheduler:
             for app_id in set(self.manifests) - set(keep):
                 self.manifests.pop(app_id, None)
                 self.runs.pop(app_id, None)
+
+    def release_phase(
+        self,
+        manifest: Manifest,
+        process: ManifestProcess,
+        *,
+        timeout: float,
+        output: Callable[[str], None],
+    ) -> PhaseResult:
+        """Pretend to run the release command: `exit N` in it gives N, else 0."""
+        command = " ".join(process.command)
+        with self._lock:
+            self.phases.append((manifest.app_id, manifest.release, command))
+            self._log(manifest.app_id, f"release.{manifest.release}", f"run {command}")
+        line = f"running {command}"
+        output(line)
+        words = command.replace(";", " ").split()
+        code = next(
+            (
+                int(n) & 0xFF
+                for w, n in itertools.pairwise(words)
+                if w == "exit" and n.isdigit()
+            ),
+            0,
+        )
+        return PhaseResult(code, (line,))
+
+    def start(self) -> None:
+        """Nothing runs in the background."""
+
+    def close(self) -> None:
+        """Nothing runs in the background."""
 
     def _next_run(self, app_id: str) -> int:
         self._serial[app_id] = self._serial.get(app_id, 0) + 1

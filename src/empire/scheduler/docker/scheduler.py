@@ -18,11 +18,20 @@ from typing import Any
 
 import docker
 
-from empire.errors import Invalid, NotFound
+from empire.errors import Invalid, NotFound, NotSupported
 from empire.failpoints import OFF, Failpoints
 from empire.model import Outcome, Size, Task
 from empire.router import Router
-from empire.scheduler import LogQuery, Manifest, ManifestProcess, StatusFn, Verdict, quiet, utcnow
+from empire.scheduler import (
+    LogQuery,
+    Manifest,
+    ManifestProcess,
+    PhaseResult,
+    StatusFn,
+    Verdict,
+    quiet,
+    utcnow,
+)
 from empire.scheduler.docker import attach, containers, cron, engine, logs
 from empire.scheduler.docker.attach import DockerAttachment
 from empire.scheduler.docker.engine import Instance, engine_errors
@@ -175,7 +184,7 @@ class DockerScheduler:
 
     # -- cron and reconciliation -------------------------------------------------------------
 
-    def start_cron(self) -> None:
+    def start(self) -> None:
         """Start the thread that runs scheduled processes of the submitted manifests."""
         self._cron.start()
 
@@ -201,6 +210,17 @@ class DockerScheduler:
             self._routes.drop(app_id)
         self._remove(orphans)
         return gone
+
+    def release_phase(
+        self,
+        manifest: Manifest,
+        process: ManifestProcess,
+        *,
+        timeout: float,
+        output: Callable[[str], None],
+    ) -> PhaseResult:
+        """Not yet on this backend."""
+        raise NotSupported("release phases are not supported on this backend yet")
 
     # -- helpers ------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from empire.scheduler import (
     LogQuery,
     Manifest,
     ManifestProcess,
+    PhaseResult,
     StatusFn,
     Verdict,
     quiet,
@@ -227,6 +228,23 @@ class EcsScheduler:
                 self._known.pop(app_id, None)
                 self._converged.pop(app_id, None)
                 self._inventory.delete(found)
+
+    def release_phase(
+        self,
+        manifest: Manifest,
+        process: ManifestProcess,
+        *,
+        timeout: float,
+        output: Callable[[str], None],
+    ) -> PhaseResult:
+        """Not yet on this backend."""
+        raise NotSupported("release phases are not supported on this backend yet")
+
+    def start(self) -> None:
+        """Nothing runs in the background yet."""
+
+    def close(self) -> None:
+        """Nothing runs in the background yet."""
 
     # -- helpers ------------------------------------------------------------------------------
 

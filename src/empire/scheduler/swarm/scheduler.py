@@ -17,7 +17,16 @@ import docker
 from empire.errors import NotFound, NotSupported, SchedulerError
 from empire.model import Outcome, Task
 from empire.router import Router
-from empire.scheduler import LogQuery, Manifest, ManifestProcess, StatusFn, Verdict, quiet, utcnow
+from empire.scheduler import (
+    LogQuery,
+    Manifest,
+    ManifestProcess,
+    PhaseResult,
+    StatusFn,
+    Verdict,
+    quiet,
+    utcnow,
+)
 from empire.scheduler.swarm import attach, engine, logs, routing, runs, tasks
 from empire.scheduler.swarm.attach import SwarmAttachment
 from empire.scheduler.swarm.engine import swarm_errors
@@ -185,6 +194,23 @@ class SwarmScheduler:
         }
         for app_id in sorted(gone):
             self.remove(app_id)
+
+    def release_phase(
+        self,
+        manifest: Manifest,
+        process: ManifestProcess,
+        *,
+        timeout: float,
+        output: Callable[[str], None],
+    ) -> PhaseResult:
+        """Not yet on this backend."""
+        raise NotSupported("release phases are not supported on this backend yet")
+
+    def start(self) -> None:
+        """Nothing runs in the background yet."""
+
+    def close(self) -> None:
+        """Nothing runs in the background yet."""
 
     # -- helpers ------------------------------------------------------------------------------
 
