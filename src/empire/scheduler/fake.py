@@ -169,11 +169,7 @@ class FakeScheduler:
         output(line)
         words = command.replace(";", " ").split()
         code = next(
-            (
-                int(n) & 0xFF
-                for w, n in itertools.pairwise(words)
-                if w == "exit" and n.isdigit()
-            ),
+            (int(n) & 0xFF for w, n in itertools.pairwise(words) if w == "exit" and n.isdigit()),
             0,
         )
         return PhaseResult(code, (line,))
