@@ -6,15 +6,15 @@ import re
 
 from empire import sizes
 from empire.model import App, Release
-from empire.scheduler import Manifest, ManifestProcess
+from empire.scheduler import Manifest, ManifestProcess, labels
 
 
 def build(app: App, release: Release, domains: tuple[str, ...] = ()) -> Manifest:
     """Build the manifest of `release`: env, labels, sizes; maintenance means zero instances."""
-    labels = {
-        "empire.app": app.name,
-        "empire.app.id": app.id,
-        "empire.release": f"v{release.version}",
+    release_labels = {
+        labels.APP: app.name,
+        labels.APP_ID: app.id,
+        labels.RELEASE: f"v{release.version}",
     }
     env = dict(release.config.vars)
     processes = []
@@ -42,11 +42,12 @@ def build(app: App, release: Release, domains: tuple[str, ...] = ()) -> Manifest
                 memory=size.memory,
                 nproc=size.nproc,
                 env=penv,
-                labels={**labels, "empire.process": process.name},
+                labels={**release_labels, labels.PROCESS: process.name},
                 ports=process.ports,
                 healthcheck=process.healthcheck,
                 schedule=process.cron,
                 noservice=process.noservice,
+                shown=" ".join(process.command),
             )
         )
     return Manifest(
@@ -55,7 +56,7 @@ def build(app: App, release: Release, domains: tuple[str, ...] = ()) -> Manifest
         release=release.version,
         image=release.slug.image,
         env=env,
-        labels=labels,
+        labels=release_labels,
         processes=tuple(sorted(processes, key=lambda p: p.name)),
         public=bool(domains),
         domains=domains,

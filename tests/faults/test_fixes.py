@@ -28,8 +28,10 @@ from empire.errors import Invalid
 from empire.failpoints import Failpoints
 from empire.model import App, Config, Exposure, Outcome, Port, Process, Release, Slug
 from empire.router import Route
-from empire.scheduler import Manifest
-from empire.scheduler.docker import DockerScheduler, containers, engine
+from empire.scheduler import Manifest, labels
+from empire.scheduler.docker import DockerScheduler, containers
+from empire.scheduler.docker.instances import list_instances
+from empire.scheduler.kit import containers as kit
 from empire.settings import Settings
 
 # -- failpoints -------------------------------------------------------------------------------
@@ -124,9 +126,9 @@ def _interrupted(api: Any, built: Manifest, network: str) -> str:
     """Start v2's web container as a rollout does, then stop there (no check, no arming)."""
     process = built.processes[0]
     container_id = containers.create(
-        api, built, process, kind=engine.SERVICE, index=1, nonce="", network=network
+        api, built, process, kind=labels.SERVICE, index=1, nonce="", network=network
     )
-    containers.start(api, container_id)
+    kit.start(api, container_id)
     return container_id
 
 
@@ -162,7 +164,7 @@ def test_a_rollout_left_unchecked_is_checked_before_it_is_routed(
 
     verdict = scheduler().submit(v2)
 
-    found = engine.list_instances(docker_client.api, f"{engine.APP_ID}={app.id}")
+    found = list_instances(docker_client.api, f"{labels.APP_ID}={app.id}")
     if healthy:
         assert verdict.outcome is Outcome.SUCCEEDED, verdict.reason
         assert [i.id for i in found] == [left]  # kept, not started again

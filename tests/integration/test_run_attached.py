@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from empire.model import App, Process, Size
-from empire.scheduler.docker import attach as attached
+from empire.scheduler.kit import attach as attached
 from support.server import EmpireServer
 
 EMP = Path(sys.executable).parent / "emp"

@@ -236,7 +236,7 @@ def test_schedule_years_and_invalid_forms() -> None:
 
 def test_engine_errors_become_scheduler_errors(docker_client: docker.DockerClient) -> None:
     from empire.errors import SchedulerError
-    from empire.scheduler.docker.engine import engine_errors
+    from empire.scheduler.kit.errors import engine_errors
 
     missing = "cannot inspect container nope: the Docker engine answered 404"
     with pytest.raises(SchedulerError, match=missing), engine_errors("inspect container nope"):

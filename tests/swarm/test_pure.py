@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from empire import manifest as manifests
 from empire.model import App, Config, HealthCheck, Port, Process, Release, Size, Slug
 from empire.router import NoRouter, Route
-from empire.scheduler import Manifest
+from empire.scheduler import Manifest, labels
+from empire.scheduler.kit.times import parse_time
 from empire.scheduler.swarm import caddy, engine, routing, spec, tasks
 
 MB = 1024 * 1024
@@ -62,7 +63,7 @@ def test_a_service_spec_carries_size_health_updates_and_aliases():
     web = desired(build())
     container = web.spec["TaskTemplate"]["ContainerSpec"]
 
-    assert web.name == "acme-web" and web.replicas == 2
+    assert web.name == "acme_web" and web.replicas == 2
     assert container["Image"] == IMAGE
     assert container["Args"] == ["httpd", "-f", "-p", "8080"]
     assert container["Healthcheck"] == {
@@ -97,8 +98,8 @@ def test_a_service_spec_carries_size_health_updates_and_aliases():
     }
     assert web.spec["RollbackConfig"]["Order"] == "start-first"
     assert web.spec["EndpointSpec"] == {"Mode": "dnsrr"}
-    assert container["Labels"][engine.SPEC] == web.template_hash
-    assert web.spec["Labels"][engine.CONFIG] == web.config_hash
+    assert container["Labels"][labels.SPEC] == web.template_hash
+    assert web.spec["Labels"][labels.CONFIG] == web.config_hash
 
     worker = desired(build(), "worker")
     assert "Healthcheck" not in worker.spec["TaskTemplate"]["ContainerSpec"]
@@ -129,18 +130,18 @@ def test_a_one_off_is_a_job_that_never_restarts():
     manifest = build()
     process = manifest.processes[0]
     document = spec.one_off(manifest, process, index=4, network="empire", stop_grace=10)
-    assert document["Name"] == "acme-run-4"
+    assert document["Name"] == "acme__run_4"
     assert document["Mode"] == {"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}}
     template = document["TaskTemplate"]
     assert template["RestartPolicy"]["Condition"] == "none"
     assert template["ContainerSpec"]["Healthcheck"] == {"Test": ["NONE"]}
-    assert template["ContainerSpec"]["Labels"][engine.KIND] == engine.RUN
-    assert template["ContainerSpec"]["Labels"][engine.INDEX] == "4"
+    assert template["ContainerSpec"]["Labels"][labels.KIND] == labels.RUN
+    assert template["ContainerSpec"]["Labels"][labels.INDEX] == "4"
     assert template["Networks"] == [{"Target": "empire"}]
 
 
 def test_the_router_config_resolves_task_names_itself():
-    named = Route("a1", "acme", ("acme.test", "*.acme.test"), ("tasks.acme-web:80",))
+    named = Route("a1", "acme", ("acme.test", "*.acme.test"), ("tasks.acme_web:80",))
     fixed = Route("a2", "beta", ("beta.test",), ("10.0.1.5:80", "10.0.1.6:80"))
     document = caddy.config(
         [named, fixed], admin={"listen": "unix//x"}, listen=":80", tls_listen=":443"
@@ -149,7 +150,7 @@ def test_the_router_config_resolves_task_names_itself():
     proxies = [r["handle"][1] for r in routes if len(r.get("handle", [])) == 2]
     assert proxies[0]["dynamic_upstreams"] == {
         "source": "a",
-        "name": "tasks.acme-web",
+        "name": "tasks.acme_web",
         "port": "80",
         "refresh": "1s",
     }
@@ -188,16 +189,16 @@ def test_log_lines_and_times_parse():
     stamp, attrs, text = engine.parse_log_line(raw)  # type: ignore[misc]
     assert text == "hello world"
     assert attrs["com.docker.swarm.task.id"] == "t1"
-    when = engine.parse_time(stamp)
+    when = parse_time(stamp)
     assert when == datetime(2026, 11, 26, 10, 0, 0, 123456, tzinfo=UTC)
-    assert engine.parse_time("0001-01-01T00:00:00Z") is None
+    assert parse_time("0001-01-01T00:00:00Z") is None
 
 
 def test_routing_follows_exposure_and_replicas():
     router = NoRouter()
     routing.apply(router, build(domains=("acme.test",)), web_replicas=2)
     assert router.routes() == [
-        Route("app-1", "acme", ("acme.test",), ("tasks.acme-web:8080",), None)
+        Route("app-1", "acme", ("acme.test",), ("tasks.acme_web:8080",), None)
     ]
     routing.apply(router, build(domains=("acme.test",)), web_replicas=0)  # maintenance
     assert router.routes() == []

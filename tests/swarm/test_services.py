@@ -46,9 +46,9 @@ def test_services_carry_the_spec_and_spread_over_both_nodes(
     verdict = scheduler.submit(manifest, lines.append)
 
     assert verdict.outcome is Outcome.SUCCEEDED, verdict.reason
-    assert f"Status: web: creating service {app.name}-web (4 instances of v1)" in lines
+    assert f"Status: web: creating service {app.name}_web (4 instances of v1)" in lines
     assert "Status: web: 4/4 healthy" in lines
-    service = cluster.manager.api.inspect_service(f"{app.name}-web")["Spec"]
+    service = cluster.manager.api.inspect_service(f"{app.name}_web")["Spec"]
     template = service["TaskTemplate"]
     assert service["Mode"] == {"Replicated": {"Replicas": 4}}
     assert service["EndpointSpec"]["Mode"] == "dnsrr"
@@ -195,7 +195,7 @@ def test_a_node_that_cannot_pull_is_a_clear_error(cluster, scheduler, new_app, m
 
     with pytest.raises(SchedulerError, match=r"cannot pull the image .*empire-swarm-missing"):
         scheduler.submit(make_manifest(app, 1, {"web": web(1)}, image=missing))
-    assert cluster.manager.api.services(filters={"name": f"{app.name}-web"}) == []
+    assert cluster.manager.api.services(filters={"name": f"{app.name}_web"}) == []
 
     # An update to an image no node can pull: Swarm rolls back, the reason says why.
     assert scheduler.submit(make_manifest(app, 2, {"web": web(1)})).outcome is Outcome.SUCCEEDED

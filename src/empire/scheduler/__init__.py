@@ -31,6 +31,9 @@ def quiet(_: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class ManifestProcess:
+    """One process type of a release: `command` is what runs (variables expanded unless a shell
+    will), `shown` the command as the Procfile wrote it, which is all `ps` ever shows."""
+
     name: str
     command: tuple[str, ...]
     quantity: int
@@ -43,6 +46,7 @@ class ManifestProcess:
     healthcheck: HealthCheck | None = None
     schedule: str | None = None
     noservice: bool = False
+    shown: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,8 @@ from typing import Any
 
 from empire.scheduler import ManifestProcess
 from empire.scheduler.docker.containers import LOOPBACK
-from empire.scheduler.docker.engine import engine_errors
+from empire.scheduler.kit.api import EngineAPI
+from empire.scheduler.kit.errors import engine_errors
 
 _TCP_SETTLE = 0.1  # how long a connection must stay open to count as accepted by the app
 _LOG_LINES = 5
@@ -65,7 +66,7 @@ class Candidate:
 
 
 def wait_healthy(
-    api: Any,
+    api: EngineAPI,
     candidates: list[Candidate],
     *,
     timeout: float,
@@ -106,7 +107,7 @@ def wait_healthy(
     return None
 
 
-def last_lines(api: Any, container_id: str, count: int = _LOG_LINES) -> str:
+def last_lines(api: EngineAPI, container_id: str, count: int = _LOG_LINES) -> str:
     """The container's last log lines, as `; last log lines: "a", "b"` (empty if none)."""
     with engine_errors(f"read the logs of {container_id[:12]}", missing_ok=True):
         raw = api.logs(container_id, stdout=True, stderr=True, tail=count)
@@ -116,13 +117,13 @@ def last_lines(api: Any, container_id: str, count: int = _LOG_LINES) -> str:
     return ""
 
 
-def _inspect(api: Any, container_id: str) -> dict[str, Any]:
+def _inspect(api: EngineAPI, container_id: str) -> dict[str, Any]:
     with engine_errors(f"inspect container {container_id[:12]}", missing_ok=True):
         return dict(api.inspect_container(container_id))
     return {"State": {"Status": "removed", "ExitCode": None}}
 
 
-def _exited(api: Any, candidate: Candidate, attrs: dict[str, Any]) -> str | None:
+def _exited(api: EngineAPI, candidate: Candidate, attrs: dict[str, Any]) -> str | None:
     state = attrs.get("State") or {}
     status = state.get("Status", "")
     if status in ("running", "created", "paused"):

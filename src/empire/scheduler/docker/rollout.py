@@ -20,9 +20,12 @@ from typing import Any
 from empire.errors import SchedulerError
 from empire.failpoints import OFF, Failpoints
 from empire.model import Outcome
-from empire.scheduler import Manifest, ManifestProcess, StatusFn, Verdict
-from empire.scheduler.docker import containers, engine, health
-from empire.scheduler.docker.engine import Instance, engine_errors
+from empire.scheduler import Manifest, ManifestProcess, StatusFn, Verdict, labels
+from empire.scheduler.docker import containers, health
+from empire.scheduler.docker.instances import Instance, list_instances
+from empire.scheduler.kit import containers as kit
+from empire.scheduler.kit.api import EngineAPI
+from empire.scheduler.kit.errors import engine_errors
 
 RouteFn = Callable[[Sequence[Instance]], bool]  # web instances -> did the route change?
 _WORKERS = 8  # below docker-py's connection pool size (10)
@@ -83,7 +86,7 @@ class Rollout:
 
     def __init__(
         self,
-        api: Any,
+        api: EngineAPI,
         network: containers.Network,
         *,
         health_timeout: float,
@@ -212,8 +215,8 @@ class Rollout:
             return route([])
         new_ids = {c.id for c in started if c.process == "web"}
         if new_ids:
-            found = engine.list_instances(
-                self._api, f"{engine.APP_ID}={manifest.app_id}", f"{engine.PROCESS}=web"
+            found = list_instances(
+                self._api, f"{labels.APP_ID}={manifest.app_id}", f"{labels.PROCESS}=web"
             )
             web.keep += [i for i in found if i.id in new_ids]
         return route(web.keep)
@@ -238,12 +241,12 @@ class Rollout:
                 self._api,
                 manifest,
                 p.process,
-                kind=engine.SERVICE,
+                kind=labels.SERVICE,
                 index=index,
                 nonce=p.nonce,
                 network=self._network.name,
             )
-            containers.start(self._api, container_id)
+            kit.start(self._api, container_id)
             return health.Candidate(
                 container_id, p.process.name, index, health.check_for(p.process)
             )
@@ -269,11 +272,11 @@ class Rollout:
             status(f"Status: {process}: {verb} {what} of v{release}")
 
     def _remove(self, ids: list[str]) -> None:
-        self._parallel(lambda i: engine.remove_instance(self._api, i, self._stop_timeout), ids)
+        self._parallel(lambda i: kit.remove(self._api, i, self._stop_timeout), ids)
 
     def _discard(self, ids: list[str]) -> None:
         """Remove new instances that never served: no need to wait for a graceful stop."""
-        self._parallel(lambda i: engine.remove_instance(self._api, i, None), ids)
+        self._parallel(lambda i: kit.remove(self._api, i, None), ids)
 
     def _parallel(self, fn: Callable[[Any], None], items: Sequence[Any]) -> None:
         if not items:

@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from empire.router import Certificate, Route, Router
 from empire.scheduler import Manifest
 from empire.scheduler.docker.containers import LOOPBACK
-from empire.scheduler.docker.engine import Instance
+from empire.scheduler.docker.instances import Instance
 
 _PEM = re.compile(
     r"-----BEGIN (?P<kind>[A-Z0-9 ]+)-----\r?\n.*?\r?\n-----END (?P=kind)-----", re.DOTALL

@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
 
 import docker
 
@@ -29,17 +28,22 @@ from empire.scheduler import (
     PhaseResult,
     StatusFn,
     Verdict,
+    labels,
     quiet,
     utcnow,
 )
-from empire.scheduler.docker import attach, containers, cron, engine, logs
-from empire.scheduler.docker.attach import DockerAttachment
-from empire.scheduler.docker.engine import Instance, engine_errors
+from empire.scheduler.docker import attach, containers, cron, logs
+from empire.scheduler.docker.instances import Instance, list_instances
 from empire.scheduler.docker.rollout import Rollout
 from empire.scheduler.docker.routing import Routes
+from empire.scheduler.kit import containers as kit
+from empire.scheduler.kit.api import engine_api
+from empire.scheduler.kit.attach import EngineAttachment
+from empire.scheduler.kit.errors import engine_errors
+from empire.scheduler.kit.times import parse_time
 
 KEEP_CRON_RUNS = 3  # finished cron containers kept per process, so `ps` shows the last runs
-_KIND_ORDER = {engine.SERVICE: 0, engine.CRON: 1, engine.RUN: 2}
+_KIND_ORDER = {labels.SERVICE: 0, labels.CRON: 1, labels.RUN: 2, labels.RELEASE_PHASE: 3}
 
 
 class DockerScheduler:
@@ -60,8 +64,8 @@ class DockerScheduler:
         poll_interval: float = 0.1,
         failpoints: Failpoints = OFF,
     ) -> None:
-        self._client = client
-        self._api: Any = client.api
+
+        self._api = engine_api(client)
         self._routes = Routes(router)
         self._clock = clock
         self._stop_timeout = stop_timeout
@@ -113,11 +117,11 @@ class DockerScheduler:
         self._cron.forget(app_id)
         with self._app_lock(app_id):
             self._routes.drop(app_id)
-            self._remove(engine.list_instances(self._api, f"{engine.APP_ID}={app_id}"))
+            self._remove(list_instances(self._api, f"{labels.APP_ID}={app_id}"))
 
     def tasks(self, app_id: str) -> list[Task]:
         """One task per container of the app, running or recently finished."""
-        found = engine.list_instances(self._api, f"{engine.APP_ID}={app_id}")
+        found = list_instances(self._api, f"{labels.APP_ID}={app_id}")
         tasks = [t for i in found if (t := self._task(i)) is not None]
         order = {i.short_id: (_KIND_ORDER.get(i.kind, 3), i.process, i.index) for i in found}
         return sorted(tasks, key=lambda t: order[t.id])
@@ -125,7 +129,7 @@ class DockerScheduler:
     def stop(self, app_id: str, task: str) -> None:
         """Stop and remove the container named by the task name or container id."""
         with self._app_lock(app_id):
-            found = engine.list_instances(self._api, f"{engine.APP_ID}={app_id}")
+            found = list_instances(self._api, f"{labels.APP_ID}={app_id}")
             matches = [i for i in found if _names(i, task)]
             if not matches:
                 raise NotFound(f"no task {task!r}: see `emp ps`", resource="dyno")
@@ -136,18 +140,18 @@ class DockerScheduler:
         """Start a detached one-off container, removed by the engine when it is done."""
         self.network.ensure()
         with self._runs:  # one index per run, even when two start at once
-            found = engine.list_instances(
-                self._api, f"{engine.APP_ID}={manifest.app_id}", f"{engine.KIND}={engine.RUN}"
+            found = list_instances(
+                self._api, f"{labels.APP_ID}={manifest.app_id}", f"{labels.KIND}={labels.RUN}"
             )
             index = max((i.index for i in found), default=0) + 1
-            container_id = self._create(manifest, process, engine.RUN, index)
-        containers.start(self._api, container_id)
+            container_id = self._create(manifest, process, labels.RUN, index)
+        kit.start(self._api, container_id)
         return Task(
             name=f"v{manifest.release}.run.{index}",
             id=container_id[:12],
             process=process.name,
             release=manifest.release,
-            command=" ".join(process.command),
+            command=process.shown,
             state="up",
             host=self._hostname(),
             size=Size(process.cpu_shares, process.memory, process.nproc),
@@ -162,21 +166,27 @@ class DockerScheduler:
         tty: bool,
         rows: int | None = None,
         cols: int | None = None,
-    ) -> DockerAttachment:
+    ) -> EngineAttachment:
         """Start a one-off container attached to the caller (see `attach`); listed in `tasks`
         while it runs, removed by the attachment's `kill`."""
         self.network.ensure()
         with self._runs:
-            found = engine.list_instances(
-                self._api, f"{engine.APP_ID}={manifest.app_id}", f"{engine.KIND}={engine.RUN}"
+            found = list_instances(
+                self._api, f"{labels.APP_ID}={manifest.app_id}", f"{labels.KIND}={labels.RUN}"
             )
             index = max((i.index for i in found), default=0) + 1
-            container_id = attach.create(
-                self._api, manifest, process, index=index, network=self.network.name, tty=tty
+            attachment = attach.start(
+                self._api,
+                manifest,
+                process,
+                index=index,
+                network=self.network.name,
+                tty=tty,
+                rows=rows,
+                cols=cols,
             )
-        self._remove(attach.stale(self._api, found))
-        name = f"v{manifest.release}.run.{index}"
-        return attach.start(self._api, container_id, name, tty=tty, rows=rows, cols=cols)
+        self._remove([i for i in found if i.id in attach.stale(self._api, found)])
+        return attachment
 
     def logs(self, app_id: str, query: LogQuery) -> Iterator[str]:
         """The app's log lines, prefixed `<time> <app>[<process>.<n>]: `; follow if asked."""
@@ -202,7 +212,7 @@ class DockerScheduler:
 
     def reconcile_orphans(self, known_app_ids: Collection[str]) -> list[str]:
         """Remove the containers and routes of apps Empire no longer knows; return their ids."""
-        found = engine.list_instances(self._api, f"{engine.NETWORK}={self.network.name}")
+        found = list_instances(self._api, f"{labels.NETWORK}={self.network.name}")
         orphans = [i for i in found if i.app_id and i.app_id not in known_app_ids]
         gone = sorted({i.app_id for i in orphans})
         for app_id in gone:
@@ -227,26 +237,26 @@ class DockerScheduler:
     def _converge(
         self, manifest: Manifest, status: StatusFn, nonces: dict[str, str] | None = None
     ) -> Verdict:
-        found = engine.list_instances(
-            self._api, f"{engine.APP_ID}={manifest.app_id}", f"{engine.KIND}={engine.SERVICE}"
+        found = list_instances(
+            self._api, f"{labels.APP_ID}={manifest.app_id}", f"{labels.KIND}={labels.SERVICE}"
         )
         return self._rollout.converge(
             manifest, found, lambda web: self._routes.apply(manifest, web), status, nonces
         )
 
     def _launch_cron(self, manifest: Manifest, process: ManifestProcess) -> None:
-        found = engine.list_instances(
+        found = list_instances(
             self._api,
-            f"{engine.APP_ID}={manifest.app_id}",
-            f"{engine.KIND}={engine.CRON}",
-            f"{engine.PROCESS}={process.name}",
+            f"{labels.APP_ID}={manifest.app_id}",
+            f"{labels.KIND}={labels.CRON}",
+            f"{labels.PROCESS}={process.name}",
         )
         finished = sorted((i for i in found if not i.alive), key=lambda i: i.index)
         self._remove(finished[: max(len(finished) - KEEP_CRON_RUNS, 0)])
         self.network.ensure()
         first = max((i.index for i in found), default=0) + 1
         for index in range(first, first + max(process.quantity, 1)):
-            containers.start(self._api, self._create(manifest, process, engine.CRON, index))
+            kit.start(self._api, self._create(manifest, process, labels.CRON, index))
 
     def _create(self, manifest: Manifest, process: ManifestProcess, kind: str, index: int) -> str:
         return containers.create(
@@ -264,8 +274,7 @@ class DockerScheduler:
             return
         with ThreadPoolExecutor(max_workers=min(8, len(instances))) as pool:
             futures = [
-                pool.submit(engine.remove_instance, self._api, i.id, self._stop_timeout)
-                for i in instances
+                pool.submit(kit.remove, self._api, i.id, self._stop_timeout) for i in instances
             ]
         for future in futures:
             future.result()
@@ -276,22 +285,22 @@ class DockerScheduler:
             state = attrs.get("State") or {}
             status = str(state.get("Status", instance.state))
             finished = status in ("exited", "dead")
-            when = engine.parse_time(state.get("FinishedAt" if finished else "StartedAt"))
+            when = parse_time(state.get("FinishedAt" if finished else "StartedAt"))
             host = attrs.get("HostConfig") or {}
             return Task(
                 name=instance.task_name,
                 id=instance.short_id,
                 process=instance.process,
                 release=instance.release,
-                command=" ".join((attrs.get("Config") or {}).get("Cmd") or []),
+                command=instance.labels.get(labels.COMMAND, ""),
                 state="up" if status == "running" else status,
                 host=self._hostname(),
                 size=Size(
                     int(host.get("CpuShares") or 0),
                     int(host.get("Memory") or 0),
-                    max(int(host.get("PidsLimit") or 0), 0),
+                    kit.nproc(int(host.get("PidsLimit") or 0)),
                 ),
-                updated_at=when or engine.parse_time(attrs.get("Created")) or self._clock(),
+                updated_at=when or parse_time(attrs.get("Created")) or self._clock(),
                 exit_code=int(state.get("ExitCode", 0)) if finished else None,
             )
         return None
@@ -299,7 +308,7 @@ class DockerScheduler:
     def _hostname(self) -> str:
         if self._host is None:
             with engine_errors("read the engine's info"):
-                self._host = str(self._client.info().get("Name", "docker"))
+                self._host = str(self._api.info().get("Name", "docker"))
         return self._host
 
     @contextlib.contextmanager

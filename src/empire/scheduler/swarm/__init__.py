@@ -17,9 +17,8 @@ Images must come from a registry every node reaches. Public apps go through `Swa
 (`caddy`), published on the manager, configured through an admin socket on the host.
 """
 
-from empire.scheduler.swarm.attach import SwarmAttachment
 from empire.scheduler.swarm.router import SwarmRouter
 from empire.scheduler.swarm.runs import KEEP_RUNS
 from empire.scheduler.swarm.scheduler import SwarmScheduler
 
-__all__ = ["KEEP_RUNS", "SwarmAttachment", "SwarmRouter", "SwarmScheduler"]
+__all__ = ["KEEP_RUNS", "SwarmRouter", "SwarmScheduler"]

@@ -30,7 +30,9 @@ from typing import Any
 
 from empire.errors import SchedulerError
 from empire.model import Outcome
-from empire.scheduler import Manifest, StatusFn, Verdict
+from empire.scheduler import Manifest, StatusFn, Verdict, labels
+from empire.scheduler.kit.api import EngineAPI
+from empire.scheduler.kit.errors import engine_errors
 from empire.scheduler.swarm import engine, spec, tasks
 from empire.scheduler.swarm.spec import Desired
 
@@ -68,7 +70,7 @@ class Step:
 class Rollout:
     """Applies a manifest to the swarm through the manager's API."""
 
-    api: Any
+    api: EngineAPI
     nodes: tasks.Nodes
     network: str
     monitor: float
@@ -85,9 +87,9 @@ class Rollout:
     ) -> Verdict:
         """Converge and return the verdict; `route(web replicas)` runs once all is well."""
         found = engine.services(
-            self.api, f"{engine.APP_ID}={manifest.app_id}", f"{engine.KIND}={engine.SERVICE}"
+            self.api, f"{labels.APP_ID}={manifest.app_id}", f"{labels.KIND}={labels.SERVICE}"
         )
-        by_process = {s["Spec"]["Labels"].get(engine.PROCESS, ""): s for s in found}
+        by_process = {s["Spec"]["Labels"].get(labels.PROCESS, ""): s for s in found}
         steps = [
             self._plan(manifest, p.name, by_process.get(p.name), p.name in restart)
             for p in manifest.processes
@@ -123,7 +125,7 @@ class Rollout:
     # -- planning and applying ----------------------------------------------------------------
 
     def _plan(self, manifest: Manifest, name: str, current: Json | None, restart: bool) -> Step:
-        labels = (current or {}).get("Spec", {}).get("Labels") or {}
+        tags = (current or {}).get("Spec", {}).get("Labels") or {}
         template = (current or {}).get("Spec", {}).get("TaskTemplate") or {}
         force = int(template.get("ForceUpdate") or 0) + (1 if restart else 0)
         process = manifest.process(name)
@@ -139,10 +141,10 @@ class Rollout:
         if current is None:
             return Step(name, desired, None, "create", force)
         replicas = int(current["Spec"].get("Mode", {}).get("Replicated", {}).get("Replicas", 0))
-        if restart or labels.get(engine.SPEC) != desired.template_hash:
+        if restart or tags.get(labels.SPEC) != desired.template_hash:
             # Nothing runs (or will): a new template, but nothing to roll.
             action = "roll" if replicas and desired.replicas else "start"
-        elif labels.get(engine.CONFIG) != desired.config_hash or replicas != desired.replicas:
+        elif tags.get(labels.CONFIG) != desired.config_hash or replicas != desired.replicas:
             action = "scale"
         else:
             action = "keep"
@@ -159,7 +161,7 @@ class Rollout:
         document = step.desired.spec
         if step.action == "create":
             status(f"Status: {step.process}: creating service {step.desired.name} ({what})")
-            with engine.swarm_errors(f"create service {step.desired.name}"):
+            with engine_errors(f"create service {step.desired.name}"):
                 created = self.api.create_service(
                     document["TaskTemplate"],
                     name=document["Name"],

@@ -31,8 +31,10 @@ import httpx
 
 from empire.errors import SchedulerError
 from empire.router import Route
+from empire.scheduler import labels
+from empire.scheduler.kit.api import engine_api
+from empire.scheduler.kit.errors import engine_errors
 from empire.scheduler.swarm import caddy, engine
-from empire.scheduler.swarm.engine import swarm_errors
 
 MOUNT = "/run/empire-router"
 SETUP = "empire.router.setup"  # hash of what the container was made with
@@ -54,7 +56,7 @@ class SwarmRouter:
         tls_listen: str | None = None,
         name: str = "empire-router",
     ) -> None:
-        self._api: Any = client.api
+        self._api = engine_api(client)
         self.image = image
         self.network = network
         self.admin_dir = admin_dir
@@ -122,10 +124,10 @@ class SwarmRouter:
     # -- the container ------------------------------------------------------------------------
 
     def _start(self) -> bool:
-        with swarm_errors(f"inspect the router container {self.name}", missing_ok=True):
+        with engine_errors(f"inspect the router container {self.name}", missing_ok=True):
             found = self._api.inspect_container(self.name)
-            labels = (found.get("Config") or {}).get("Labels") or {}
-            if (found.get("State") or {}).get("Running") and labels.get(SETUP) == self._setup:
+            tags = (found.get("Config") or {}).get("Labels") or {}
+            if (found.get("State") or {}).get("Running") and tags.get(SETUP) == self._setup:
                 return False
             # Stopped, or made for another image, network or address: made again.
             self._api.remove_container(self.name, force=True)
@@ -147,7 +149,7 @@ class SwarmRouter:
         )
         for attempt in range(3):
             try:
-                with swarm_errors(f"start the router container {self.name} ({self.image})"):
+                with engine_errors(f"start the router container {self.name} ({self.image})"):
                     self._create(host_config, list(ports))
                 break
             except SchedulerError as e:
@@ -155,7 +157,7 @@ class SwarmRouter:
                 # left it, a new one may not find it for a moment.
                 if attempt == 2 or "not found" not in str(e):
                     raise
-                with swarm_errors(f"remove the router container {self.name}", missing_ok=True):
+                with engine_errors(f"remove the router container {self.name}", missing_ok=True):
                     self._api.remove_container(self.name, force=True)
                 time.sleep(0.5)
         deadline = time.monotonic() + _START_TIMEOUT
@@ -184,7 +186,7 @@ class SwarmRouter:
                 "XDG_DATA_HOME": f"{MOUNT}/data",
                 "XDG_CONFIG_HOME": f"{MOUNT}/config",
             },
-            labels={engine.MANAGED: "true", engine.NETWORK: self.network, SETUP: self._setup},
+            labels={labels.MANAGED: "true", labels.NETWORK: self.network, SETUP: self._setup},
             ports=ports,
             host_config=host_config,
         )

@@ -15,26 +15,28 @@ from typing import Any
 
 from empire.errors import SchedulerError
 from empire.model import Task
-from empire.scheduler import Manifest, ManifestProcess
+from empire.scheduler import Manifest, ManifestProcess, labels
+from empire.scheduler.kit.api import EngineAPI
+from empire.scheduler.kit.errors import engine_errors
 from empire.scheduler.swarm import engine, spec, tasks
 
 KEEP_RUNS = 3  # finished one-off runs kept per app, so `ps` shows their exit codes
 _POLL = 0.2
 
 
-def services(api: Any, app_id: str) -> list[dict[str, Any]]:
-    return engine.services(api, f"{engine.APP_ID}={app_id}", f"{engine.KIND}={engine.RUN}")
+def services(api: EngineAPI, app_id: str) -> list[dict[str, Any]]:
+    return engine.services(api, f"{labels.APP_ID}={app_id}", f"{labels.KIND}={labels.RUN}")
 
 
-def index(labels: dict[str, str]) -> int:
+def index(tags: dict[str, str]) -> int:
     try:
-        return int(labels.get(engine.INDEX, "0"))
+        return int(tags.get(labels.INDEX, "0"))
     except ValueError:
         return 0
 
 
 def start(
-    api: Any,
+    api: EngineAPI,
     manifest: Manifest,
     process: ManifestProcess,
     *,
@@ -48,7 +50,7 @@ def start(
     """Create the run's job and wait (up to `wait` s) until its task runs or ended."""
     document = spec.one_off(manifest, process, index=number, network=network, stop_grace=stop_grace)
     engine.ensure_network(api, network)
-    with engine.swarm_errors(f"create the one-off service {document['Name']}"):
+    with engine_errors(f"create the one-off service {document['Name']}"):
         created = api.create_service(
             document["TaskTemplate"],
             name=document["Name"],
@@ -75,7 +77,7 @@ def start(
         id=service_id[:12],
         process=process.name,
         release=manifest.release,
-        command=" ".join(process.command),
+        command=process.shown,
         state="pending",
         host="",
         size=spec.size(document["TaskTemplate"]),
@@ -83,7 +85,7 @@ def start(
     )
 
 
-def reap(api: Any, app_id: str, keep: int = KEEP_RUNS) -> None:
+def reap(api: EngineAPI, app_id: str, keep: int = KEEP_RUNS) -> None:
     """Remove the app's finished runs but the newest `keep`."""
     finished = []
     for service in services(api, app_id):

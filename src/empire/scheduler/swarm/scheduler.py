@@ -24,15 +24,17 @@ from empire.scheduler import (
     PhaseResult,
     StatusFn,
     Verdict,
+    labels,
     quiet,
     utcnow,
 )
+from empire.scheduler.kit.api import engine_api
+from empire.scheduler.kit.attach import EngineAttachment
+from empire.scheduler.kit.errors import engine_errors
 from empire.scheduler.swarm import attach, engine, logs, routing, runs, tasks
-from empire.scheduler.swarm.attach import SwarmAttachment
-from empire.scheduler.swarm.engine import swarm_errors
 from empire.scheduler.swarm.rollout import Rollout
 
-_KIND_ORDER = {engine.SERVICE: 0, engine.RUN: 1}
+_KIND_ORDER = {labels.SERVICE: 0, labels.RUN: 1}
 
 
 class SwarmScheduler:
@@ -53,7 +55,7 @@ class SwarmScheduler:
         poll_interval: float = 0.25,
     ) -> None:
         self._client = client
-        self._api: Any = client.api
+        self._api = engine_api(client)
         self._router = router
         self.network = network
         self.registry = registry
@@ -90,31 +92,31 @@ class SwarmScheduler:
         """Remove the app's services (runs included), attached runs and route."""
         with self._app_lock(app_id):
             routing.drop(self._router, app_id)
-            for service in engine.services(self._api, f"{engine.APP_ID}={app_id}"):
+            for service in engine.services(self._api, f"{labels.APP_ID}={app_id}"):
                 engine.remove_service(self._api, service["ID"])
             for container in attach.containers(self._api, app_id):
-                with swarm_errors(f"remove container {container['Id'][:12]}", missing_ok=True):
+                with engine_errors(f"remove container {container['Id'][:12]}", missing_ok=True):
                     self._api.remove_container(container["Id"], force=True)
 
     def tasks(self, app_id: str) -> list[Task]:
         """The tasks the swarm runs for the app, the last one-off runs, and attached runs."""
         found: list[tuple[tuple[int, str, int], Task]] = []
-        for service in engine.services(self._api, f"{engine.APP_ID}={app_id}"):
-            labels = service["Spec"].get("Labels") or {}
+        for service in engine.services(self._api, f"{labels.APP_ID}={app_id}"):
+            tags = service["Spec"].get("Labels") or {}
             history = engine.tasks(self._api, service["ID"])
-            if labels.get(engine.KIND) == engine.RUN:
+            if tags.get(labels.KIND) == labels.RUN:
                 latest = max(history, key=lambda t: str(t.get("CreatedAt", "")), default=None)
                 shown = [latest] if latest is not None else []
-                order = _KIND_ORDER[engine.RUN]
+                order = _KIND_ORDER[labels.RUN]
             else:
                 shown = [t for t in tasks.current(history) if tasks.state(t) not in engine.ENDED]
-                order = _KIND_ORDER[engine.SERVICE]
+                order = _KIND_ORDER[labels.SERVICE]
             for task in shown:
-                slot = runs.index(labels) if order else int(task.get("Slot") or 0)
-                key = (order, "" if order else labels.get(engine.PROCESS, ""), slot)
+                slot = runs.index(tags) if order else int(task.get("Slot") or 0)
+                key = (order, "" if order else tags.get(labels.PROCESS, ""), slot)
                 found.append((key, tasks.to_task(task, self.nodes, self._clock)))
         for container in attach.containers(self._api, app_id):  # runs, detached or not, by index
-            key = (_KIND_ORDER[engine.RUN], "", runs.index(container.get("Labels") or {}))
+            key = (_KIND_ORDER[labels.RUN], "", runs.index(container.get("Labels") or {}))
             found.append((key, self._attached_task(container)))
         return [task for _, task in sorted(found, key=lambda item: item[0])]
 
@@ -124,12 +126,12 @@ class SwarmScheduler:
         with self._app_lock(app_id):
             for container in attach.containers(self._api, app_id):
                 if task in (self._attached_task(container).name, container["Id"][:12]):
-                    with swarm_errors(f"remove container {container['Id'][:12]}", missing_ok=True):
+                    with engine_errors(f"remove container {container['Id'][:12]}", missing_ok=True):
                         self._api.remove_container(container["Id"], force=True)
                     return
-            for service in engine.services(self._api, f"{engine.APP_ID}={app_id}"):
+            for service in engine.services(self._api, f"{labels.APP_ID}={app_id}"):
                 found_tasks = engine.tasks(self._api, service["ID"])
-                if (service["Spec"].get("Labels") or {}).get(engine.KIND) != engine.RUN:
+                if (service["Spec"].get("Labels") or {}).get(labels.KIND) != labels.RUN:
                     found_tasks = tasks.current(found_tasks)
                 for found in found_tasks:
                     if task in (tasks.task_name(found), str(found["ID"])[:12]):
@@ -165,7 +167,7 @@ class SwarmScheduler:
         tty: bool,
         rows: int | None = None,
         cols: int | None = None,
-    ) -> SwarmAttachment:
+    ) -> EngineAttachment:
         """Start an attached one-off run: a container of the manager's engine on the overlay."""
         with self._runs:
             number = self._next_run(manifest.app_id)
@@ -186,11 +188,11 @@ class SwarmScheduler:
 
     def prune(self, keep: Collection[str]) -> None:
         """Remove the services, attached runs and routes of apps Empire no longer knows."""
-        found = engine.services(self._api, f"{engine.NETWORK}={self.network}")
+        found = engine.services(self._api, f"{labels.NETWORK}={self.network}")
         gone = {
             app_id
             for s in found
-            if (app_id := (s["Spec"].get("Labels") or {}).get(engine.APP_ID)) and app_id not in keep
+            if (app_id := (s["Spec"].get("Labels") or {}).get(labels.APP_ID)) and app_id not in keep
         }
         for app_id in sorted(gone):
             self.remove(app_id)
@@ -246,12 +248,12 @@ class SwarmScheduler:
     def _here(self) -> str:
         """The node id of the manager Empire talks to."""
         if self._node_id is None:
-            with swarm_errors("read the manager's node id"):
-                self._node_id = str(self._client.info()["Swarm"]["NodeID"])
+            with engine_errors("read the manager's node id"):
+                self._node_id = str(self._api.info()["Swarm"]["NodeID"])
         return self._node_id
 
     def _stop_task(self, service: dict[str, Any], task: dict[str, Any]) -> None:
-        if (service["Spec"].get("Labels") or {}).get(engine.KIND) == engine.RUN:
+        if (service["Spec"].get("Labels") or {}).get(labels.KIND) == labels.RUN:
             engine.remove_service(self._api, service["ID"])
             return
         container = ((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
@@ -262,7 +264,7 @@ class SwarmScheduler:
                 f"{node}): `emp restart {tasks.slot(task).split('.')[0]}` replaces them all, "
                 "rolling"
             )
-        with swarm_errors(f"stop {tasks.task_name(task)}", missing_ok=True):
+        with engine_errors(f"stop {tasks.task_name(task)}", missing_ok=True):
             self._api.remove_container(container, force=True)
 
     def _next_run(self, app_id: str) -> int:

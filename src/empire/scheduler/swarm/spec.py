@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from empire.model import Size
-from empire.scheduler import Manifest, ManifestProcess
+from empire.scheduler import Manifest, ManifestProcess, labels
+from empire.scheduler.kit import containers as kit
+from empire.scheduler.kit.names import aliases, process_labels
 from empire.scheduler.swarm import engine
 
 SECOND = 1_000_000_000
-SYSCTLS = {"net.ipv4.ip_unprivileged_port_start": "0"}
-LOG_DRIVER = {"Name": "json-file", "Options": {"max-size": "10m", "max-file": "3"}}
+LOG_DRIVER = {"Name": kit.LOG_CONFIG["type"], "Options": kit.LOG_CONFIG["config"]}
 DEFAULT_CHECK_INTERVAL = 1.0  # the implicit TCP check of a process with ports
 _UNHASHED_ENV = frozenset({"EMPIRE_PROCESS_SCALE"})
 
@@ -47,26 +48,19 @@ class Desired:
 
 
 def service_name(app_name: str, process: str) -> str:
-    return f"{app_name}-{process}"
+    """`<app>_<process>`: app names have no `_`, so no two apps' services can share a name
+    (`acme` + `inc-web` and `acme-inc` + `web` could, with a dash)."""
+    return f"{app_name}_{process}"
 
 
 def run_name(app_name: str, index: int) -> str:
-    return f"{app_name}-run-{index}"
+    """`<app>__run_<n>`: a process name never starts with `_`, so no service has it."""
+    return f"{app_name}__run_{index}"
 
 
 def desired_quantity(process: ManifestProcess) -> int:
     """Replicas of a process's service: none for one-off and scheduled processes."""
     return 0 if process.noservice or process.schedule else max(process.quantity, 0)
-
-
-def aliases(manifest: Manifest, process: ManifestProcess) -> list[str]:
-    """The overlay aliases of a process: none unless it has ports; web also gets `<app>`."""
-    if not process.ports:
-        return []
-    names = [f"{process.name}.{manifest.app_name}"]
-    if process.name == "web":
-        names.insert(0, manifest.app_name)
-    return names
 
 
 def healthcheck(process: ManifestProcess) -> Json | None:
@@ -106,28 +100,21 @@ def _check(test: list[str], interval: float, seconds: int, grace: float) -> Json
     }
 
 
-def labels(manifest: Manifest, process: ManifestProcess, *, kind: str, network: str) -> Json:
+def service_labels(
+    manifest: Manifest, process: ManifestProcess, *, kind: str, network: str
+) -> Json:
     return {
-        **manifest.labels,
-        **process.labels,
-        engine.APP: manifest.app_name,
-        engine.APP_ID: manifest.app_id,
-        engine.PROCESS: process.name,
-        engine.RELEASE: f"v{manifest.release}",
-        engine.KIND: kind,
-        engine.NETWORK: network,
-        engine.MANAGED: "true",
+        **process_labels(manifest, process, kind=kind, network=network),
+        labels.MANAGED: "true",
     }
 
 
 def resources(process: ManifestProcess) -> Json:
-    limits: Json = {}
+    limits: Json = {"Pids": kit.pids(process)}
     if process.cpu_shares:
-        limits["NanoCPUs"] = process.cpu_shares * SECOND // 1024
+        limits["NanoCPUs"] = kit.nano_cpus(process)
     if process.memory:
         limits["MemoryBytes"] = process.memory
-    if process.nproc:
-        limits["Pids"] = process.nproc
     return {"Limits": limits}
 
 
@@ -137,7 +124,7 @@ def size(template: Json) -> Size:
     return Size(
         round(int(limits.get("NanoCPUs") or 0) * 1024 / SECOND),
         int(limits.get("MemoryBytes") or 0),
-        int(limits.get("Pids") or 0),
+        kit.nproc(int(limits.get("Pids") or 0)),
     )
 
 
@@ -154,20 +141,21 @@ def task_template(
     container: Json = {
         "Image": manifest.image,
         "Env": [f"{k}={v}" for k, v in process.env.items()],
-        "Labels": labels(manifest, process, kind=kind, network=network),
+        "Labels": service_labels(manifest, process, kind=kind, network=network),
         "Init": True,
-        "Sysctls": SYSCTLS,
+        "Sysctls": kit.SYSCTLS,
+        "CapabilityDrop": kit.CAP_DROP,
         "StopGracePeriod": _ns(stop_grace),
     }
     if process.command:
         container["Args"] = list(process.command)  # like `docker run IMAGE ARGS`: ENTRYPOINT kept
-    check = healthcheck(process) if kind == engine.SERVICE else {"Test": ["NONE"]}
+    check = healthcheck(process) if kind == labels.SERVICE else {"Test": ["NONE"]}
     if check is not None:
         container["Healthcheck"] = check
     network_attachment: Json = {"Target": network}
-    if kind == engine.SERVICE and (names := aliases(manifest, process)):
+    if kind == labels.SERVICE and (names := aliases(manifest, process)):
         network_attachment["Aliases"] = names
-    condition = "any" if kind == engine.SERVICE else "none"
+    condition = "any" if kind == labels.SERVICE else "none"
     template: Json = {
         "ContainerSpec": container,
         "Resources": resources(process),
@@ -183,7 +171,7 @@ def task_template(
         },
     }
     template_hash = engine.digest(hashed)
-    container["Labels"] = {**container["Labels"], engine.SPEC: template_hash}
+    container["Labels"] = {**container["Labels"], labels.SPEC: template_hash}
     template["ForceUpdate"] = force_update
     return template, template_hash
 
@@ -202,7 +190,7 @@ def service(
     template, template_hash = task_template(
         manifest,
         process,
-        kind=engine.SERVICE,
+        kind=labels.SERVICE,
         network=network,
         stop_grace=stop_grace,
         force_update=force_update,
@@ -217,13 +205,13 @@ def service(
     }
     rest: Json = {
         "Name": name,
-        "Labels": labels(manifest, process, kind=engine.SERVICE, network=network),
+        "Labels": service_labels(manifest, process, kind=labels.SERVICE, network=network),
         "UpdateConfig": update,
         "RollbackConfig": {**update, "Parallelism": 0, "FailureAction": "pause"},
         "EndpointSpec": {"Mode": "dnsrr"},
     }
     config_hash = engine.digest(rest)
-    rest["Labels"] = {**rest["Labels"], engine.SPEC: template_hash, engine.CONFIG: config_hash}
+    rest["Labels"] = {**rest["Labels"], labels.SPEC: template_hash, labels.CONFIG: config_hash}
     spec = {
         **rest,
         "TaskTemplate": template,
@@ -237,13 +225,13 @@ def one_off(
 ) -> Json:
     """The spec of a one-off run: a replicated job of one task that is never restarted."""
     template, template_hash = task_template(
-        manifest, process, kind=engine.RUN, network=network, stop_grace=stop_grace
+        manifest, process, kind=labels.RUN, network=network, stop_grace=stop_grace
     )
-    template["ContainerSpec"]["Labels"][engine.INDEX] = str(index)
-    service_labels = labels(manifest, process, kind=engine.RUN, network=network)
+    template["ContainerSpec"]["Labels"][labels.INDEX] = str(index)
+    run_labels = service_labels(manifest, process, kind=labels.RUN, network=network)
     return {
         "Name": run_name(manifest.app_name, index),
-        "Labels": {**service_labels, engine.INDEX: str(index), engine.SPEC: template_hash},
+        "Labels": {**run_labels, labels.INDEX: str(index), labels.SPEC: template_hash},
         "TaskTemplate": template,
         "Mode": {"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}},
         "EndpointSpec": {"Mode": "dnsrr"},

@@ -14,6 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from empire.model import Task
+from empire.scheduler import labels
+from empire.scheduler.kit.api import EngineAPI
+from empire.scheduler.kit.errors import engine_errors
+from empire.scheduler.kit.times import parse_time
 from empire.scheduler.swarm import engine, spec
 
 NODE_LABEL = "empire.node"
@@ -26,7 +30,7 @@ Json = dict[str, Any]
 class Nodes:
     """Node id -> display name, read from the manager and cached for a few seconds."""
 
-    def __init__(self, api: Any) -> None:
+    def __init__(self, api: EngineAPI) -> None:
         self.api = api
         self._names: dict[str, str] = {}
         self._read_at = 0.0
@@ -42,7 +46,7 @@ class Nodes:
             return self._names.get(node_id, node_id[:12])
 
     def _refresh(self) -> None:
-        with engine.swarm_errors("list the swarm's nodes"):
+        with engine_errors("list the swarm's nodes"):
             nodes = list(self.api.nodes())
         self._names = names(nodes)
         self._read_at = time.monotonic()
@@ -76,7 +80,7 @@ def runs_spec(task: Mapping[str, Any], template_hash: str, force_update: int) ->
     """Whether the task runs the given task template (hash and force-update counter)."""
     task_spec = task.get("Spec") or {}
     return (
-        container_labels(task).get(engine.SPEC) == template_hash
+        container_labels(task).get(labels.SPEC) == template_hash
         and int(task_spec.get("ForceUpdate") or 0) == force_update
     )
 
@@ -88,33 +92,32 @@ def current(tasks: list[Json]) -> list[Json]:
 
 def to_task(task: Mapping[str, Any], nodes: Nodes, clock: Callable[[], datetime]) -> Task:
     """A swarm task as the contract's Task: `v<release>.<process>.<slot>` (`run.<n>`)."""
-    labels = container_labels(task)
+    tags = container_labels(task)
     status = task.get("Status") or {}
     now_state = state(task)
-    release = _int(labels.get(engine.RELEASE, "v0").lstrip("v"))
-    container = (task.get("Spec") or {}).get("ContainerSpec") or {}
+    release = _int(tags.get(labels.RELEASE, "v0").lstrip("v"))
     ended = now_state in engine.ENDED
     exit_code = (status.get("ContainerStatus") or {}).get("ExitCode")
     return Task(
         name=task_name(task),
         id=str(task["ID"])[:12],
-        process=str(labels.get(engine.PROCESS, "")),
+        process=str(tags.get(labels.PROCESS, "")),
         release=release,
-        command=" ".join(container.get("Args") or []),
+        command=str(tags.get(labels.COMMAND, "")),
         state="up" if now_state == "running" else now_state,
         host=nodes.name(str(task.get("NodeID") or "")),
         size=spec.size(task.get("Spec") or {}),
-        updated_at=engine.parse_time(status.get("Timestamp")) or clock(),
+        updated_at=parse_time(status.get("Timestamp")) or clock(),
         exit_code=int(exit_code) if ended and exit_code is not None else None,
     )
 
 
 def task_name(task: Mapping[str, Any]) -> str:
-    labels = container_labels(task)
-    release = labels.get(engine.RELEASE, "v0")
-    if labels.get(engine.KIND) == engine.RUN:
-        return f"{release}.run.{labels.get(engine.INDEX, '0')}"
-    return f"{release}.{labels.get(engine.PROCESS, '')}.{task.get('Slot', 0)}"
+    tags = container_labels(task)
+    release = tags.get(labels.RELEASE, "v0")
+    if tags.get(labels.KIND) == labels.RUN:
+        return f"{release}.run.{tags.get(labels.INDEX, '0')}"
+    return f"{release}.{tags.get(labels.PROCESS, '')}.{task.get('Slot', 0)}"
 
 
 def slot(task: Mapping[str, Any]) -> str:
@@ -144,13 +147,13 @@ def failure(task: Mapping[str, Any], nodes: Nodes) -> str:
     return text
 
 
-def last_check(api: Any, task: Mapping[str, Any]) -> str:
+def last_check(api: EngineAPI, task: Mapping[str, Any]) -> str:
     """The output of a task's last health check, when its container is on this engine."""
     status = task.get("Status") or {}
     container = (status.get("ContainerStatus") or {}).get("ContainerID")
     if not container:
         return ""
-    with engine.swarm_errors(f"inspect container {container[:12]}", missing_ok=True):
+    with engine_errors(f"inspect container {container[:12]}", missing_ok=True):
         health = (api.inspect_container(container).get("State") or {}).get("Health") or {}
         log = health.get("Log") or []
         return str(log[-1].get("Output", "")).strip()[:200] if log else ""

@@ -1,0 +1,33 @@
+"""Names both engine-based backends give: internal aliases and labels of what they run."""
+
+from __future__ import annotations
+
+from empire.scheduler import Manifest, ManifestProcess, labels
+
+
+def aliases(manifest: Manifest, process: ManifestProcess) -> list[str]:
+    """The internal names of a process: none unless it has ports; web also gets `<app>`."""
+    if not process.ports:
+        return []
+    names = [f"{process.name}.{manifest.app_name}"]
+    if process.name == "web":
+        names.insert(0, manifest.app_name)
+    return names
+
+
+def process_labels(
+    manifest: Manifest, process: ManifestProcess, *, kind: str, network: str
+) -> dict[str, str]:
+    """The labels of everything run for `process`: the manifest's, the process's, the kind, the
+    network, and the command as the Procfile wrote it (what `ps` shows: never expanded)."""
+    return {
+        **manifest.labels,
+        **process.labels,
+        labels.APP: manifest.app_name,
+        labels.APP_ID: manifest.app_id,
+        labels.PROCESS: process.name,
+        labels.RELEASE: f"v{manifest.release}",
+        labels.COMMAND: process.shown,
+        labels.KIND: kind,
+        labels.NETWORK: network,
+    }

@@ -1,0 +1,27 @@
+"""The labels every engine-based backend (Docker, Swarm) puts on what it runs.
+
+They belong to the scheduler contract, not to a backend: `manifest.build` sets the first three,
+the backends the rest, and `docker ps` on any node of any backend reads the same way.
+"""
+
+from __future__ import annotations
+
+APP = "empire.app"  # the app's name
+APP_ID = "empire.app.id"
+RELEASE = "empire.release"  # `v<version>`
+PROCESS = "empire.process"  # the process type
+COMMAND = "empire.command"  # the command as the Procfile wrote it (what `ps` shows)
+INDEX = "empire.index"  # the instance number (a one-off run's number)
+SPEC = "empire.spec"  # hash of what needs a new container (task template) when it changes
+NONCE = "empire.nonce"  # a restart's nonce: part of the spec
+CONFIG = "empire.swarm.config"  # Swarm: hash of the service spec but replicas and template
+KIND = "empire.kind"  # one of the kinds below
+NETWORK = "empire.network"  # the network the backend runs its containers on
+MANAGED = "empire.managed"  # on networks and infrastructure containers Empire made
+ATTACHED = "empire.attached"  # an attached one-off run
+
+# Kinds of what runs.
+SERVICE = "service"  # a process type's long-running instances
+RUN = "run"  # a one-off run (`emp run`)
+CRON = "cron"  # a scheduled run
+RELEASE_PHASE = "release"  # a release's release phase
