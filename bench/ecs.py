@@ -6,7 +6,9 @@ Starts `moto_server` on a free loopback port, builds the infrastructure Empire i
 (VPC, cluster, internal and public ALB listeners, private zone, one container instance),
 and drives `EcsScheduler` through the changes a user makes to a typical app: `web` (port 80,
 HTTP health check), `worker`, and `clock` (cron). Every AWS call is counted with boto3's
-`before-call` event hook, by service and operation.
+`before-call` event hook, by service and operation (SSM Parameter Store included, where
+config vars live: one PutParameter per variable of a new release). A release phase is
+measured too: its task is ended from the benchmark's own client, which is not counted.
 
 moto completes an ECS deployment at once, so the rollout is followed by one
 `DescribeServices` poll here; on AWS there is one poll per `poll_interval` (5 s) for each
@@ -39,8 +41,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from ecs.ecs_support import AppState, Infra, an_image, make_infra, moto_server  # noqa: E402
+from ecs.ecs_support import (  # noqa: E402
+    AppState,
+    Infra,
+    an_image,
+    client,
+    make_infra,
+    moto_server,
+)
 from empire.model import Outcome  # noqa: E402
+from empire.scheduler import ManifestProcess  # noqa: E402
 from empire.scheduler.ecs import EcsScheduler  # noqa: E402
 
 IMAGE = "acme/acme@sha256:{:064x}"
@@ -55,15 +65,17 @@ class Counting:
     def __init__(self, infra: Infra) -> None:
         self.calls: Counter[str] = Counter()
         self.polls = 0
-        for name in ("ecs", "elbv2", "route53", "events", "logs"):
-            client = getattr(infra.clients, name)
-            client.meta.events.register("provide-client-params", self._count(name))
+        for name in ("ecs", "elbv2", "route53", "events", "logs", "ssm"):
+            boto = getattr(infra.clients, name)
+            boto.meta.events.register("provide-client-params", self._count(name))
 
     def _count(self, service: str) -> Callable[..., None]:
         def hook(params: dict[str, Any], model: Any, **_: Any) -> None:
             self.calls[f"{service}:{model.name}"] += 1
             if model.name == "DescribeServices" and "include" not in params:
                 self.polls += 1  # the rollout's polls (converge describes with tags)
+            if model.name == "DescribeTasks" and "include" not in params:
+                self.polls += 1  # the release phase's polls (ps describes with tags)
 
         return hook
 
@@ -92,6 +104,7 @@ def main() -> None:
         )
         state = AppState.new("acme", "app-acme", IMAGE.format(1))
         rows: list[tuple[str, Counter[str], int, float, tuple[int, float]]] = []
+        ecs = client(url, "ecs")  # the benchmark's own, uncounted: it ends the release task
 
         def submit() -> None:
             verdict = scheduler.submit(state.manifest())
@@ -119,6 +132,8 @@ def main() -> None:
             cloudformation(0),
         )
         step("idle resubmit (reconciler)", lambda: None, (0, 0.0))
+        many = {f"VAR_{i:02d}": f"value-{i}" for i in range(20)}
+        step("config change, 20 vars", lambda: _release(state, vars=many), cloudformation(2))
         scheduler = EcsScheduler(  # Empire restarted: caches are cold
             infra.clients, infra.config, deadline=60, poll_interval=POLL, prune_interval=0
         )
@@ -127,6 +142,30 @@ def main() -> None:
             lambda: _release(state, image=IMAGE.format(3)),
             cloudformation(2),
         )
+
+        def end_release_task(_: float) -> None:
+            for arn in ecs.list_tasks(cluster=infra.config.cluster, startedBy="app-acme")[
+                "taskArns"
+            ]:
+                ecs.stop_task(cluster=infra.config.cluster, task=arn, reason="exited")
+
+        phases = EcsScheduler(
+            infra.clients, infra.config, poll_interval=POLL, sleep=end_release_task
+        )
+
+        def phase() -> None:
+            _release(state, image=IMAGE.format(4))
+            manifest = state.manifest()
+            web = manifest.process("web")
+            assert web is not None
+            release = ManifestProcess(
+                "release", ("./bin/migrate",), 1, web.cpu_shares, web.memory, web.nproc, web.env
+            )
+            result = phases.release_phase(manifest, release, timeout=60, output=lambda _: None)
+            assert result.exit_code == 0, result
+
+        calls, polls, took = counting.measure(phase)
+        rows.append(("release phase (20 vars)", calls, polls, took, (0, 0.0)))
 
         print("ECS backend (boto3 straight to ECS/ELBv2/Route53/EventBridge), measured against")
         print("moto_server; calls counted with boto3's before-call hooks.")
@@ -146,7 +185,8 @@ def main() -> None:
             detail = ", ".join(f"{op} x{n}" if n > 1 else op for op, n in sorted(calls.items()))
             print(f"{label}: {detail}")
         print(
-            "\npolls: DescribeServices while ECS rolls; moto completes at once (1 poll). On AWS "
+            "\npolls: DescribeServices while ECS rolls (DescribeTasks for the release phase); "
+            "moto completes at once (1 poll). On AWS "
             f"add one per {POLL:.0f} s of rollout for each 10 services; CloudFormation's own "
             f"update comes first, then the same rollout (Go Empire's `-s` polled every "
             f"{SERVICE_POLL:.0f} s)."
@@ -160,6 +200,12 @@ def main() -> None:
             f"{WAITER_DELAY:.0f} s; "
             "each further 30 s of stack time adds a poll and 30 s. Go Empire returned after a 2 s "
             "lock wait and let the stack finish (or time out after 10 min) in the background."
+        )
+        print(
+            "Config vars: each new release stores its variables once (PutParameter each, the "
+            "release phase's task and the services share them), lists its path, and deletes "
+            "the previous release's after the rollout (DeleteParameters, 10 a call). moto pages "
+            "DescribeParameters by 10; AWS by 50, so on AWS a listing of up to 50 is one call."
         )
         print(
             "Direct calls: no wait beyond ECS's own rollout; a scale-down, a domain or an idle "

@@ -8,10 +8,8 @@ import dataclasses
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,6 +26,8 @@ from empire import procfile
 from empire.model import App, Config, Exposure, Release, Slug
 from empire.scheduler import Manifest
 from empire.scheduler.ecs import Clients, EcsConfig, EcsScheduler, make_clients
+from support.services import free_port
+from support.waiting import wait_for
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -49,6 +49,21 @@ migrate:
 """
 
 
+class FakeTime:
+    """A clock that `sleep` advances, so deadlines pass without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def monotonic(self) -> float:
+        return self.now
+
+
 def client(url: str, service: str) -> Any:
     return boto3.client(
         service,
@@ -57,12 +72,6 @@ def client(url: str, service: str) -> Any:
         config=BotoConfig(retries={"max_attempts": 1}),
         **CREDENTIALS,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -82,15 +91,14 @@ def moto_server(log: Path) -> Iterator[str]:
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-                    break
-                except OSError as e:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"moto_server did not start: see {log}") from e
-                    time.sleep(0.1)
+
+            def answers() -> bool:
+                if process.poll() is not None:
+                    raise RuntimeError(f"moto_server exited: see {log}")
+                urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
+                return True
+
+            wait_for(answers, 30, f"moto_server (see {log})", ignore=(OSError,))
             transition = {
                 "model_name": "ecs::task",
                 "transition": {"progression": "manual", "times": 1_000_000},
@@ -207,7 +215,44 @@ def container(task_definition: dict[str, Any]) -> dict[str, Any]:
 
 
 def env(task_definition: dict[str, Any]) -> dict[str, str]:
+    """The container's plain `environment`."""
     return {e["name"]: e["value"] for e in container(task_definition)["environment"]}
+
+
+def secret_refs(task_definition: dict[str, Any]) -> dict[str, str]:
+    """The container's `secrets`: name -> valueFrom."""
+    return {s["name"]: s["valueFrom"] for s in container(task_definition).get("secrets", [])}
+
+
+def resolved_env(infra: Infra, task_definition: dict[str, Any]) -> dict[str, str]:
+    """What the container's environment would be: `environment` plus `secrets` read from
+    Parameter Store (decrypted), as ECS's agent resolves them at the task's start."""
+    found = dict(env(task_definition))
+    for name, arn in secret_refs(task_definition).items():
+        parameter = infra.clients.ssm.get_parameter(
+            Name=arn.split(":parameter", 1)[-1], WithDecryption=True
+        )["Parameter"]
+        assert parameter["Type"] == "SecureString"
+        found[name] = parameter["Value"]
+    return found
+
+
+def parameters(infra: Infra) -> list[str]:
+    """The names of every parameter of the installation."""
+    ssm = infra.clients.ssm
+    path = infra.config.parameters_path()
+    names: list[str] = []
+    token: dict[str, str] = {}
+    while True:
+        page = ssm.describe_parameters(
+            ParameterFilters=[{"Key": "Path", "Option": "Recursive", "Values": [path]}],
+            MaxResults=50,
+            **token,
+        )
+        names += [p["Name"] for p in page["Parameters"]]
+        if not page.get("NextToken"):
+            return sorted(names)
+        token = {"NextToken": page["NextToken"]}
 
 
 def tags(items: list[dict[str, str]]) -> dict[str, str]:
@@ -277,7 +322,7 @@ def make_infra(moto_url: str, ami: str) -> Infra:
     def record(model: Any, params: dict[str, Any], **_: Any) -> None:
         calls.append((model.name, params))
 
-    for name in ("ecs", "elbv2", "route53", "events", "logs"):
+    for name in ("ecs", "elbv2", "route53", "events", "logs", "ssm"):
         getattr(clients, name).meta.events.register("provide-client-params", _recorder(record))
     ec2 = client(moto_url, "ec2")
     elbv2 = client(moto_url, "elbv2")

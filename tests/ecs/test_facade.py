@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ecs.ecs_support import Infra, container, env
+from ecs.ecs_support import Infra, container, env, parameters, resolved_env
 from empire import sizes
 from empire.core import Empire
 from empire.events import MemorySink
@@ -73,12 +73,15 @@ def test_the_facade_drives_ecs(empire: tuple[Empire, User], infra: Infra) -> Non
     assert (box["cpu"], box["memory"]) == (512, 1024)  # a new size is a new task definition
 
     facade.set_config("acme", {"DATABASE_URL": "postgres://db/acme"}, by=alice)
-    assert env(web_definition(infra))["DATABASE_URL"] == "postgres://db/acme"
-    assert env(web_definition(infra))["EMPIRE_RELEASE"] == "v2"
+    definition = web_definition(infra)
+    assert "DATABASE_URL" not in env(definition)  # a reference to Parameter Store instead
+    assert resolved_env(infra, definition)["DATABASE_URL"] == "postgres://db/acme"
+    assert env(definition)["EMPIRE_RELEASE"] == "v2"
 
     v3 = facade.rollback("acme", "v1", by=alice)
     assert v3.outcome is Outcome.SUCCEEDED and v3.version == 3
-    assert "DATABASE_URL" not in env(web_definition(infra))
+    assert "DATABASE_URL" not in resolved_env(infra, web_definition(infra))
+    assert parameters(infra) == []  # v2's went with its task definitions
     assert infra.services()["acme_web"]["desiredCount"] == 2
 
     facade.add_domain("acme", "acme.example.com", by=alice)
@@ -93,7 +96,10 @@ def test_the_facade_drives_ecs(empire: tuple[Empire, User], infra: Infra) -> Non
     facade.remove_domain("acme", "acme.example.com", by=alice)
     assert infra.rules(infra.config.public_listener_arn) == []
 
+    facade.set_config("acme", {"TOKEN": "s3cret"}, by=alice)
+    assert len(parameters(infra)) == 1
     facade.destroy("acme", by=alice)
+    assert parameters(infra) == []
     assert infra.services() == {}
     assert infra.target_groups() == {}
     assert infra.rules(infra.config.internal_listener_arn) == []

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ecs.ecs_support import AppState, Infra, container, env, tags
+from ecs.ecs_support import AppState, Infra, container, env, parameters, resolved_env, tags
 from empire.errors import NotFound, NotSupported
 from empire.model import Outcome
 from empire.scheduler import LogQuery
@@ -164,7 +164,9 @@ def test_an_app_through_its_life(infra: Infra) -> None:
     services = infra.services()
     definition = infra.task_definition(services["acme_web"]["taskDefinition"])
     assert services["acme_web"]["taskDefinition"].endswith(f"/{family(infra, 'web')}:2")
-    assert env(definition)["FOO"] == "bar" and env(definition)["EMPIRE_RELEASE"] == "v2"
+    assert "FOO" not in env(definition) and env(definition)["EMPIRE_RELEASE"] == "v2"
+    assert resolved_env(infra, definition)["FOO"] == "bar"
+    assert parameters(infra) == [f"{infra.config.parameters_path('app-acme', 2)}/FOO"]
     assert services["acme_web"]["desiredCount"] == 3
     assert services["acme_web"]["deploymentConfiguration"] == DEPLOYMENT
     assert infra.active_revisions(family(infra, "web")) == [f"{family(infra, 'web')}:2"]
@@ -181,7 +183,9 @@ def test_an_app_through_its_life(infra: Infra) -> None:
     submit(scheduler, state)
     definition = infra.task_definition(infra.services()["acme_web"]["taskDefinition"])
     assert container(definition)["image"] == IMAGE_V1
-    assert "FOO" not in env(definition) and env(definition)["EMPIRE_RELEASE"] == "v4"
+    assert "FOO" not in resolved_env(infra, definition)
+    assert env(definition)["EMPIRE_RELEASE"] == "v4"
+    assert parameters(infra) == []  # v2's parameters went with v3's rollout
     assert infra.active_revisions(family(infra, "web")) == [f"{family(infra, 'web')}:4"]
 
     # -- domain-add: the app becomes public; only a listener rule changes -----------------------
@@ -320,6 +324,7 @@ def _snapshot(infra: Infra) -> dict[str, Any]:
         "public": infra.rules(infra.config.public_listener_arn),
         "records": sorted(infra.records()),
         "schedules": sorted(infra.schedule_rules()),
+        "parameters": parameters(infra),
         "task_definitions": sorted(
             revision
             for family in infra.clients.ecs.list_task_definition_families(

@@ -23,26 +23,21 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from ecs.ecs_support import ACCOUNT, CREDENTIALS, REGION, AppState, Infra
+from ecs.ecs_support import (
+    ACCOUNT,
+    CREDENTIALS,
+    REGION,
+    AppState,
+    FakeTime,
+    Infra,
+    parameters,
+)
 from empire.model import Outcome
 from empire.scheduler.ecs import AwsError, EcsScheduler
 from empire.scheduler.ecs.services import DEPLOYMENT
 
 IMAGE = "acme/acme@sha256:" + "3" * 64
 WHEN = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def monotonic(self) -> float:
-        return self.now
 
 
 @dataclasses.dataclass
@@ -187,6 +182,9 @@ def test_a_circuit_breaker_rollback_rolls_the_whole_release_back(stubbed: Stubbe
     state = AppState.new("acme", "app-acme", IMAGE, b"web: ./bin/web\nworker: ./bin/worker\n")
     state.scale("web", 2)
     state.scale("worker", 2)
+    state.version, state.vars = 2, {"SECRET": "two"}
+    v1 = f"{s.infra.config.parameters_path('app-acme', 1)}/SECRET"
+    s.infra.clients.ssm.put_parameter(Name=v1, Value="one", Type="SecureString")
     s.existing("web", "worker")
     s.updated("web", "d2-web", loadBalancers=ANY)  # the target group is made in moto
     s.updated("worker", "d2-worker")
@@ -275,6 +273,8 @@ def test_a_circuit_breaker_rollback_rolls_the_whole_release_back(stubbed: Stubbe
     assert f"Status: web: ECS rolls back to {s.family('web')}:1" in lines
     assert f"Status: worker: rolled back to {s.family('worker')}:1" in lines
     assert s.time.sleeps == [5.0]
+    # the release ECS and Empire went back to still finds its config in Parameter Store
+    assert parameters(s.infra) == [v1, v1.replace("/v1/", "/v2/")]
 
 
 def test_a_deployment_that_never_stabilises_ends_at_the_deadline(stubbed: Stubbed) -> None:

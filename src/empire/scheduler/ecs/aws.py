@@ -54,6 +54,8 @@ class Clients:
     route53: Route53Client
     events: EventBridgeClient
     logs: CloudWatchLogsClient
+    # SSM Parameter Store, where config vars live (typed once boto3-stubs[ssm] is installed).
+    ssm: Any
 
 
 def make_clients(
@@ -85,6 +87,7 @@ def make_clients(
         route53=session.client("route53", endpoint_url=endpoint_url, config=config),
         events=session.client("events", endpoint_url=endpoint_url, config=config),
         logs=session.client("logs", endpoint_url=endpoint_url, config=config),
+        ssm=session.client("ssm", endpoint_url=endpoint_url, config=config),
     )
 
 
@@ -114,6 +117,7 @@ class Aws:
         self.route53 = clients.route53
         self.events = clients.events
         self.logs = clients.logs
+        self.ssm = clients.ssm
         self._attempts = max(attempts, 1)
         self._backoff = backoff
         self._max_backoff = max_backoff

@@ -9,10 +9,21 @@ the last domain touches only a listener rule: the service and its tasks stay as 
 A rule takes at most three host names (ALB's limit per condition), so domains are spread
 over as many rules as they need. Priorities are the lowest free ones; a race with another
 writer (`PriorityInUse`) is retried with fresh ones.
+
+The internal ALB is the platform's discovery (`http://<app>`): a target receives requests
+only once its health check passes, and leaves by draining. Every setting of both is sent
+explicitly rather than left to ELB's defaults: the deregistration delay is the operator's
+drain (`EcsConfig.drain_seconds`, EMPIRE_DRAIN_SECONDS), so a task that stops finishes its
+in-flight requests first and ECS stops it only after; the health check follows the
+Procfile's (path, interval, timeout; HTTP 200-399 on the path) and, without one, any HTTP
+answer on `/` counts, the nearest an ALB comes to a TCP check. A target group found with
+other settings is corrected: its health check on every submit that reads it, its
+deregistration delay once per target group and scheduler lifetime.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +34,11 @@ from empire.scheduler.ecs.aws import Aws, AwsError
 from empire.scheduler.ecs.config import PROCESS, EcsConfig, aws_tags, dns_label
 
 HOSTS_PER_RULE = 3
-DEREGISTRATION_DELAY = 30  # seconds, as Empire's ELBs drained connections
+DRAIN = "deregistration_delay.timeout_seconds"
+HEALTHY_THRESHOLD = 2  # consecutive passes before a target gets traffic
+UNHEALTHY_THRESHOLD = 2  # consecutive failures before it loses it
+DEFAULT_INTERVAL = 10  # seconds, without a Procfile health check
+DEFAULT_TIMEOUT = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +66,7 @@ class Balancers:
         self._config = config
         self._internal: Balancer | None = None
         self._protocols: dict[str, str] = {}
+        self._drained: set[str] = set()  # target groups whose drain is known to be right
         self._guard = threading.Lock()
 
     def internal(self) -> Balancer:
@@ -72,9 +88,9 @@ class Balancers:
     # -- target groups -------------------------------------------------------------------------
 
     def ensure_target_group(self, manifest: Manifest, process: ManifestProcess) -> str:
-        """The process's target group, created (or its health check corrected) as needed."""
+        """The process's target group, created (or its health check and drain corrected)."""
         name = self._config.target_group_name(manifest.app_id, manifest.app_name, process.name)
-        check = _target_health(process)
+        check = target_health(process)
         found = self._aws.call(
             f"describe target group {name}",
             self._aws.elbv2.describe_target_groups,
@@ -91,6 +107,7 @@ class Balancers:
                     TargetGroupArn=arn,
                     **check,
                 )
+            self._ensure_drain(name, arn)
             return arn
         tags = self._config.tags(manifest.app_id, manifest.app_name, **{PROCESS: process.name})
         created = self._aws.must(
@@ -105,15 +122,38 @@ class Balancers:
             **check,
         )
         arn = str(created["TargetGroups"][0]["TargetGroupArn"])
+        self._set_drain(name, arn)
+        return arn
+
+    def _ensure_drain(self, name: str, arn: str) -> None:
+        """Correct the deregistration delay of a target group seen for the first time."""
+        with self._guard:
+            if arn in self._drained:
+                return
+        found = self._aws.must(
+            f"read the attributes of target group {name}",
+            self._aws.elbv2.describe_target_group_attributes,
+            TargetGroupArn=arn,
+        )
+        have = {str(a.get("Key")): str(a.get("Value")) for a in found.get("Attributes", [])}
+        if have.get(DRAIN) != str(self._drain()):
+            self._set_drain(name, arn)
+        else:
+            with self._guard:
+                self._drained.add(arn)
+
+    def _set_drain(self, name: str, arn: str) -> None:
         self._aws.must(
             f"set the deregistration delay of target group {name}",
             self._aws.elbv2.modify_target_group_attributes,
             TargetGroupArn=arn,
-            Attributes=[
-                {"Key": "deregistration_delay.timeout_seconds", "Value": str(DEREGISTRATION_DELAY)}
-            ],
+            Attributes=[{"Key": DRAIN, "Value": str(self._drain())}],
         )
-        return arn
+        with self._guard:
+            self._drained.add(arn)
+
+    def _drain(self) -> int:
+        return max(0, min(3600, math.ceil(self._config.drain_seconds)))  # ELB's range
 
     def delete_target_group(self, arn: str) -> None:
         self._aws.call(
@@ -239,24 +279,31 @@ def internal_hosts(manifest: Manifest, process: ManifestProcess, zone: str) -> l
     return hosts
 
 
-def _target_health(process: ManifestProcess) -> dict[str, Any]:
+def target_health(process: ManifestProcess) -> dict[str, Any]:
+    """The target group's health check settings, every one explicit.
+
+    From the Procfile's health check when there is one (path, port, interval, timeout, in
+    ELB's ranges); else, as for a TCP check, any HTTP answer on `/` means the process listens.
+    """
     check = process.healthcheck
     http = check is not None and check.type == "http"
-    interval = int(max(5, min(300, check.interval if check else 10)))
-    timeout = int(max(2, min(interval - 1, 120, check.timeout if check else 5)))
-    settings: dict[str, Any] = {
+    interval = int(max(5, min(300, check.interval if check else DEFAULT_INTERVAL)))
+    timeout = int(max(2, min(interval - 1, 120, check.timeout if check else DEFAULT_TIMEOUT)))
+    port = "traffic-port"
+    if check is not None and check.port and check.port != process.ports[0].container:
+        port = str(check.port)
+    return {
+        "HealthCheckEnabled": True,
         "HealthCheckProtocol": "HTTP",
+        "HealthCheckPort": port,
         "HealthCheckPath": check.path if check is not None and http else "/",
         "HealthCheckIntervalSeconds": interval,
         "HealthCheckTimeoutSeconds": timeout,
-        "HealthyThresholdCount": 2,
-        "UnhealthyThresholdCount": 2,
+        "HealthyThresholdCount": HEALTHY_THRESHOLD,
+        "UnhealthyThresholdCount": UNHEALTHY_THRESHOLD,
         # Without an HTTP check any answer means the process listens.
         "Matcher": {"HttpCode": "200-399" if http else "200-499"},
     }
-    if check is not None and check.port and check.port != process.ports[0].container:
-        settings["HealthCheckPort"] = str(check.port)
-    return settings
 
 
 def _rule(raw: Any) -> Rule | None:

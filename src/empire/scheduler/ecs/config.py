@@ -5,10 +5,14 @@ Every resource carries the tags `empire.cluster` (this installation) and `empire
 from the app and process names so a submit finds its own resources without a scan:
 
     ECS service              <app>_<process>                 (in the cluster)
-    task definition family   <cluster>_<app>_<process>       (<cluster>_<app>__run for runs)
+    task definition family   <cluster>_<app>_<process>       (`__run`: runs, `__release`: phases)
     target group             e<h>-<app>-<process>-<h>        (32 characters at most)
     EventBridge rule         <cluster>.<app>.<process>       (64 characters at most)
     Route53 records          <app>.<zone>, <process>.<app>.<zone>, _empire.<app>.<zone> (TXT)
+    SSM parameters           /empire/<cluster>/<app id>/v<release>/<NAME>  (config vars)
+
+SSM parameters carry no tags Empire reads back: the `/empire/<cluster>/` path is this
+installation's, and the app id is the path's next level.
 
 App names never contain `_`, and process names never start with it, so `<app>_<process>`
 cannot be read two ways.
@@ -16,10 +20,13 @@ cannot be read two ways.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from empire.errors import Invalid
 
 CLUSTER_TAG = "empire.cluster"
 APP_ID = "empire.app.id"
@@ -32,6 +39,11 @@ SPEC = "empire.spec"
 SERVICE = "service"
 CRON = "cron"
 RUN = "run"
+RELEASE_PHASE = "release"
+
+# The config var naming an app's own task role; it is never passed to the container.
+TASK_ROLE_VAR = "EMPIRE_TASK_ROLE_ARN"
+PARAMETERS_ROOT = "/empire"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +61,12 @@ class EcsConfig:
     execution_role_arn: str
     log_group: str
     events_role_arn: str | None = None
+    # Seconds a target stays draining after it left its target group, before ECS stops it
+    # (EMPIRE_DRAIN_SECONDS; ELB takes whole seconds, so it is rounded up).
+    drain_seconds: float = 5
+    # The task roles apps may name with EMPIRE_TASK_ROLE_ARN: ARNs or fnmatch patterns
+    # (`arn:aws:iam::123456789012:role/apps/*`); empty, no app has a role of its own.
+    allowed_task_roles: tuple[str, ...] = ()
 
     @property
     def cluster_name(self) -> str:
@@ -76,6 +94,9 @@ class EcsConfig:
     def run_family(self, app: str) -> str:
         return _fit(f"{self.cluster_name[:100]}_{app}__run", 255)
 
+    def release_family(self, app: str) -> str:
+        return _fit(f"{self.cluster_name[:100]}_{app}__release", 255)
+
     def family_prefix(self) -> str:
         return f"{self.cluster_name[:100]}_"
 
@@ -91,6 +112,50 @@ class EcsConfig:
 
     def rule_prefix(self) -> str:
         return f"{self.cluster_name[:20]}."
+
+    def parameters_path(self, app_id: str | None = None, release: int | None = None) -> str:
+        """`/empire/<cluster>`, or an app's (`/<app id>`) or one release's (`/v<n>`) part."""
+        path = f"{PARAMETERS_ROOT}/{self.cluster_name}"
+        if app_id is not None:
+            path += f"/{app_id}"
+            if release is not None:
+                path += f"/v{release}"
+        return path
+
+    def parameter_arn(self, name: str) -> str:
+        """The ARN of an SSM parameter of this installation (its name, when the account is
+        unknown: ECS accepts names of parameters in the task's region).
+
+        The account and partition are the execution role's (a task's roles are in its
+        account), else the cluster ARN's.
+        """
+        for arn in (self.execution_role_arn, self.cluster):
+            parts = arn.split(":")
+            if len(parts) >= 6 and parts[0] == "arn" and parts[4].isdigit():
+                return f"arn:{parts[1]}:ssm:{self.region}:{parts[4]}:parameter{name}"
+        return name
+
+    def task_role(self, env: Mapping[str, str]) -> str:
+        """The task role of an app: its EMPIRE_TASK_ROLE_ARN when allowed, else the default.
+
+        Raises Invalid, naming the setting, for a role the operator did not allow.
+        """
+        wanted = env.get(TASK_ROLE_VAR, "").strip()
+        if not wanted:
+            return self.task_role_arn
+        if any(fnmatch.fnmatchcase(wanted, pattern) for pattern in self.allowed_task_roles):
+            return wanted
+        if not self.allowed_task_roles:
+            raise Invalid(
+                f"{TASK_ROLE_VAR} {wanted} is not allowed: this Empire lets no app choose its "
+                f"task role (the operator lists allowed roles in EMPIRE_ECS_ALLOWED_TASK_ROLES); "
+                f"unset it with `emp unset {TASK_ROLE_VAR}`"
+            )
+        raise Invalid(
+            f"{TASK_ROLE_VAR} {wanted} is not an allowed task role: use one of "
+            f"{', '.join(self.allowed_task_roles)} (EMPIRE_ECS_ALLOWED_TASK_ROLES), or unset it "
+            f"with `emp unset {TASK_ROLE_VAR}`"
+        )
 
     # -- tags ---------------------------------------------------------------------------------
 

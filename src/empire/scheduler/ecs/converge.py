@@ -5,8 +5,10 @@ target group behind a listener before a service uses it), then services, schedul
 records; what the manifest no longer has goes last (its rules first, then services, then
 target groups), so nothing in use is deleted.
 
-After a successful rollout the replaced task definitions are deregistered, so each process
-keeps one ACTIVE revision. A submit identical to the last successful one only checks, in one
+The release's config vars are stored in Parameter Store before the first task definition
+naming them is registered. After a successful rollout the replaced task definitions are
+deregistered, so each process keeps one ACTIVE revision, and the parameters of older
+releases are deleted with them. A submit identical to the last successful one only checks, in one
 `describe_services` call, that the services still run what it left them running.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,6 +27,7 @@ from empire.scheduler.ecs import cron as cron_
 from empire.scheduler.ecs.balancers import Balancers, internal_hosts
 from empire.scheduler.ecs.config import CRON, SERVICE, EcsConfig, dns_label
 from empire.scheduler.ecs.cron import Cron
+from empire.scheduler.ecs.parameters import Parameters
 from empire.scheduler.ecs.records import Records
 from empire.scheduler.ecs.rollout import Change, Watch
 from empire.scheduler.ecs.services import Services, primary, target_groups
@@ -61,9 +65,11 @@ class Converger:
         records: Records,
         cron: Cron,
         watch: Watch,
+        parameters: Parameters,
     ) -> None:
         self._config = config
         self._taskdefs = taskdefs
+        self._parameters = parameters
         self._services = services
         self._balancers = balancers
         self._records = records
@@ -85,6 +91,7 @@ class Converger:
 
     def submit(self, manifest: Manifest, status: StatusFn) -> tuple[Verdict, Converged]:
         try:
+            self._config.task_role(manifest.env)
             for process in scheduled(manifest):
                 cron_.expression(process.schedule or "")
                 if not self._config.events_role_arn:
@@ -112,7 +119,7 @@ class Converger:
                 self._config, manifest, process, self._config.family(app, process.name), SERVICE
             )
             current = services[name]["taskDefinition"] if name in services else None
-            definitions[name] = self._taskdefs.ensure(spec, current)
+            definitions[name] = self._taskdefs.ensure(spec, current, self._store(manifest))
             if definitions[name][1]:
                 status(f"Status: {process.name}: registered {_short(definitions[name][0])}")
             if process.ports:
@@ -143,7 +150,7 @@ class Converger:
             previous = services[name]["taskDefinition"] if "taskDefinition" in fields else None
             changes.append(_change(process, service, task_definition, previous))
 
-        replaced = self._schedule(manifest, status)
+        replaced, scheduled_new = self._schedule(manifest, status)
         self._records.converge(app_id, app, _record_names(manifest, wanted))
         self._drop(app, services, wanted, owned - set(groups.values()), status)
 
@@ -151,6 +158,8 @@ class Converger:
         if verdict.outcome is Outcome.SUCCEEDED:
             for arn in replaced + [c.previous for c in changes if c.previous]:
                 self._taskdefs.deregister(arn)
+            if scheduled_new or any(registered for _, registered in definitions.values()):
+                self._parameters.prune(app_id, manifest.release)
             state = {c.service: (c.current, max(wanted[c.service].quantity, 0)) for c in changes}
             return verdict, Converged(fingerprint(manifest), state)
         for change in changes:
@@ -186,16 +195,23 @@ class Converger:
                 )
         self._balancers.converge(self._config.public_listener_arn, public, owned, tags)
 
-    def _schedule(self, manifest: Manifest, status: StatusFn) -> list[str]:
-        """Put the app's schedule rules; return the task definitions they no longer run."""
+    def _store(self, manifest: Manifest) -> Callable[[], None]:
+        """What a registration calls first: store the release's config parameters."""
+        return lambda: self._parameters.ensure(manifest)
+
+    def _schedule(self, manifest: Manifest, status: StatusFn) -> tuple[list[str], bool]:
+        """Put the app's schedule rules; return the task definitions they no longer run, and
+        whether any was registered."""
         app = manifest.app_name
         replaced = []
+        any_registered = False
         for process in scheduled(manifest):
             family = self._config.family(app, process.name)
             spec = definition(self._config, manifest, process, family, CRON)
             target = self._cron.current(app, process.name)
             current = _target_definition(target)
-            arn, registered = self._taskdefs.ensure(spec, current)
+            arn, registered = self._taskdefs.ensure(spec, current, self._store(manifest))
+            any_registered |= registered
             self._cron.put(manifest, process, arn, target)
             if registered:
                 status(f"Status: {process.name}: scheduled {_short(arn)} at {process.schedule}")
@@ -211,7 +227,7 @@ class Converger:
             if old:
                 replaced.append(old)
             status(f"Status: {gone}: removed schedule rule {name}")
-        return replaced
+        return replaced, any_registered
 
     def _drop(
         self,

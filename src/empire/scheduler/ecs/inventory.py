@@ -2,10 +2,11 @@
 
 `scan` reads the cluster's services, the listeners' rules, the target groups with this
 installation's name prefix, the schedule rules with its prefix, the task definition families
-with its prefix and the zone's record anchors, and groups what carries this cluster's
-`empire.cluster` tag by `empire.app.id`. Nothing without both tags (or, for records, an
-anchor of this cluster) is ever deleted. A scan costs a few calls per hundred resources;
-`remove` and `prune` use it, submits do not.
+with its prefix, the zone's record anchors and the SSM parameters under its path, and groups
+what carries this cluster's `empire.cluster` tag by `empire.app.id`. Nothing without both
+tags (or, for records, an anchor of this cluster; for parameters, this installation's path)
+is ever deleted. A scan costs a few calls per hundred resources; `remove` and `prune` use
+it, submits do not.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from empire.scheduler.ecs.aws import Aws, chunks
 from empire.scheduler.ecs.balancers import Balancers
 from empire.scheduler.ecs.config import EcsConfig
 from empire.scheduler.ecs.cron import Cron
+from empire.scheduler.ecs.parameters import Parameters
 from empire.scheduler.ecs.records import Anchor, Records
 from empire.scheduler.ecs.services import Services
 from empire.scheduler.ecs.taskdefs import TaskDefinitions
@@ -32,6 +34,7 @@ class Found:
     schedules: list[str] = field(default_factory=list)
     task_definitions: list[str] = field(default_factory=list)
     anchors: list[Anchor] = field(default_factory=list)
+    parameters: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any(
@@ -42,6 +45,7 @@ class Found:
                 self.schedules,
                 self.task_definitions,
                 self.anchors,
+                self.parameters,
             )
         )
 
@@ -56,8 +60,10 @@ class Inventory:
         records: Records,
         cron: Cron,
         taskdefs: TaskDefinitions,
+        parameters: Parameters,
     ) -> None:
         self._aws = aws
+        self._parameters = parameters
         self._config = config
         self._services = services
         self._balancers = balancers
@@ -86,10 +92,13 @@ class Inventory:
                 found[family_owner].task_definitions.append(arn)
         for anchor in self._records.anchors():
             found[anchor.app_id].anchors.append(anchor)
+        for app_id, names in self._parameters.by_app().items():
+            found[app_id].parameters.extend(names)
         return dict(found)
 
     def delete(self, found: Found) -> None:
-        """Delete in dependency order: schedules, rules, services, target groups, the rest."""
+        """Delete in dependency order: schedules, rules, services, target groups, the rest
+        (config parameters last: a task definition left behind still finds them)."""
         for name in found.schedules:
             self._cron.delete(name)
         for arn in found.rules:
@@ -109,6 +118,7 @@ class Inventory:
             )
         for anchor in found.anchors:
             self._records.delete(anchor)
+        self._parameters.delete(found.parameters)
 
     def stop_runs(self, app_id: str) -> None:
         """Stop the app's one-off tasks still running."""

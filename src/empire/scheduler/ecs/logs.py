@@ -84,3 +84,43 @@ def _line(app: str, event: Any) -> str:
     source = f"{process}.{task}" if task else process
     message = str(event.get("message", "")).rstrip("\n")
     return f"{stamp.strftime('%Y-%m-%dT%H:%M:%S.%fZ')} {app}[{source}]: {message}"
+
+
+class StreamReader:
+    """Reads one log stream from its start, a page at a time, resuming where it stopped.
+
+    A stream not created yet (the task has not started) reads as empty. `read` returns the
+    messages that came since the last call, split into lines.
+    """
+
+    def __init__(self, aws: Aws, group: str, stream: str, *, pages: int = 10) -> None:
+        self._aws = aws
+        self._group = group
+        self.stream = stream
+        self._token: str | None = None
+        self._pages = pages
+
+    def read(self) -> list[str]:
+        lines: list[str] = []
+        for _ in range(self._pages):
+            extra: dict[str, Any] = {"nextToken": self._token} if self._token else {}
+            page = self._aws.call(
+                f"read log stream {self.stream}",
+                self._aws.logs.get_log_events,
+                ok=("ResourceNotFoundException",),
+                logGroupName=self._group,
+                logStreamName=self.stream,
+                startFromHead=True,
+                **extra,
+            )
+            if page is None:
+                return lines
+            events = page.get("events", [])
+            token = page.get("nextForwardToken")
+            if token:
+                self._token = str(token)
+            for event in events:
+                lines += str(event.get("message", "")).rstrip("\n").split("\n")
+            if not events:  # caught up: AWS answers the same token again
+                return lines
+        return lines

@@ -36,6 +36,8 @@ from empire.scheduler.ecs.config import EcsConfig
 from empire.scheduler.ecs.converge import Converged, Converger, long_running, scheduled
 from empire.scheduler.ecs.cron import Cron
 from empire.scheduler.ecs.inventory import Inventory
+from empire.scheduler.ecs.parameters import Parameters
+from empire.scheduler.ecs.phase import ReleasePhase
 from empire.scheduler.ecs.records import Records
 from empire.scheduler.ecs.rollout import Change, Watch
 from empire.scheduler.ecs.services import Services, primary
@@ -56,6 +58,7 @@ class EcsScheduler:
         clock: Callable[[], datetime] = utcnow,
         deadline: float = 600.0,
         poll_interval: float = 5.0,
+        phase_poll_interval: float | None = None,
         prune_interval: float = 300.0,
         throttle_attempts: int = 6,
         throttle_backoff: float = 0.5,
@@ -65,6 +68,7 @@ class EcsScheduler:
         self.config = config
         self.aws = Aws(clients, attempts=throttle_attempts, backoff=throttle_backoff, sleep=sleep)
         self._taskdefs = TaskDefinitions(self.aws)
+        self._parameters = Parameters(self.aws, config)
         self._services = Services(self.aws, config)
         self._balancers = Balancers(self.aws, config)
         self._records = Records(self.aws, config, self._balancers)
@@ -85,8 +89,19 @@ class EcsScheduler:
             self._records,
             self._cron,
             self.watch,
+            self._parameters,
         )
-        self._tasks = Tasks(self.aws, config, self._taskdefs, clock)
+        self._tasks = Tasks(self.aws, config, self._taskdefs, self._parameters, clock)
+        self._phase = ReleasePhase(
+            self.aws,
+            config,
+            self._taskdefs,
+            self._parameters,
+            # A release phase holds a deploy up: follow it more closely than a rollout.
+            poll=phase_poll_interval if phase_poll_interval is not None else min(poll_interval, 2),
+            sleep=sleep,
+            monotonic=monotonic,
+        )
         self._inventory = Inventory(
             self.aws,
             config,
@@ -95,6 +110,7 @@ class EcsScheduler:
             self._records,
             self._cron,
             self._taskdefs,
+            self._parameters,
         )
         self._poll = poll_interval
         self._sleep = sleep
@@ -162,6 +178,7 @@ class EcsScheduler:
             found = self._inventory.scan().get(app_id)
             if found:
                 self._inventory.delete(found)
+            self._parameters.forget(app_id)
 
     def tasks(self, app_id: str) -> list[Task]:
         """The app's service, scheduled and one-off tasks, as ECS reports them."""
@@ -212,8 +229,8 @@ class EcsScheduler:
     def prune(self, keep: Collection[str]) -> None:
         """Delete the resources of apps not in `keep` (at most once per prune interval).
 
-        Apps this scheduler has submitted (and not removed) are kept too, so an app created
-        while the caller was reading `keep` is not pruned.
+        Apps this scheduler has submitted or run a release phase for (and not removed) are kept
+        too, so an app created while the caller was reading `keep` is not pruned.
         """
         now = self._monotonic()
         if self._pruned is not None and now - self._pruned < self._prune_interval:
@@ -222,12 +239,13 @@ class EcsScheduler:
         for app_id, found in self._inventory.scan().items():
             # An app submitted through this scheduler and not removed is alive, even when it
             # was created after the caller read `keep`.
-            if app_id in keep or app_id in self._known:
+            if app_id in keep or app_id in self._known or self._parameters.wrote(app_id):
                 continue
             with self._app_lock(app_id):
                 self._known.pop(app_id, None)
                 self._converged.pop(app_id, None)
                 self._inventory.delete(found)
+                self._parameters.forget(app_id)
 
     def release_phase(
         self,
@@ -237,14 +255,18 @@ class EcsScheduler:
         timeout: float,
         output: Callable[[str], None],
     ) -> PhaseResult:
-        """Not yet on this backend."""
-        raise NotSupported("release phases are not supported on this backend yet")
+        """Run the release command as an ECS task of the new release and await its exit.
+
+        No service is touched: the caller submits the release only after an exit 0. The
+        app's lock is not held, so the reconciler keeps the current release healthy meanwhile.
+        """
+        return self._phase.run(manifest, process, timeout=timeout, output=output)
 
     def start(self) -> None:
-        """Nothing runs in the background yet."""
+        """Nothing runs in the background: ECS and EventBridge keep the apps running."""
 
     def close(self) -> None:
-        """Nothing runs in the background yet."""
+        """Nothing runs in the background: nothing to stop."""
 
     # -- helpers ------------------------------------------------------------------------------
 

@@ -6,10 +6,12 @@ registers a new revision only when they differ (a reconciler's idle submits regi
 nothing). Task definitions are immutable, so `describe` caches them by ARN.
 
 Sizes: cpu shares are ECS cpu units (1024 a vCPU), memory is the hard limit in MiB, nproc
-an `nproc` ulimit. A container health check is set only when the Procfile declares one:
-it runs in the image (`wget`, else `curl`, for HTTP; `nc`, else bash's /dev/tcp, for TCP),
-and an image without those tools would be killed as unhealthy. Web processes are gated by
-the target group's health check in any case.
+an `nproc` ulimit. Config vars are not in the task definition: `secrets` names the SSM
+parameters that hold them (`parameters.py`), and an app's EMPIRE_TASK_ROLE_ARN, when the
+operator allows that role, becomes the task role. A container health check is set only when
+the Procfile declares one: it runs in the image (`wget`, else `curl`, for HTTP; `nc`, else
+bash's /dev/tcp, for TCP), and an image without those tools would be killed as unhealthy.
+Web processes are gated by the target group's health check in any case.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ import hashlib
 import json
 import shlex
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from empire.model import HealthCheck
 from empire.scheduler import Manifest, ManifestProcess
 from empire.scheduler.ecs.aws import Aws
 from empire.scheduler.ecs.config import KIND, PROCESS, RELEASE, SPEC, EcsConfig, ecs_tags
+from empire.scheduler.ecs.parameters import container_env
 
 MIB = 1024 * 1024
 _UNHASHED_ENV = frozenset({"EMPIRE_PROCESS_SCALE"})
@@ -32,7 +36,12 @@ _UNHASHED_ENV = frozenset({"EMPIRE_PROCESS_SCALE"})
 def definition(
     config: EcsConfig, manifest: Manifest, process: ManifestProcess, family: str, kind: str
 ) -> dict[str, Any]:
-    """The `register_task_definition` input for the process, its spec hash in a label."""
+    """The `register_task_definition` input for the process, its spec hash in a label.
+
+    Raises Invalid when the app names a task role the operator does not allow.
+    """
+    task_role = config.task_role(manifest.env)
+    environment, secrets = container_env(config, manifest, process)
     labels = {
         **manifest.labels,
         **process.labels,
@@ -45,7 +54,7 @@ def definition(
         "image": manifest.image,
         "essential": True,
         "command": list(process.command),
-        "environment": [{"name": k, "value": v} for k, v in sorted(process.env.items())],
+        "environment": environment,
         "cpu": max(process.cpu_shares, 0),
         "memory": max(process.memory // MIB, 6),
         "portMappings": [{"containerPort": p.container, "protocol": "tcp"} for p in process.ports],
@@ -59,6 +68,8 @@ def definition(
         },
         "dockerLabels": labels,
     }
+    if secrets:
+        container["secrets"] = secrets
     if process.nproc > 0:
         container["ulimits"] = [
             {"name": "nproc", "softLimit": process.nproc, "hardLimit": process.nproc}
@@ -73,7 +84,7 @@ def definition(
     )
     spec: dict[str, Any] = {
         "family": family,
-        "taskRoleArn": config.task_role_arn,
+        "taskRoleArn": task_role,
         "executionRoleArn": config.execution_role_arn,
         "networkMode": "awsvpc",
         "requiresCompatibilities": ["EC2"],
@@ -164,12 +175,20 @@ class TaskDefinitions:
             self._cache[arn] = task_definition
         return task_definition
 
-    def ensure(self, spec: dict[str, Any], current: str | None) -> tuple[str, bool]:
-        """Return (ARN, registered?): `current` when it has the spec, else a new revision."""
+    def ensure(
+        self,
+        spec: dict[str, Any],
+        current: str | None,
+        prepare: Callable[[], None] | None = None,
+    ) -> tuple[str, bool]:
+        """Return (ARN, registered?): `current` when it has the spec, else a new revision
+        (`prepare` is called first: it stores the parameters the revision names)."""
         if current:
             described = self.describe(current)
             if described is not None and spec_of(described) == _label(spec):
                 return current, False
+        if prepare is not None:
+            prepare()
         return self.register(spec), True
 
     def register(self, spec: dict[str, Any]) -> str:

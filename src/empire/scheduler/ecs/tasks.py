@@ -7,7 +7,8 @@ id). Tasks are named `v<release>.<process>.<id8>` (`v<release>.run.<id8>` for ru
 id8 starts the ECS task id; `stop` takes the name, the task id or its ARN.
 
 A detached run registers a task definition in the `<cluster>_<app>__run` family, starts it
-with `run_task` and deregisters that revision at once (the task keeps running).
+with `run_task` and deregisters that revision at once (the task keeps running). A release
+phase's task (`empire.kind=release`) is not listed: it is no process of the formation.
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ from empire.scheduler.ecs.config import (
     KIND,
     PROCESS,
     RELEASE,
+    RELEASE_PHASE,
     RUN,
     EcsConfig,
     ecs_tags,
+    read_tags,
 )
+from empire.scheduler.ecs.parameters import Parameters
 from empire.scheduler.ecs.taskdefs import MIB, TaskDefinitions, definition
 
 _STATES = {
@@ -48,11 +52,13 @@ class Tasks:
         aws: Aws,
         config: EcsConfig,
         taskdefs: TaskDefinitions,
+        parameters: Parameters,
         clock: Callable[[], datetime],
     ) -> None:
         self._aws = aws
         self._config = config
         self._taskdefs = taskdefs
+        self._parameters = parameters
         self._clock = clock
         self._cluster = config.cluster
 
@@ -69,9 +75,12 @@ class Tasks:
         mine = [
             t
             for t in described
-            if t.get("group") in groups
-            or t.get("startedBy") == app_id
-            or _family(t) in set(families)
+            if (
+                t.get("group") in groups
+                or t.get("startedBy") == app_id
+                or _family(t) in set(families)
+            )
+            and read_tags(t.get("tags")).get(KIND) != RELEASE_PHASE
         ]
         hosts = self._hosts(
             {str(t["containerInstanceArn"]) for t in mine if t.get("containerInstanceArn")}
@@ -97,6 +106,7 @@ class Tasks:
     def run(self, manifest: Manifest, process: ManifestProcess) -> Task:
         family = self._config.run_family(manifest.app_name)
         spec = definition(self._config, manifest, process, family, RUN)
+        self._parameters.ensure(manifest)
         arn = self._taskdefs.register(spec)
         try:
             tags = self._config.tags(
