@@ -12,8 +12,7 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from cryptography.x509.oid import NameOID
 from empire.secrets import generate_key
 from empire.webhooks import verify
 from support.server import EmpireServer
+from support.waiting import wait_for
 
 BIN = Path(sys.executable).parent
 CANARY = "canary-value-4f1d9a"
@@ -79,16 +79,6 @@ def receivers() -> Iterator[tuple[Receiver, Receiver]]:
     flaky.close()
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def emp(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [BIN / "emp", *args],
@@ -137,14 +127,14 @@ def test_webhooks_arrive_signed_and_failed_ones_are_kept_and_retried(
     with server:
         env = client_env(server, token)
         assert emp(env, "create", "acme").returncode == 0
-        (created,) = wait_for("the good receiver", lambda: good.answered(200))
+        (created,) = wait_for(lambda: good.answered(200), what="the good receiver")
         assert (created["kind"], created["app"], created["user"]) == ("create", "acme", "alice")
         assert created["text"] == "alice created acme"
 
         # The flaky receiver answered 500 three times: the delivery failed for good.
-        wait_for("three attempts", lambda: len(flaky.got) == 3)
+        wait_for(lambda: len(flaky.got) == 3, what="three attempts")
         failed = wait_for(
-            "a failed delivery", lambda: server.empire("webhooks", "deliveries", "--failed")
+            lambda: server.empire("webhooks", "deliveries", "--failed"), what="a failed delivery"
         ).splitlines()
         assert len(failed) == 1
         ident, state, attempts, seq, url, error = failed[0].split("\t")
@@ -162,7 +152,7 @@ def test_webhooks_arrive_signed_and_failed_ones_are_kept_and_retried(
         # Fixed, and retried: it arrives, once.
         flaky.status = 200
         assert server.empire("webhooks", "retry", ident) == "Queued 1 delivery again.\n"
-        (retried,) = wait_for("the retried delivery", lambda: flaky.answered(200))
+        (retried,) = wait_for(lambda: flaky.answered(200), what="the retried delivery")
         assert retried == created
         assert server.empire("webhooks", "deliveries", "--failed") == ""
 
@@ -175,14 +165,14 @@ def test_webhooks_arrive_signed_and_failed_ones_are_kept_and_retried(
 
         # A config value goes nowhere but the app's config.
         assert emp(env, "set", f"API_TOKEN={CANARY}", "-a", "acme").returncode == 0
-        wait_for("the set event", lambda: len(good.answered(200)) == 2)
+        wait_for(lambda: len(good.answered(200)) == 2, what="the set event")
         assert (
             good.answered(200)[1]["text"]
             == "alice changed environment variables on acme (API_TOKEN)"
         )
         received = b"".join(body for _, body, _ in good.got + flaky.got)
         assert CANARY.encode() not in received
-        wait_for("the set event on stdout", lambda: "API_TOKEN" in server.log_tail(400))
+        wait_for(lambda: "API_TOKEN" in server.log_tail(400), what="the set event on stdout")
     assert CANARY not in server.log_path.read_text()
 
     # A receiver refuses what does not come signed with the secret.

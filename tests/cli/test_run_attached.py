@@ -27,6 +27,8 @@ import pytest
 from emp.cli import main
 from emp.session import Io
 from support.server import EmpireServer
+from support.services import free_port
+from support.waiting import wait_for
 
 EMP = Path(sys.executable).parent / "emp"
 
@@ -133,8 +135,6 @@ def test_a_bad_token_is_refused_at_the_handshake(server: Server, tmp_path: Path)
 
 
 def test_a_server_that_is_down(server: Server) -> None:
-    from support.services import free_port
-
     url = f"http://127.0.0.1:{free_port()}"
     assert emp(server, "run", "bash", env={"EMPIRE_API_URL": url}) == (
         1,
@@ -211,11 +211,11 @@ def test_a_required_message_is_asked_for(tmp_path: Path) -> None:
 
 
 def _wait_for_raw_mode(fd: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while termios.tcgetattr(fd)[3] & termios.ICANON:
+    def raw() -> bool:
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        assert time.monotonic() < deadline, "emp never put the terminal in raw mode"
-        time.sleep(0.05)
+        return not termios.tcgetattr(fd)[3] & termios.ICANON
+
+    wait_for(raw, 30, "emp to put the terminal in raw mode", interval=0.05)
 
 
 def _set_size(fd: int, rows: int, cols: int) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -22,6 +21,9 @@ from pathlib import Path
 import docker
 import docker.errors
 import pytest
+
+from support.services import free_port
+from support.waiting import wait_for
 
 BUSYBOX = "/usr/bin/busybox"
 REGISTRY_BINARY = "/usr/bin/docker-registry"
@@ -151,13 +153,6 @@ def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry
     yield from _run_registry(tmp_path_factory.mktemp("auth-registry"), htpasswd=REGISTRY_HTPASSWD)
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _build(client: docker.DockerClient, context: Path, tag: str) -> BuiltImage:
     # docker-py's build API uses the engine's legacy builder (no BuildKit) unless asked.
     try:
@@ -213,20 +208,18 @@ def _run_registry(root: Path, htpasswd: str | None) -> Iterator[Registry]:
 
 
 def _wait_for_registry(address: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         if process.poll() is not None:
             pytest.fail(f"docker-registry exited ({process.returncode}): {log.read_text()}")
         try:
             with urllib.request.urlopen(f"http://{address}/v2/", timeout=1):
-                return
+                return True
         except urllib.error.HTTPError as e:
-            if e.code == 401:  # up, and asking for the credentials it was configured with
-                return
+            return e.code == 401  # up, and asking for the credentials it was configured with
         except OSError:
-            pass
-        time.sleep(0.05)
-    pytest.fail(f"docker-registry did not answer on {address} within 15 s: {log.read_text()}")
+            return False
+
+    wait_for(answers, 15, f"docker-registry on {address}", interval=0.05, detail=log.read_text)
 
 
 # -- The Docker scheduler (tests/integration/test_scheduler_docker*.py) -----------------------

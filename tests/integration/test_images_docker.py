@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ from empire import procfile as procfiles
 from empire.errors import ImageNotFound, InvalidProcfile, RegistryError
 from empire.images import ImageRef, JsonMessage, ResolvedImage
 from empire.images.docker import DockerImages, _identity
+from support.services import free_port
 
 BuildImage = Callable[..., Any]  # the busybox_image fixture (see conftest)
 PushImage = Callable[..., str]  # the push_image fixture
@@ -33,12 +33,6 @@ def images(docker_client: docker.DockerClient) -> DockerImages:
 
 def unique() -> str:
     return f"empire-test-{uuid.uuid4().hex[:8]}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _probe_containers(client: docker.DockerClient) -> list[str]:

@@ -15,7 +15,7 @@ import sys
 import termios
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import pytest
 from empire.model import App, Process, Size
 from empire.scheduler.kit import attach as attached
 from support.server import EmpireServer
+from support.waiting import wait_for
 
 EMP = Path(sys.executable).parent / "emp"
 PROCFILE = b"worker: sleep 100000\n"  # scaled to 0: a deploy starts nothing
@@ -96,16 +97,6 @@ def stack(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Stack]
 def containers_of(client: docker.DockerClient, app: str) -> list[dict[str, Any]]:
     """The engine's list entries of the app's containers (no inspect: they come and go)."""
     return list(client.api.containers(all=True, filters={"label": f"empire.app={app}"}))
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not true within {timeout}s: {condition}")
 
 
 def test_stdin_stdout_stderr_and_the_exit_code_without_a_tty(

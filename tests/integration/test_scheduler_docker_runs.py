@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import docker
 import pytest
@@ -18,6 +15,7 @@ from empire.model import App, Outcome, Port, Process, Size
 from empire.scheduler import LogQuery
 from empire.scheduler.docker import KEEP_CRON_RUNS
 from empire.scheduler.docker import cron as crons
+from support.waiting import wait_for
 
 MB = 1024 * 1024
 SMALL = Size(cpu_shares=128, memory=64 * MB, nproc=64)
@@ -31,16 +29,6 @@ def new_app(name: str = "acme-inc") -> App:
 
 def sh(script: str) -> tuple[str, ...]:
     return ("sh", "-c", script)
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not true within {timeout}s: {condition}")
 
 
 def test_detached_run_is_listed_while_running_and_removed_when_done(

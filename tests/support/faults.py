@@ -40,6 +40,7 @@ import httpx
 from support import services
 from support.server import EmpireServer
 from support.services import CaddyServer, Daemon, ServiceError, free_port
+from support.waiting import wait_for
 
 T = TypeVar("T")
 NETNS_DIR = Path("/var/run/netns")
@@ -502,13 +503,15 @@ class FaultStack:
     def wait_for(self, what: str, check: Callable[[], bool], timeout: float = 30) -> float:
         """Poll `check` until true; return how long it took; raise AssertionError with `what`."""
         start = time.monotonic()
-        while True:
-            with contextlib.suppress(httpx.HTTPError, docker.errors.APIError):
-                if check():
-                    return time.monotonic() - start
-            if time.monotonic() - start > timeout:
-                raise AssertionError(f"not {what} after {timeout:g}s\n{self.server.log_tail()}")
-            time.sleep(0.2)
+        wait_for(
+            check,
+            timeout,
+            what,
+            interval=0.2,
+            ignore=(httpx.HTTPError, docker.errors.APIError),
+            detail=self.server.log_tail,
+        )
+        return time.monotonic() - start
 
     def wait_failpoint(self, name: str, work: Future[Any], timeout: float = 60) -> None:
         """Wait until the server pauses at failpoint `name` while doing `work`."""

@@ -14,7 +14,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -219,14 +218,3 @@ def get(cluster: Cluster, host: str, path: str = "/") -> tuple[int, str]:
     )
     body, _, code = out.rpartition("\n")
     return int(code or 0), body.strip()
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what or predicate}")
-        time.sleep(0.25)

@@ -12,8 +12,9 @@ from empire.errors import NotSupported, SchedulerError
 from empire.model import HealthCheck, Outcome, Port, Process, Size
 from empire.scheduler import STDOUT, LogQuery
 from empire.scheduler.swarm import KEEP_RUNS
+from support.waiting import wait_for
 from swarm.cluster import web_image_of
-from swarm.conftest import get, wait_for
+from swarm.conftest import get
 
 MB = 1024 * 1024
 SMALL = Size(cpu_shares=256, memory=64 * MB, nproc=64)
