@@ -177,9 +177,10 @@ class Load:
         assert self.process.stdout is not None
         assert self.process.stdout.readline().strip() == "started"
 
-    def result(self) -> dict[str, Any]:
-        """Stop the loop; its summary: total, failed, errors, bodies."""
-        out, err = self.process.communicate(input="", timeout=30)
+    def result(self, more: int = 0) -> dict[str, Any]:
+        """Stop the loop after `more` requests; its summary: total, failed, errors, bodies and
+        why it stopped (`asked` when it ran until now)."""
+        out, err = self.process.communicate(input=f"{more}\n" if more else "", timeout=60)
         assert self.process.returncode == 0, err
         summary: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
         return summary
