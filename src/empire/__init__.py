@@ -4,8 +4,9 @@ Layers (pinned by import-linter, see pyproject.toml):
 
     empire.api ──▶ empire.core.Empire ──▶ model · errors · events · procfile · manifest · sizes
                         ├──▶ empire.store      (sql: SQLite | PostgreSQL)
-                        ├──▶ empire.scheduler  (fake; docker, swarm, ecs later)
-                        └──▶ empire.images     (docker engine · fake)
+                        ├──▶ empire.scheduler  (docker · swarm · ecs · fake)
+                        ├──▶ empire.images     (docker engine · fake; policy: what may be deployed)
+                        └──▶ empire.router     (Caddy in front of the docker and swarm backends)
     empire.wiring builds the object graph from Settings; only empire.main and tests import it.
 """
 

@@ -7,7 +7,7 @@ import hashlib
 import re
 
 from empire.errors import Invalid
-from empire.model import Formation, Process, User
+from empire.model import Formation, User
 
 APP_NAME = re.compile(r"^[a-z][a-z0-9-]{2,29}$")
 TEAM_NAME = re.compile(r"^[a-z][a-z0-9-]{1,63}$")
@@ -69,11 +69,6 @@ def config_description(changes: dict[str, str | None]) -> str:
     verb = "Unset" if any(value is None for value in changes.values()) else "Set"
     noun = "config var" if len(keys) == 1 else "config vars"
     return f"{verb} {', '.join(keys)} {noun}"
-
-
-def process_for(formation: Formation, name: str) -> Process | None:
-    """Return the process named `name` in the formation, if any."""
-    return formation.get(name)
 
 
 def check_certificate(cert: str) -> None:
