@@ -1,13 +1,26 @@
-"""Settings: the one place that reads the environment (`Settings.from_env`)."""
+"""Settings: the one place that reads the environment (`Settings.from_env`).
+
+Every setting is one declaration in `Settings`: its attribute, its variable, its kind (how the
+text is read and checked), its default (as one would write it in the environment) and what it
+means. The same declarations build `from_env`, the dataclass defaults and the README's table
+(`python -m empire.settings --markdown`; `scripts/settings-table` rewrites the README, and
+tests/unit/test_settings.py fails when the two differ). A blank variable counts as unset.
+"""
+
+# `setting()` and `derived()` are field specifiers (they return `dataclasses.field(...)`).
+# ruff: noqa: RUF009
 
 from __future__ import annotations
 
+import math
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import Field, dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 from empire.errors import Invalid
 from empire.failpoints import POINTS as FAILPOINTS
@@ -15,220 +28,529 @@ from empire.failpoints import POINTS as FAILPOINTS
 SCHEDULERS = ("docker", "fake", "swarm", "ecs")
 ROUTERS = ("caddy", "none")
 IMAGES = ("docker", "fake")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+TRUE = frozenset({"1", "true", "yes", "on"})
+FALSE = frozenset({"0", "false", "no", "off"})
 MIN_SECRET_LENGTH = 32
-# What the ECS scheduler cannot start without (EMPIRE_AWS_ENDPOINT_URL and
-# EMPIRE_ECS_EVENTS_ROLE_ARN are optional).
-ECS_REQUIRED = (
-    "EMPIRE_AWS_REGION",
-    "EMPIRE_ECS_CLUSTER",
-    "EMPIRE_ECS_SUBNETS",
-    "EMPIRE_ECS_SECURITY_GROUPS",
-    "EMPIRE_ECS_PUBLIC_LISTENER_ARN",
-    "EMPIRE_ECS_INTERNAL_LISTENER_ARN",
-    "EMPIRE_ECS_HOSTED_ZONE_ID",
-    "EMPIRE_ECS_TASK_ROLE_ARN",
-    "EMPIRE_ECS_EXECUTION_ROLE_ARN",
-    "EMPIRE_ECS_LOG_GROUP",
-)
+
+T = TypeVar("T")
+# A default computed from the environment and the settings read before this one.
+Derive = Callable[[Mapping[str, str], Mapping[str, Any]], str]
+
+
+class Refused(ValueError):
+    """Why a setting's text cannot be read.
+
+    The message is a hint shown as `NAME='value' (hint)`. A `quiet` one never shows the value
+    (secrets, URLs that may carry passwords): it is shown right after the name, so it starts
+    with its own separator (`" is too short ..."`, `": URL 2 ..."`).
+    """
+
+    def __init__(self, hint: str, *, quiet: bool = False) -> None:
+        super().__init__(hint)
+        self.hint = hint
+        self.quiet = quiet
+
+    def about(self, name: str, text: str) -> str:
+        """The problem as `from_env` reports it."""
+        return f"{name}{self.hint}" if self.quiet else f"{name}={text!r} ({self.hint})"
+
+
+@dataclass(frozen=True, slots=True)
+class Kind(Generic[T]):
+    """How one setting's text becomes its value. `read` raises Refused; `shown` is the README's
+    "Type" column. `read` also makes the default, from the declared default text."""
+
+    shown: str
+    read: Callable[[str], T]
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    """One environment variable: the metadata of a `Settings` field."""
+
+    name: str
+    kind: Kind[Any]
+    default: str | None  # the text an unset variable stands for; None: `derive` decides
+    doc: str
+    shown: str | None = None  # the README's default when it is not `default` itself
+    derive: Derive | None = None
+    needed_by: str | None = None  # the EMPIRE_SCHEDULER that cannot start without it
+
+    def shown_default(self) -> str:
+        if self.shown is not None:
+            return self.shown
+        return f"`{self.default}`" if self.default else "none"
+
+
+def setting(
+    name: str,
+    kind: Kind[T],
+    doc: str,
+    default: str = "",
+    *,
+    shown: str | None = None,
+    derive: Derive | None = None,
+    needed_by: str | None = None,
+    secret: bool = False,
+) -> T:
+    """A `Settings` field read from `name`; its dataclass default is `kind.read(default)`.
+    A secret stays out of reprs (a Settings in a traceback or a log line shows no key)."""
+    var = Var(name, kind, default, doc, shown, derive, needed_by)
+    value: T = field(default=kind.read(default), repr=not secret, metadata={"var": var})
+    return value
+
+
+def derived(
+    name: str,
+    kind: Kind[T],
+    doc: str,
+    shown: str,
+    derive: Derive,
+) -> Any:
+    """A `Settings` field without a dataclass default: `derive` computes it in `from_env`."""
+    return field(metadata={"var": Var(name, kind, None, doc, shown, derive)})
+
+
+# --------------------------------------------------------------------------- kinds
+
+
+def _text(text: str) -> str:
+    return text
+
+
+def _optional(text: str) -> str | None:
+    return text or None
+
+
+def _boolean(text: str) -> bool:
+    folded = text.lower()
+    if folded not in TRUE | FALSE:
+        raise Refused("use true or false")
+    return folded in TRUE
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise Refused("use a number of seconds")
+    return seconds
+
+
+def _list(text: str) -> tuple[str, ...]:
+    """A comma- or space-separated list (`subnet-a,subnet-b`)."""
+    return tuple(item for item in text.replace(",", " ").split() if item)
+
+
+def _path(text: str) -> Path | None:
+    return Path(text) if text else None
+
+
+def _days(text: str) -> timedelta | None:
+    days = INTEGER_DAYS.read(text)
+    return timedelta(days=days) if days else None
+
+
+def _secret(text: str) -> str | None:
+    if text and len(text) < MIN_SECRET_LENGTH:
+        # Never the value itself: settings errors end up in logs.
+        raise Refused(
+            f" is too short (use at least {MIN_SECRET_LENGTH} random characters: make one "
+            "with `empire keys generate`)",
+            quiet=True,
+        )
+    return text or None
+
+
+def _webhooks(text: str) -> tuple[str, ...]:
+    urls = _list(text)
+    bad = [
+        str(n)
+        for n, url in enumerate(urls, 1)
+        if not re.fullmatch(r"https?://[^/\s?#]+(/\S*)?", url)
+    ]
+    if len(bad) == 1:
+        raise Refused(f": URL {bad[0]} is not an http:// or https:// URL", quiet=True)
+    if bad:
+        raise Refused(f": URLs {', '.join(bad)} are not http:// or https:// URLs", quiet=True)
+    return urls
+
+
+def _failpoints(text: str) -> tuple[str, ...]:
+    names = _list(text)
+    if any(name not in FAILPOINTS for name in names):
+        raise Refused(f"use some of {', '.join(FAILPOINTS)}")
+    return names
+
+
+def _database_url(text: str) -> str:
+    if text.startswith(("postgres://", "postgresql://")):
+        return "postgresql+psycopg://" + text.split("://", 1)[1]
+    return text
+
+
+def integer(hint: str, minimum: int = 0, maximum: int | None = None) -> Kind[int]:
+    """A whole number from `minimum` to `maximum`; `hint` says what to use instead."""
+
+    def read(text: str) -> int:
+        number = int(text) if text.isascii() and text.isdigit() else -1
+        if number < minimum or (maximum is not None and number > maximum):
+            raise Refused(hint)
+        return number
+
+    shown = f"integer ≥ {minimum}" if maximum is None else f"integer {minimum} to {maximum}"
+    return Kind(shown, read)
+
+
+def one_of(options: Sequence[str], fold: bool = False) -> Kind[str]:
+    """One of `options` (`fold`: in any case, read as lower case)."""
+
+    def read(text: str) -> str:
+        value = text.lower() if fold else text
+        if value not in options:
+            raise Refused(f"use one of {', '.join(options)}")
+        return value
+
+    return Kind("one of " + ", ".join(f"`{option}`" for option in options), read)
+
+
+TEXT = Kind("text", _text)
+OPTIONAL_TEXT = Kind("text", _optional)
+BOOLEAN = Kind("boolean", _boolean)
+SECONDS = Kind("seconds", _seconds)
+LIST = Kind("list", _list)
+PATH = Kind("path", _path)
+DIRECTORY = Kind("path", Path)
+INTEGER_DAYS = integer("use a number of days, 0 = never")
+DAYS = Kind("days", _days)
+SECRET = Kind(f"text, ≥ {MIN_SECRET_LENGTH} characters", _secret)
+WEBHOOKS = Kind("list of URLs", _webhooks)
+FAILPOINT_NAMES = Kind("list of " + ", ".join(f"`{p}`" for p in FAILPOINTS), _failpoints)
+DATABASE_URL = Kind("URL", _database_url)
+
+
+def _data_dir(env: Mapping[str, str], values: Mapping[str, Any]) -> str:
+    home = env.get("HOME") or "/root"
+    return f"{env.get('XDG_DATA_HOME') or home + '/.local/share'}/empire"
+
+
+def _sqlite_in_data_dir(env: Mapping[str, str], values: Mapping[str, Any]) -> str:
+    return f"sqlite:///{Path(values['data_dir']) / 'empire.db'}"
+
+
+def _router_for(env: Mapping[str, str], values: Mapping[str, Any]) -> str:
+    return "caddy" if values.get("scheduler", "docker") in ("docker", "swarm") else "none"
+
+
+# --------------------------------------------------------------------------- the settings
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    data_dir: Path
-    database_url: str
-    scheduler: str = "fake"
-    images: str = "docker"
-    messages_required: bool = False
-    host: str = "127.0.0.1"
-    port: int = 8080
-    docker_host: str = "unix:///var/run/docker.sock"
-    docker_config: str | None = None
-    max_body_bytes: int = 1 << 20
-    token_ttl: timedelta | None = timedelta(days=30)
-    rate_limit_per_hour: int = 4500
-    docker_network: str = "empire"
-    router: str = "caddy"
-    router_admin: str = "127.0.0.1:2019"
-    router_listen: str = ":80"
-    router_tls_listen: str = ":443"
-    reconcile_interval: float = 10.0
-    health_timeout: float = 60.0
-    # Secrets stay out of reprs (a Settings in a traceback or a log line shows no key).
-    encryption_keys: tuple[str, ...] = field(default=(), repr=False)
+    """What the server is configured with; the README's table lists the same, in this order."""
+
+    data_dir: Path = derived(
+        "EMPIRE_DATA_DIR",
+        DIRECTORY,
+        "Where Empire keeps its files",
+        "`$XDG_DATA_HOME/empire`, i.e. `~/.local/share/empire`",
+        _data_dir,
+    )
+    database_url: str = derived(
+        "EMPIRE_DATABASE_URL",
+        DATABASE_URL,
+        "The store: SQLite (embedded, migrated at start) or `postgresql://...` "
+        "(`empire migrate`, or `empire server --migrate`)",
+        "`sqlite:///<data dir>/empire.db`",
+        _sqlite_in_data_dir,
+    )
+    host: str = setting("EMPIRE_HOST", TEXT, "Where the API listens", "127.0.0.1")
+    port: int = setting(
+        "EMPIRE_PORT", integer("use a port number", 0, 65535), "The API's port", "8080"
+    )
+    log_level: str = setting(
+        "EMPIRE_LOG_LEVEL",
+        one_of(LOG_LEVELS, fold=True),
+        "The least severe log messages the server writes (its own and the HTTP server's)",
+        "info",
+    )
+    scheduler: str = setting(
+        "EMPIRE_SCHEDULER",
+        one_of(SCHEDULERS),
+        "What runs the processes: the local Docker engine, a Docker Swarm, Amazon ECS, or "
+        "`fake` (in memory, for demos)",
+        "docker",
+    )
+    images: str = setting(
+        "EMPIRE_IMAGES",
+        one_of(IMAGES),
+        "What resolves images and reads their Procfile: the local engine, or `fake`",
+        "docker",
+    )
+    router: str = setting(
+        "EMPIRE_ROUTER",
+        one_of(ROUTERS),
+        "What routes public domains to web processes",
+        "caddy",
+        shown="`caddy` with the docker and swarm schedulers, else `none`",
+        derive=_router_for,
+    )
+    router_admin: str = setting(
+        "EMPIRE_ROUTER_ADMIN",
+        TEXT,
+        "Caddy's admin API (`empire server` starts a detached Caddy when none answers)",
+        "127.0.0.1:2019",
+    )
+    router_container: str = setting(
+        "EMPIRE_ROUTER_CONTAINER",
+        TEXT,
+        "The router container's name (Caddy and the resolver, on the app network)",
+        "empire-router",
+    )
+    router_listen: str = setting(
+        "EMPIRE_ROUTER_LISTEN", TEXT, "Where Caddy serves public apps over HTTP", ":80"
+    )
+    router_tls_listen: str = setting(
+        "EMPIRE_ROUTER_TLS_LISTEN", TEXT, "Where Caddy serves public apps over HTTPS", ":443"
+    )
+    reconcile_interval: float = setting(
+        "EMPIRE_RECONCILE_INTERVAL",
+        SECONDS,
+        "Time between reconciler rounds (heal crashes, rebuild routes)",
+        "10",
+    )
+    health_timeout: float = setting(
+        "EMPIRE_HEALTH_TIMEOUT",
+        SECONDS,
+        "Time a new release has to become healthy before it is rolled back",
+        "60",
+    )
+    release_timeout: float = setting(
+        "EMPIRE_RELEASE_TIMEOUT",
+        SECONDS,
+        "Time a release phase may run before it is stopped and the release fails",
+        "3600",
+    )
+    drain_seconds: float = setting(
+        "EMPIRE_DRAIN_SECONDS",
+        SECONDS,
+        "Time a stopping process still gets the requests it took after it left discovery "
+        "(public and internal) before it is sent SIGTERM; on ECS, the target groups' "
+        "deregistration delay (whole seconds, rounded up)",
+        "2",
+    )
+    stop_timeout: int = setting(
+        "EMPIRE_STOP_TIMEOUT",
+        integer("use a number of seconds"),
+        "Seconds between SIGTERM and SIGKILL when a process stops (as on Heroku)",
+        "30",
+    )
+    docker_host: str = setting(
+        "EMPIRE_DOCKER_HOST",
+        TEXT,
+        "The Docker engine (with swarm: a manager's)",
+        "unix:///var/run/docker.sock",
+    )
+    docker_network: str = setting(
+        "EMPIRE_DOCKER_NETWORK", TEXT, "The bridge network apps find each other on", "empire"
+    )
+    docker_config: str | None = setting(
+        "EMPIRE_DOCKER_CONFIG",
+        OPTIONAL_TEXT,
+        "A Docker `config.json` with registry credentials for pulls",
+    )
+    swarm_network: str = setting(
+        "EMPIRE_SWARM_NETWORK", TEXT, "Swarm: the overlay network", "empire-swarm"
+    )
+    swarm_registry: str | None = setting(
+        "EMPIRE_SWARM_REGISTRY", OPTIONAL_TEXT, "Swarm: the registry every node pulls from"
+    )
+    swarm_router_image: str = setting(
+        "EMPIRE_SWARM_ROUTER_IMAGE",
+        TEXT,
+        "Swarm: the Caddy image run on the overlay (FROM scratch with Debian's caddy; "
+        "`tests/swarm/cluster.py` shows how to build it)",
+        "empire-caddy:2.6",
+    )
+    swarm_monitor: float = setting(
+        "EMPIRE_SWARM_MONITOR", SECONDS, "Swarm: the update monitor window", "5"
+    )
+    aws_region: str = setting("EMPIRE_AWS_REGION", TEXT, "ECS: the AWS region", needed_by="ecs")
+    aws_endpoint_url: str | None = setting(
+        "EMPIRE_AWS_ENDPOINT_URL",
+        OPTIONAL_TEXT,
+        "ECS: one endpoint for every AWS API (a moto server, a VPC endpoint proxy)",
+        shown="AWS's own endpoints",
+    )
+    ecs_cluster: str = setting("EMPIRE_ECS_CLUSTER", TEXT, "ECS: the cluster", needed_by="ecs")
+    ecs_subnets: tuple[str, ...] = setting(
+        "EMPIRE_ECS_SUBNETS", LIST, "ECS: the subnets tasks run in", needed_by="ecs"
+    )
+    ecs_security_groups: tuple[str, ...] = setting(
+        "EMPIRE_ECS_SECURITY_GROUPS", LIST, "ECS: the tasks' security groups", needed_by="ecs"
+    )
+    ecs_public_listener_arn: str = setting(
+        "EMPIRE_ECS_PUBLIC_LISTENER_ARN",
+        TEXT,
+        "ECS: the public load balancer's listener (a host rule per domain)",
+        needed_by="ecs",
+    )
+    ecs_internal_listener_arn: str = setting(
+        "EMPIRE_ECS_INTERNAL_LISTENER_ARN",
+        TEXT,
+        "ECS: the internal load balancer's listener (`http://<app>`)",
+        needed_by="ecs",
+    )
+    ecs_hosted_zone_id: str = setting(
+        "EMPIRE_ECS_HOSTED_ZONE_ID",
+        TEXT,
+        "ECS: the Route53 private zone of the internal names",
+        needed_by="ecs",
+    )
+    ecs_task_role_arn: str = setting(
+        "EMPIRE_ECS_TASK_ROLE_ARN", TEXT, "ECS: the role the apps' tasks run as", needed_by="ecs"
+    )
+    ecs_execution_role_arn: str = setting(
+        "EMPIRE_ECS_EXECUTION_ROLE_ARN",
+        TEXT,
+        "ECS: the role that pulls images and writes logs",
+        needed_by="ecs",
+    )
+    ecs_log_group: str = setting(
+        "EMPIRE_ECS_LOG_GROUP", TEXT, "ECS: the CloudWatch log group", needed_by="ecs"
+    )
+    ecs_events_role_arn: str | None = setting(
+        "EMPIRE_ECS_EVENTS_ROLE_ARN",
+        OPTIONAL_TEXT,
+        "ECS: the role EventBridge assumes to run cron processes (a deploy with a cron process "
+        "fails without it)",
+    )
+    ecs_allowed_task_roles: tuple[str, ...] = setting(
+        "EMPIRE_ECS_ALLOWED_TASK_ROLES",
+        LIST,
+        "ECS: the task roles an app may name with its `EMPIRE_TASK_ROLE_ARN` config var, as "
+        "ARNs or fnmatch patterns (`arn:aws:iam::123456789012:role/apps/*`)",
+        shown="none: no app chooses its task role",
+    )
+    ecs_deploy_timeout: float = setting(
+        "EMPIRE_ECS_DEPLOY_TIMEOUT",
+        SECONDS,
+        "ECS: time a deploy's ECS deployments have to complete before the changed services are "
+        "put back on their previous release",
+        "600",
+    )
+    messages_required: bool = setting(
+        "EMPIRE_MESSAGES_REQUIRED",
+        BOOLEAN,
+        "Require a commit message (`-m`) on every change",
+        "false",
+    )
+    max_body_bytes: int = setting(
+        "EMPIRE_MAX_BODY_BYTES",
+        integer("use a number of bytes"),
+        "Request bodies above this many bytes get 413",
+        str(1 << 20),
+    )
+    rate_limit_per_hour: int = setting(
+        "EMPIRE_RATE_LIMIT_PER_HOUR",
+        integer("use a number, 0 = no limit"),
+        "Requests per token and hour (`RateLimit-Remaining`); 0 = no limit",
+        "4500",
+    )
+    token_ttl: timedelta | None = setting(
+        "EMPIRE_TOKEN_TTL_DAYS", DAYS, "API tokens expire after this; 0 = never", "30"
+    )
+    encryption_keys: tuple[str, ...] = setting(
+        "EMPIRE_ENCRYPTION_KEY",
+        LIST,
+        "Fernet keys that encrypt config vars at rest, newest first, comma-separated "
+        "(`empire keys generate`, `empire keys rotate`); required off loopback",
+        shown="on loopback: a key made once in the data dir (0600)",
+        secret=True,
+    )
     # Signs what Empire hands out (API tokens are stored as HMACs under it, webhook signatures
     # derive from it). On loopback a missing one is made once in the data dir (wiring).
-    secret_key: str | None = field(default=None, repr=False)
-    events_stdout: bool = True  # `empire server` writes one JSON line per event to stdout
-    webhooks: tuple[str, ...] = ()
-    webhook_secret: str | None = field(default=None, repr=False)  # default: from secret_key
-    webhook_attempts: int = 8
-    webhook_backoff: float = 1.0  # seconds before the first retry; doubles after each failure
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    swarm_network: str = "empire-swarm"
-    swarm_registry: str | None = None
-    swarm_router_image: str = "empire-caddy:2.6"
-    swarm_monitor: float = 5.0
-    log_level: str = "info"
-    aws_region: str = ""
-    aws_endpoint_url: str | None = None
-    ecs_cluster: str = ""
-    ecs_subnets: tuple[str, ...] = ()
-    ecs_security_groups: tuple[str, ...] = ()
-    ecs_public_listener_arn: str = ""
-    ecs_internal_listener_arn: str = ""
-    ecs_hosted_zone_id: str = ""
-    ecs_task_role_arn: str = ""
-    ecs_execution_role_arn: str = ""
-    ecs_log_group: str = ""
-    ecs_events_role_arn: str | None = None
-    ecs_deploy_timeout: float = 600.0
-    # Fault tests only: where a deploy pauses so the test can kill -9 Empire (empire.failpoints).
-    failpoints: tuple[str, ...] = ()
+    secret_key: str | None = setting(
+        "EMPIRE_SECRET_KEY",
+        SECRET,
+        "Random characters (`empire keys generate`). API tokens are stored as HMAC-SHA256 "
+        "under it, so **changing it invalidates every token** (reissue them with `empire "
+        "tokens create`); webhook signatures derive from it. Required off loopback: the "
+        "server refuses to start without it and `EMPIRE_ENCRYPTION_KEY`, even if a loopback "
+        "run left keys in the data dir",
+        shown="on loopback: a key made once in the data dir (0600)",
+        secret=True,
+    )
+    tls_cert: Path | None = setting(
+        "EMPIRE_TLS_CERT",
+        PATH,
+        "A PEM certificate chain: the API serves HTTPS only. With `EMPIRE_TLS_KEY` or not at all",
+    )
+    tls_key: Path | None = setting(
+        "EMPIRE_TLS_KEY",
+        PATH,
+        "The PEM private key of `EMPIRE_TLS_CERT`",
+    )
+    events_stdout: bool = setting(
+        "EMPIRE_EVENTS_STDOUT",
+        BOOLEAN,
+        "`empire server` writes each event as a JSON line to stdout; `false` logs its "
+        "sentence instead",
+        "true",
+    )
+    webhooks: tuple[str, ...] = setting(
+        "EMPIRE_WEBHOOKS",
+        WEBHOOKS,
+        "URLs (comma-separated) every event is POSTed to, signed",
+    )
+    webhook_secret: str | None = setting(
+        "EMPIRE_WEBHOOK_SECRET",
+        OPTIONAL_TEXT,
+        "The HMAC key of webhook signatures",
+        shown="derived from `EMPIRE_SECRET_KEY` (`empire webhooks secret` prints it)",
+        secret=True,
+    )
+    webhook_attempts: int = setting(
+        "EMPIRE_WEBHOOK_ATTEMPTS",
+        integer("use a number, at least 1", minimum=1),
+        "Attempts per webhook delivery",
+        "8",
+    )
+    webhook_backoff: float = setting(
+        "EMPIRE_WEBHOOK_BACKOFF_SECONDS",
+        SECONDS,
+        "The first webhook retry's delay, doubled after each failure (capped at 10 min, "
+        "plus jitter)",
+        "1",
+    )
+    failpoints: tuple[str, ...] = setting(
+        "EMPIRE_FAILPOINTS",
+        FAILPOINT_NAMES,
+        "Tests only: pause at these points of a deploy so the fault tier can kill -9 there "
+        "(`empire.failpoints`)",
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read every EMPIRE_* setting; raise Invalid naming each bad value."""
         env = os.environ if env is None else env
-        home = Path(env.get("HOME", "/root"))
-        xdg = Path(env.get("XDG_DATA_HOME", home / ".local" / "share"))
-        data_dir = Path(env.get("EMPIRE_DATA_DIR", xdg / "empire"))
-        database_url = env.get("EMPIRE_DATABASE_URL") or f"sqlite:///{data_dir / 'empire.db'}"
-        if database_url.startswith(("postgres://", "postgresql://")):
-            database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
-        scheduler = env.get("EMPIRE_SCHEDULER", "docker")
-        router = env.get("EMPIRE_ROUTER", "caddy" if scheduler in ("docker", "swarm") else "none")
-        images = env.get("EMPIRE_IMAGES", "docker")
-        problems = []
-        if scheduler not in SCHEDULERS:
-            problems.append(f"EMPIRE_SCHEDULER={scheduler!r} (use one of {', '.join(SCHEDULERS)})")
-        if router not in ROUTERS:
-            problems.append(f"EMPIRE_ROUTER={router!r} (use one of {', '.join(ROUTERS)})")
-        numbers = {}
-        for name, default in (
-            ("EMPIRE_RECONCILE_INTERVAL", "10"),
-            ("EMPIRE_HEALTH_TIMEOUT", "60"),
-            ("EMPIRE_ECS_DEPLOY_TIMEOUT", "600"),
-            ("EMPIRE_SWARM_MONITOR", "5"),
-            ("EMPIRE_WEBHOOK_BACKOFF_SECONDS", "1"),
-        ):
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for attribute, var in variables():
+            text = env.get(var.name, "").strip()
+            if not text:
+                text = var.derive(env, values) if var.derive else var.default or ""
             try:
-                numbers[name] = float(env.get(name, default))
-            except ValueError:
-                problems.append(f"{name}={env.get(name)!r} (use a number of seconds)")
-        if images not in IMAGES:
-            problems.append(f"EMPIRE_IMAGES={images!r} (use one of {', '.join(IMAGES)})")
-        port = env.get("EMPIRE_PORT", "8080")
-        if not port.isdigit():
-            problems.append(f"EMPIRE_PORT={port!r} (use a port number)")
-        max_body = env.get("EMPIRE_MAX_BODY_BYTES", str(1 << 20))
-        if not max_body.isdigit():
-            problems.append(f"EMPIRE_MAX_BODY_BYTES={max_body!r} (use a number of bytes)")
-        ttl = env.get("EMPIRE_TOKEN_TTL_DAYS", "30")
-        if not ttl.isdigit():
-            problems.append(f"EMPIRE_TOKEN_TTL_DAYS={ttl!r} (use a number of days, 0 = never)")
-        rate = env.get("EMPIRE_RATE_LIMIT_PER_HOUR", "4500")
-        if not rate.isdigit():
-            problems.append(f"EMPIRE_RATE_LIMIT_PER_HOUR={rate!r} (use a number, 0 = no limit)")
-        if scheduler == "ecs":
-            missing = [name for name in ECS_REQUIRED if not env.get(name, "").strip()]
-            if missing:
-                problems.append(
-                    f"EMPIRE_SCHEDULER=ecs needs {', '.join(missing)} "
-                    "(set them, or choose another EMPIRE_SCHEDULER)"
-                )
-        secret_key = env.get("EMPIRE_SECRET_KEY", "").strip() or None
-        if secret_key is not None and len(secret_key) < MIN_SECRET_LENGTH:
-            # Never the value itself: settings errors end up in logs.
-            problems.append(
-                f"EMPIRE_SECRET_KEY is too short (use at least {MIN_SECRET_LENGTH} random "
-                "characters: make one with `empire keys generate`)"
-            )
-        webhooks = _list(env.get("EMPIRE_WEBHOOKS", ""))
-        for n, url in enumerate(webhooks, 1):
-            if not re.fullmatch(r"https?://[^/\s?#]+(/\S*)?", url):
-                problems.append(f"EMPIRE_WEBHOOKS: URL {n} is not an http:// or https:// URL")
-        attempts = env.get("EMPIRE_WEBHOOK_ATTEMPTS", "8")
-        if not attempts.isdigit() or int(attempts) < 1:
-            problems.append(f"EMPIRE_WEBHOOK_ATTEMPTS={attempts!r} (use a number, at least 1)")
-        tls_cert = env.get("EMPIRE_TLS_CERT", "").strip()
-        tls_key = env.get("EMPIRE_TLS_KEY", "").strip()
-        if bool(tls_cert) != bool(tls_key):
-            given, absent = (
-                ("EMPIRE_TLS_CERT", "EMPIRE_TLS_KEY")
-                if tls_cert
-                else ("EMPIRE_TLS_KEY", "EMPIRE_TLS_CERT")
-            )
-            problems.append(
-                f"{given} is set but {absent} is not (TLS needs both: the certificate chain "
-                "and its private key, as PEM files)"
-            )
-        events_stdout = (env.get("EMPIRE_EVENTS_STDOUT") or "true").strip().lower()
-        if events_stdout not in _TRUE | _FALSE:
-            problems.append(f"EMPIRE_EVENTS_STDOUT={events_stdout!r} (use true or false)")
-        failpoints = _list(env.get("EMPIRE_FAILPOINTS", ""))
-        unknown = [name for name in failpoints if name not in FAILPOINTS]
-        if unknown:
-            problems.append(
-                f"EMPIRE_FAILPOINTS={','.join(unknown)!r} (use some of {', '.join(FAILPOINTS)})"
-            )
+                values[attribute] = var.kind.read(text)
+            except Refused as refused:
+                problems.append(refused.about(var.name, text))
+        problems += _cross_checks(env, values)
         if problems:
             raise Invalid("invalid settings: " + "; ".join(problems))
-        return cls(
-            data_dir=data_dir,
-            database_url=database_url,
-            scheduler=scheduler,
-            images=images,
-            messages_required=env.get("EMPIRE_MESSAGES_REQUIRED", "").lower() in _TRUE,
-            host=env.get("EMPIRE_HOST", "127.0.0.1"),
-            port=int(port),
-            docker_host=env.get("EMPIRE_DOCKER_HOST", "unix:///var/run/docker.sock"),
-            docker_config=env.get("EMPIRE_DOCKER_CONFIG"),
-            max_body_bytes=int(max_body),
-            token_ttl=timedelta(days=int(ttl)) if int(ttl) else None,
-            log_level=env.get("EMPIRE_LOG_LEVEL", "info"),
-            rate_limit_per_hour=int(rate),
-            docker_network=env.get("EMPIRE_DOCKER_NETWORK", "empire"),
-            router=router,
-            router_admin=env.get("EMPIRE_ROUTER_ADMIN", "127.0.0.1:2019"),
-            router_listen=env.get("EMPIRE_ROUTER_LISTEN", ":80"),
-            router_tls_listen=env.get("EMPIRE_ROUTER_TLS_LISTEN", ":443"),
-            reconcile_interval=numbers["EMPIRE_RECONCILE_INTERVAL"],
-            health_timeout=numbers["EMPIRE_HEALTH_TIMEOUT"],
-            swarm_network=env.get("EMPIRE_SWARM_NETWORK", "empire-swarm"),
-            swarm_registry=env.get("EMPIRE_SWARM_REGISTRY") or None,
-            swarm_router_image=env.get("EMPIRE_SWARM_ROUTER_IMAGE", "empire-caddy:2.6"),
-            swarm_monitor=numbers["EMPIRE_SWARM_MONITOR"],
-            encryption_keys=tuple(
-                key.strip()
-                for key in env.get("EMPIRE_ENCRYPTION_KEY", "").split(",")
-                if key.strip()
-            ),
-            aws_region=env.get("EMPIRE_AWS_REGION", ""),
-            aws_endpoint_url=env.get("EMPIRE_AWS_ENDPOINT_URL") or None,
-            ecs_cluster=env.get("EMPIRE_ECS_CLUSTER", ""),
-            ecs_subnets=_list(env.get("EMPIRE_ECS_SUBNETS", "")),
-            ecs_security_groups=_list(env.get("EMPIRE_ECS_SECURITY_GROUPS", "")),
-            ecs_public_listener_arn=env.get("EMPIRE_ECS_PUBLIC_LISTENER_ARN", ""),
-            ecs_internal_listener_arn=env.get("EMPIRE_ECS_INTERNAL_LISTENER_ARN", ""),
-            ecs_hosted_zone_id=env.get("EMPIRE_ECS_HOSTED_ZONE_ID", ""),
-            ecs_task_role_arn=env.get("EMPIRE_ECS_TASK_ROLE_ARN", ""),
-            ecs_execution_role_arn=env.get("EMPIRE_ECS_EXECUTION_ROLE_ARN", ""),
-            ecs_log_group=env.get("EMPIRE_ECS_LOG_GROUP", ""),
-            ecs_events_role_arn=env.get("EMPIRE_ECS_EVENTS_ROLE_ARN") or None,
-            ecs_deploy_timeout=numbers["EMPIRE_ECS_DEPLOY_TIMEOUT"],
-            secret_key=secret_key,
-            events_stdout=events_stdout in _TRUE,
-            webhooks=webhooks,
-            webhook_secret=env.get("EMPIRE_WEBHOOK_SECRET", "").strip() or None,
-            webhook_attempts=int(attempts),
-            webhook_backoff=numbers["EMPIRE_WEBHOOK_BACKOFF_SECONDS"],
-            tls_cert=Path(tls_cert) if tls_cert else None,
-            tls_key=Path(tls_key) if tls_key else None,
-            failpoints=failpoints,
-        )
+        return cls(**values)
 
     @staticmethod
     def is_loopback(host: str) -> bool:
@@ -244,6 +566,68 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
 
-def _list(text: str) -> tuple[str, ...]:
-    """A comma- or space-separated list (`subnet-a,subnet-b`)."""
-    return tuple(item for item in text.replace(",", " ").split() if item)
+def variables() -> list[tuple[str, Var]]:
+    """Every (attribute, variable) of `Settings`, in declaration order."""
+    return [(f.name, _var(f)) for f in fields(Settings)]
+
+
+def _var(f: Field[Any]) -> Var:
+    var = f.metadata["var"]
+    assert isinstance(var, Var), f"Settings.{f.name} is not declared with setting()"
+    return var
+
+
+# What the ECS scheduler cannot start without.
+ECS_REQUIRED = tuple(var.name for _, var in variables() if var.needed_by == "ecs")
+
+
+def _cross_checks(env: Mapping[str, str], values: Mapping[str, Any]) -> list[str]:
+    """The rules that involve more than one setting."""
+    problems = []
+    scheduler = values.get("scheduler")
+    missing = [
+        var.name
+        for attribute, var in variables()
+        if var.needed_by and var.needed_by == scheduler and not values.get(attribute)
+    ]
+    if missing:
+        problems.append(
+            f"EMPIRE_SCHEDULER={scheduler} needs {', '.join(missing)} "
+            "(set them, or choose another EMPIRE_SCHEDULER)"
+        )
+    if (values.get("tls_cert") is None) != (values.get("tls_key") is None):
+        given, absent = (
+            ("EMPIRE_TLS_CERT", "EMPIRE_TLS_KEY")
+            if values.get("tls_cert")
+            else ("EMPIRE_TLS_KEY", "EMPIRE_TLS_CERT")
+        )
+        problems.append(
+            f"{given} is set but {absent} is not (TLS needs both: the certificate chain "
+            "and its private key, as PEM files)"
+        )
+    return problems
+
+
+def markdown_table() -> str:
+    """The README's settings table: one row per variable, in declaration order."""
+    rows = ["| Variable | Type | Default | Meaning |", "|---|---|---|---|"]
+    for _, var in variables():
+        meaning = var.doc + (
+            f" (required with `EMPIRE_SCHEDULER={var.needed_by}`)" if var.needed_by else ""
+        )
+        cells = (f"`{var.name}`", var.kind.shown, var.shown_default(), meaning)
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def main(argv: Sequence[str]) -> int:
+    """`python -m empire.settings --markdown`: print the README's table."""
+    if list(argv) != ["--markdown"]:
+        sys.stderr.write("usage: python -m empire.settings --markdown  (the README's table)\n")
+        return 2
+    sys.stdout.write(markdown_table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
