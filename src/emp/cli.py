@@ -13,7 +13,7 @@ import click
 import emp.commands  # noqa: F401  (importing it registers every command)
 from emp import help
 from emp.client import ApiError, Unreachable
-from emp.output import paint
+from emp.output import escape_controls, paint
 from emp.registry import Command, find, invoke
 from emp.session import ClientFactory, Exit, Fail, Io, Session, UsageFail
 
@@ -76,8 +76,10 @@ def _run(args: list[str], io: Io, client_factory: ClientFactory | None) -> int:
 
 def _error(session: Session, message: str, code: int = 1) -> int:
     colour = session.colour
+    if session.io.stderr_tty:
+        message = escape_controls(message)  # errors often quote what the server sent
     prefix = paint("error:", "red", bold=True, enabled=colour)
-    session.err(f"{prefix} {paint(message, 'red', enabled=colour)}")
+    session.err(f"{prefix} {paint(message, 'red', enabled=colour)}", raw=True)
     return code
 
 

@@ -55,10 +55,14 @@ class Netrc:
         self.text = path.read_text() if path.exists() else ""
 
     def get(self, machine: str) -> Creds | None:
-        """Return the credentials for a machine (`host:port`, then `host`, then `default`)."""
+        """Return the credentials for a machine: its `host:port` entry, else its `host` one.
+
+        Never the `default` entry: that is meant for other programs (ftp, curl), and sending
+        it would hand its password to whatever server EMPIRE_API_URL names.
+        """
         entries = _parse(self.text)
-        host = machine.split(":")[0]
-        for wanted in (machine, host, None):
+        host = machine.rsplit(":", 1)[0] if machine.count(":") == 1 else machine
+        for wanted in (machine, host):
             for entry in entries:
                 if entry.machine == wanted and "password" in entry.fields:
                     return Creds(entry.fields.get("login", ""), entry.fields["password"])

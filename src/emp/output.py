@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -100,18 +101,15 @@ def parse_time(value: str | None) -> datetime | None:
 
 
 def maybe_quote(text: str) -> str:
-    """JSON-quote a string unless it is only letters, digits, `_` and `-`."""
+    """JSON-quote a string unless it is only letters, digits, `_` and `-`.
+
+    Empire's `emp` quoted with Go's json.Marshal, which also escapes `&`, `<` and `>` as
+    `\\u0026`, `\\u003c`, `\\u003e`: unreadable in a shell command, so those stay as they are.
+    Control characters are still escaped (`\\u001b`), as JSON must.
+    """
     if all(c.isascii() and (c.isalnum() or c in "_-") for c in text):
         return text
-    return go_json(text)
-
-
-def go_json(text: str) -> str:
-    """Quote a string as Go's json.Marshal does (HTML characters escaped)."""
-    quoted = json.dumps(text, ensure_ascii=False)
-    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
-        quoted = quoted.replace(char, escape)
-    return quoted.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return _CONTROLS_JSON.sub(_json_escape, json.dumps(text, ensure_ascii=False))
 
 
 def go_quote(text: str) -> str:
@@ -161,5 +159,38 @@ def paint(text: str, colour: str, *, bold: bool = False, enabled: bool = True) -
 
 
 def to_json(value: object) -> str:
-    """Render a value as indented JSON for `--json`."""
-    return json.dumps(value, indent=2, ensure_ascii=False)
+    """Render a value as indented JSON for `--json`.
+
+    JSON already escapes C0 controls; DEL and the C1 controls are escaped too (`\\u009b`),
+    which decodes to the same value and can never drive a terminal.
+    """
+    return _CONTROLS_JSON.sub(_json_escape, json.dumps(value, indent=2, ensure_ascii=False))
+
+
+# -- terminal safety -------------------------------------------------------------------------
+
+_CONTROLS_JSON = re.compile("[\x7f-\x9f]")
+_CONTROLS = re.compile("\r(?!\n)|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CELL_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def _visible(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
+
+
+def escape_controls(text: str) -> str:
+    """Show the control characters of text as `\\x1b`-style escapes, so that text sent by a
+    server (a command, a log line, a description) cannot move the cursor, retitle the window
+    or rewrite what a terminal shows. C0 controls, DEL and C1 controls are escaped; newline,
+    tab and a carriage return just before a newline are kept, so lines stay lines.
+    """
+    return _CONTROLS.sub(_visible, text)
+
+
+def escape_cell(text: str) -> str:
+    """escape_controls for one table cell: newlines and tabs are escaped too."""
+    return _CELL_CONTROLS.sub(_visible, text)

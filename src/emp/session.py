@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TextIO, TypeVar
@@ -14,7 +14,7 @@ import httpx
 
 from emp.client import ApiError, HerokuClient
 from emp.credentials import Creds, Netrc, machine_of, netrc_path
-from emp.output import go_quote, paint, to_json
+from emp.output import escape_cell, escape_controls, go_quote, paint, table, to_json
 
 DEFAULT_API_URL = "http://127.0.0.1:8080"
 MESSAGE_REQUIRED = "A message is required for this action, please run again with '-m'."
@@ -60,6 +60,7 @@ class Io:
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
     stdin_tty: bool | None = None
     stdout_tty: bool | None = None
+    stderr_tty: bool | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     now: Callable[[], datetime] = _utcnow
 
@@ -68,6 +69,8 @@ class Io:
             self.stdin_tty = _isatty(self.stdin)
         if self.stdout_tty is None:
             self.stdout_tty = _isatty(self.stdout)
+        if self.stderr_tty is None:
+            self.stderr_tty = _isatty(self.stderr)
 
 
 def _isatty(stream: TextIO) -> bool:
@@ -96,24 +99,40 @@ class Session:
         """Tell whether to colour output (only when stdout is a terminal)."""
         return bool(self.io.stdout_tty)
 
-    def out(self, text: str = "", end: str = "\n") -> None:
-        """Write to stdout."""
+    def out(self, text: str = "", end: str = "\n", *, raw: bool = False) -> None:
+        """Write to stdout. On a terminal, control characters are shown escaped (`\\x1b`),
+        so text a server sent cannot rewrite the screen; piped, text goes out unchanged.
+        `raw` is for text emp composed itself (colours)."""
+        if self.io.stdout_tty and not raw:
+            text = escape_controls(text)
         self.io.stdout.write(text + end)
         self.io.stdout.flush()
 
-    def err(self, text: str) -> None:
-        """Write a line to stderr (confirmations such as `Created acme.`)."""
+    def err(self, text: str, *, raw: bool = False) -> None:
+        """Write a line to stderr (confirmations such as `Created acme.`), escaped like
+        `out` when stderr is a terminal."""
+        if self.io.stderr_tty and not raw:
+            text = escape_controls(text)
         self.io.stderr.write(text + "\n")
         self.io.stderr.flush()
 
+    def table(self, rows: Sequence[Sequence[str]]) -> None:
+        """Write rows aligned like Go's tabwriter; on a terminal each cell's control
+        characters (tabs and newlines too) are escaped before the columns are measured."""
+        if self.io.stdout_tty:
+            rows = [[escape_cell(cell) for cell in row] for row in rows]
+        self.out(table(rows), end="", raw=True)
+
     def warning(self, text: str) -> None:
         """Write `warning: <text>` to stderr."""
+        if self.io.stderr_tty:
+            text = escape_controls(text)
         prefix = paint("warning:", "yellow", bold=True, enabled=self.colour)
-        self.err(f"{prefix} {paint(text, 'yellow', enabled=self.colour)}")
+        self.err(f"{prefix} {paint(text, 'yellow', enabled=self.colour)}", raw=True)
 
     def print_json(self, value: object) -> None:
-        """Write a value as JSON to stdout."""
-        self.out(to_json(value))
+        """Write a value as JSON to stdout (its control characters are always escaped)."""
+        self.out(to_json(value), raw=True)
 
     # -- input --------------------------------------------------------------------------
 

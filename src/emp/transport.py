@@ -16,6 +16,8 @@ from emp.credentials import Creds
 ACCEPT = "application/vnd.heroku+json; version=3"
 JSON = dict[str, Any]
 STREAM_TIMEOUT = httpx.Timeout(60.0, read=None)
+MAX_PAGES = 1000  # of one list; at the API's 1000 items a page, a million items
+MAX_ITEMS = 100_000  # of one list, whatever the page size
 
 
 class ApiError(Exception):
@@ -26,6 +28,13 @@ class ApiError(Exception):
         self.status = status
         self.id = id
         self.message = message
+
+
+class PaginationError(ApiError):
+    """The server's `Next-Range` headers would never end the list: stop with this error."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, "bad_pagination", message)
 
 
 class Unreachable(Exception):
@@ -48,12 +57,16 @@ class Transport:
         creds: Creds | None = None,
         headers: Mapping[str, str] | None = None,
         warn: Callable[[str], None] | None = None,
+        max_pages: int = MAX_PAGES,
+        max_items: int = MAX_ITEMS,
     ) -> None:
         self.http = http
         self.url = url
         self.creds = creds
         self.extra = dict(headers or {})
         self.warn = warn
+        self.max_pages = max_pages
+        self.max_items = max_items
 
     def headers(
         self, message: str | None = None, extra: Mapping[str, str] | None = None
@@ -87,7 +100,7 @@ class Transport:
             sent["Content-Type"] = "application/json"
         with self.reaching():
             response = self.http.request(
-                method, path, content=content, headers=sent, auth=auth or self._auth()
+                method, path, content=content, headers=sent, auth=auth or self._auth(path)
             )
         self.check(response)
         return response
@@ -115,7 +128,7 @@ class Transport:
                 path,
                 content=content,
                 headers=sent,
-                auth=self._auth(),
+                auth=self._auth(path),
                 timeout=STREAM_TIMEOUT,
             ) as response,
         ):
@@ -157,20 +170,46 @@ class Transport:
         return decode(self.request(method, path, body=body, message=message))
 
     def list(self, path: str, range_: str, *, follow: bool = True) -> list[JSON]:
-        """GET a list with a Range header, following Next-Range while the server has more."""
+        """GET a list with a Range header, following Next-Range while the server has more.
+
+        A range the server already gave, more than `max_pages` pages or more than `max_items`
+        items raise PaginationError: a server cannot keep emp paging forever.
+        """
         items: list[JSON] = []
+        seen: set[str] = set()
         header: str | None = range_
         while header:
+            seen.add(header)
             response = self.request("GET", path, headers={"Range": header})
             items.extend(array(decode(response)))
             more = response.headers.get("Next-Range") if response.status_code == 206 else None
-            header = more if follow and more and more != header else None
+            header = more if follow and more else None
+            if header is None:
+                break
+            if header in seen:
+                raise PaginationError(
+                    f"the API sent the range {header!r} of {path} a second time after "
+                    f"{len(seen)} pages: stopped, as the list would never end"
+                )
+            if len(seen) >= self.max_pages or len(items) >= self.max_items:
+                raise PaginationError(
+                    f"the list {path} goes on past {len(seen)} pages and {len(items)} items: "
+                    f"stopped at emp's limit of {self.max_pages} pages or {self.max_items} items"
+                )
         return items
 
-    def _auth(self) -> httpx.BasicAuth | None:
-        if self.creds is None:
+    def _auth(self, path: str) -> httpx.BasicAuth | None:
+        """Return the credentials for a request to path, which may be a full URL: only the
+        API's own scheme, host and port ever get them."""
+        if self.creds is None or not self._at_api(path):
             return None
         return httpx.BasicAuth(self.creds.login, self.creds.password)
+
+    def _at_api(self, path: str) -> bool:
+        if "://" not in path:
+            return True
+        target, api = httpx.URL(path), httpx.URL(self.url)
+        return (target.scheme, target.host, target.port) == (api.scheme, api.host, api.port)
 
 
 def decode(response: httpx.Response) -> Any:

@@ -56,14 +56,17 @@ class Emp:
         stdin: str = "",
         tty: bool = False,
         env: dict[str, str] | None = None,
+        terminal: bool = False,
     ) -> Result:
+        """Run emp; `tty` makes stdin a terminal, `terminal` stdout and stderr."""
         out, err = io.StringIO(), io.StringIO()
         streams = Io(
             stdin=io.StringIO(stdin),
             stdout=out,
             stderr=err,
             stdin_tty=tty,
-            stdout_tty=False,
+            stdout_tty=terminal,
+            stderr_tty=terminal,
             environ={**self.env, **(env or {})},
             now=self.stack.clock,
         )

@@ -153,6 +153,23 @@ def test_no_credentials_at_all(emp: Emp) -> None:
     assert err.startswith("error: Request not authenticated") and err.count("emp login") == 1
 
 
+def test_the_netrc_default_entry_is_never_sent(emp: Emp) -> None:
+    """`default` is for other programs: over http to whatever EMPIRE_API_URL names, emp would
+    hand out its password (issue 13 item 15). Only the API host's own entry is used."""
+    emp.netrc.write_text(f"default login alice password {emp.stack.token}\n")
+    code, out, err = emp("apps")
+    assert (code, out) == (1, "")
+    assert err.startswith("error: Request not authenticated")
+    assert "authorization" not in emp.requests[-1].headers
+    assert emp("creds") == (
+        1,
+        "",
+        "error: no credentials for 127.0.0.1:8080: log in with `emp login`\n",
+    )
+    emp.netrc.write_text(f"machine 127.0.0.1 login alice password {emp.stack.token}\n")
+    assert emp("apps") == (0, "", "")  # the host's entry, as Empire's login wrote it
+
+
 def test_tokens_are_listed_and_revoked(emp: Emp) -> None:
     stack = emp.stack
     stack.empire.set_password("alice", "correct horse")

@@ -131,3 +131,66 @@ def test_names_are_escaped_in_paths() -> None:
     client, seen = _client(lambda r: httpx.Response(204))
     client.remove_domain("acme", "a/b.example.com")
     assert seen[0].url.raw_path == b"/apps/acme/domains/a%2Fb.example.com"
+
+
+def test_a_range_the_server_already_gave_stops_the_list() -> None:
+    """A server alternating two Next-Range values would keep emp paging forever."""
+    ranges = ["name ]a..; max=1", "name ]b..; max=1"]
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        more = ranges[len(seen) % 2]
+        return httpx.Response(206, json=[{"name": "x"}], headers={"Next-Range": more})
+
+    client, seen = _client(serve)
+    with pytest.raises(ApiError) as caught:
+        client.apps()
+    assert caught.value.message == (
+        "the API sent the range 'name ]b..; max=1' of /apps a second time after 3 pages: "
+        "stopped, as the list would never end"
+    )
+    assert [r.headers["range"] for r in seen] == ["name ..; max=1000", *reversed(ranges)]
+
+
+def test_lists_stop_at_a_bound_of_pages_and_items() -> None:
+    def endless(request: httpx.Request) -> httpx.Response:
+        more = f"name ]{len(seen):06d}..; max=2"  # always a new range
+        return httpx.Response(206, json=[{"name": "x"}] * 2, headers={"Next-Range": more})
+
+    client, seen = _client(endless, max_pages=5)
+    with pytest.raises(ApiError, match=r"goes on past 5 pages and 10 items: stopped at"):
+        client.apps()
+    assert len(seen) == 5
+    client, seen = _client(endless, max_items=7)
+    with pytest.raises(ApiError, match=r"goes on past 4 pages and 8 items: stopped at"):
+        client.apps()
+    assert len(seen) == 4
+
+
+def test_a_list_within_the_bounds_is_whole() -> None:
+    def pages(request: httpx.Request) -> httpx.Response:
+        if len(seen) <= 5:
+            more = {"Next-Range": f"name ]{len(seen)}..; max=1"}
+            return httpx.Response(206, json=[{"name": str(len(seen))}], headers=more)
+        return httpx.Response(200, json=[{"name": "last"}])
+
+    client, seen = _client(pages, max_pages=6)
+    assert [a["name"] for a in client.apps()] == ["1", "2", "3", "4", "5", "last"]
+
+
+def test_credentials_go_only_to_the_api_itself() -> None:
+    """A log session's URL comes from the server: emp's token is not sent to another host."""
+    session = {"logplex_url": "http://logs.elsewhere.test:9000/stream/s3cret"}
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/log-sessions"):
+            return httpx.Response(200, json=session)
+        return httpx.Response(200, content=b"a log line\n")
+
+    client, seen = _client(serve, creds=Creds("bob", "tok"))
+    assert b"".join(client.logs("acme", {})) == b"a log line\n"
+    assert seen[0].headers["authorization"] == "Basic Ym9iOnRvaw=="
+    assert str(seen[1].url) == session["logplex_url"]
+    assert "authorization" not in seen[1].headers
+    session["logplex_url"] = "http://empire.test/log-streams/s3cret"  # the API's own origin
+    list(client.logs("acme", {}))
+    assert seen[3].headers["authorization"] == "Basic Ym9iOnRvaw=="

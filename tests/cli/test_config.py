@@ -16,23 +16,38 @@ def test_set_env_get_unset(acme: Emp) -> None:
         "",
         "Set env vars and restarted acme.\n",
     )
-    assert acme("env") == (0, 'EMPTY=""\nEQ="a=b"\nFOO="bar"\n', "")
+    assert acme("env") == (0, "EMPTY=\nEQ=a=b\nFOO=bar\n", "")
     assert acme("get", "EQ") == (0, "a=b\n", "")
     assert acme("unset", "FOO", "EMPTY") == (0, "", "Unset env vars and restarted acme.\n")
-    assert acme("env") == (0, 'EQ="a=b"\n', "")
+    assert acme("env") == (0, "EQ=a=b\n", "")
 
 
-def test_env_quotes_like_go(acme: Emp) -> None:
+def test_env_prints_values_as_they_are_like_empire(acme: Emp) -> None:
+    """Empire's emp printed `KEY=value` (fmt "%s=%s"): scripts split each line at the first =."""
+    acme("set", 'MULTI=line one\nline "two"\ttab', "UNICODE=café", "URL=postgres://u:p@db/x?a=b")
+    assert acme("env") == (
+        0,
+        'MULTI=line one\nline "two"\ttab\nUNICODE=café\nURL=postgres://u:p@db/x?a=b\n',
+        "",
+    )
+
+
+def test_env_dotenv_quotes_like_go(acme: Emp) -> None:
     acme("set", 'MULTI=line one\nline "two"\ttab', "UNICODE=café")
-    assert acme("env") == (0, 'MULTI="line one\\nline \\"two\\"\\ttab"\nUNICODE="café"\n', "")
+    assert acme("env", "--dotenv") == (
+        0,
+        'MULTI="line one\\nline \\"two\\"\\ttab"\nUNICODE="café"\n',
+        "",
+    )
     assert acme("get", "MULTI") == (0, 'line one\nline "two"\ttab\n', "")
 
 
 def test_env_of_a_release(acme: Emp) -> None:
     acme("set", "FOO=one")
     acme("set", "FOO=two")
-    assert acme("env", "-v", "v2") == (0, 'FOO="one"\n', "")
-    assert acme("env", "--version", "3") == (0, 'FOO="two"\n', "")
+    assert acme("env", "-v", "v2") == (0, "FOO=one\n", "")
+    assert acme("env", "--version", "3") == (0, "FOO=two\n", "")
+    assert acme("env", "--dotenv", "-v", "v2") == (0, 'FOO="one"\n', "")
     assert acme("get", "FOO", "-v", "v2") == (0, "one\n", "")
     assert acme("env", "--json") == (0, '{\n  "FOO": "two"\n}\n', "")
 
@@ -61,7 +76,7 @@ def test_set_before_any_release_makes_no_release(emp: Emp, stack: Stack) -> None
     emp("create", "acme")
     assert emp("set", "-a", "acme", "FOO=bar") == (0, "", "Set env vars and restarted acme.\n")
     assert emp("releases", "-a", "acme") == (0, "", "")
-    assert emp("env", "-a", "acme") == (0, 'FOO="bar"\n', "")
+    assert emp("env", "-a", "acme") == (0, "FOO=bar\n", "")
 
 
 def test_env_load_a_file(acme: Emp, tmp_path: Path) -> None:
@@ -80,7 +95,7 @@ def test_env_load_a_file(acme: Emp, tmp_path: Path) -> None:
         "",
         f"Updated env vars from {path} and restarted acme.\n",
     )
-    assert acme("env") == (
+    assert acme("env", "--dotenv") == (
         0,
         'CERT="-----BEGIN-----\\nabc\\tdef\\n-----END-----"\n'
         'PLAIN="value"\n'
@@ -92,14 +107,14 @@ def test_env_load_a_file(acme: Emp, tmp_path: Path) -> None:
 
 def test_env_round_trips_through_env_load(acme: Emp) -> None:
     acme("set", 'A=x\ny "z"\\', "B=é\u200b")
-    exported = acme("env").out
+    exported = acme("env", "--dotenv").out
     acme("unset", "A", "B")
     assert acme("env-load", "-", stdin=exported) == (
         0,
         "",
         "Updated env vars from - and restarted acme.\n",
     )
-    assert acme("env").out == exported
+    assert acme("env", "--dotenv").out == exported
 
 
 def test_env_load_errors(acme: Emp, tmp_path: Path) -> None:

@@ -30,14 +30,25 @@ def test_netrc_path(tmp_path: Path) -> None:
     assert netrc_path({"HOME": "/h"}) == Path("/h/.netrc")
 
 
-def test_get_prefers_host_and_port_then_host_then_default(tmp_path: Path) -> None:
+def test_get_prefers_host_and_port_then_host(tmp_path: Path) -> None:
     path = tmp_path / "netrc"
     path.write_text(TEXT)
     netrc = Netrc(path)
     assert netrc.get("127.0.0.1:8080") == Creds("old", "oldtok")
     assert netrc.get("github.com:443") == Creds("a", "b")
-    assert netrc.get("elsewhere:1") == Creds("d", "dd")
-    assert netrc.get("fake") == Creds("d", "dd")  # inside a macdef: not an entry
+    assert netrc.get("fake") is None  # inside a macdef: not an entry
+
+
+def test_get_never_answers_with_the_default_entry(tmp_path: Path) -> None:
+    """The `default` entry belongs to other programs: sent to any API host, it would hand
+    their password to whatever server EMPIRE_API_URL names (issue 13 item 15)."""
+    path = tmp_path / "netrc"
+    path.write_text(TEXT)
+    netrc = Netrc(path)
+    assert netrc.get("elsewhere:1") is None
+    assert netrc.get("evil.example.com") is None
+    assert netrc.get("127.0.0.1:9999") is None  # another port of a known host
+    assert netrc.get("127.0.0.1") is None
 
 
 def test_save_replaces_only_its_entry_and_keeps_default_last(tmp_path: Path) -> None:
@@ -61,4 +72,4 @@ def test_remove(tmp_path: Path) -> None:
     assert netrc.remove("127.0.0.1:8080") is False
     assert "oldtok" not in path.read_text()
     assert "machine github.com login a password b\n" in path.read_text()
-    assert Netrc(path).get("127.0.0.1:8080") == Creds("d", "dd")
+    assert Netrc(path).get("127.0.0.1:8080") is None

@@ -46,6 +46,19 @@ def test_ps(emp: Emp, stack: Stack, clock: FrozenClock) -> None:
     assert names == ["v1.run.1", "v1.web.1", "v1.web.2", "v1.worker.1"]
 
 
+def test_ps_shows_shell_commands_readably(emp: Emp, stack: Stack) -> None:
+    """Empire's emp quoted with Go's json.Marshal: `&&` came out as `\\u0026\\u0026`."""
+    stack.images.add("remind101/shell:v1", b"web: ./bin/setup && ./bin/web > /tmp/log 2>&1 <x\n")
+    emp("deploy", "remind101/shell:v1")
+    [dyno] = json.loads(emp("ps", "-a", "shell", "--json").out)
+    assert dyno["command"] == "./bin/setup && ./bin/web > /tmp/log 2>&1 <x"  # the API: plain
+    assert emp("ps", "-a", "shell") == (
+        0,
+        'v1.web.1  fake  1X  up   0s  "./bin/setup && ./bin/web > /tmp/log 2>&1 <x"\n',
+        "",
+    )
+
+
 def test_ps_of_an_app_without_release(emp: Emp) -> None:
     emp("create", "acme")
     assert emp("ps", "-a", "acme") == (0, "", "")
@@ -154,6 +167,64 @@ def test_run_does_not_parse_the_command_s_flags(acme: Emp) -> None:
         "",
         "Ran `ls -la /` on acme as v1.run.1, detached.\n",
     )
+
+
+def test_run_takes_emp_s_flags_after_the_command_as_empire_s_emp_did(
+    emp: Emp, stack: Stack
+) -> None:
+    """`emp run -d migration -a acme-inc` worked with Empire's emp (pflag parses flags
+    anywhere); the command's own flags still pass through."""
+    stack.images.add("remind101/acme-inc:v1", b"web: ./bin/web\nmigration: ./bin/migrate\n")
+    emp("deploy", "remind101/acme-inc:v1")
+    assert emp("run", "-d", "migration", "-a", "acme-inc") == (
+        0,
+        "",
+        "Ran `./bin/migrate` on acme-inc as v1.run.1, detached.\n",
+    )
+    assert emp("run", "migration", "--app=acme-inc", "-d", "-s", "2X", "-m", "why") == (
+        0,
+        "",
+        "Ran `./bin/migrate` on acme-inc as v1.run.2, detached.\n",
+    )
+    app_id = stack.empire.app("acme-inc", by=stack.user).id
+    sizes = [t.size.cpu_shares if t.size else None for t in stack.scheduler.runs[app_id]]
+    assert sizes == [256, 512]  # the process's 1X, then -s 2X
+    assert emp.requests[-1].headers["commit-message"] == "why"
+    # the command's own flags: anything emp does not know, and everything after --
+    assert emp("run", "-a", "acme-inc", "sh", "-c", "ls -la", "-la", "--all", "-d") == (
+        0,
+        "",
+        "Ran `sh -c ls -la -la --all` on acme-inc as v1.run.3, detached.\n",
+    )
+    assert json.loads(emp.requests[-1].content) == {
+        "command": "sh -c 'ls -la' -la --all",
+        "attach": False,
+    }
+    assert emp("run", "-d", "psql", "-a", "acme-inc", "--", "-d", "mydb", "-a") == (
+        0,
+        "",
+        "Ran `psql -d mydb -a` on acme-inc as v1.run.4, detached.\n",
+    )
+    assert emp("run", "-a", "acme-inc", "-d", "--", "grep", "-a", "-d", "x") == (
+        0,
+        "",
+        "Ran `grep -a -d x` on acme-inc as v1.run.5, detached.\n",
+    )
+
+
+def test_run_refuses_a_flag_given_twice(acme: Emp) -> None:
+    usage = (
+        "Usage: emp run [-a <app or remote>] [-m <message>] [-s <size>] [-d] "
+        "<command> [<argument>...]\n"
+        "Use 'emp help run' for more information.\n"
+    )
+    assert acme("run", "-d", "-a", "acme", "grep", "-a", "x") == (
+        2,
+        "",
+        "error: flag --app given more than once: to pass it to the command, put the command "
+        "after --\n" + usage,
+    )
+    assert acme("run", "-d", "ls", "-s") == (2, "", "error: flag needs an argument: -s\n" + usage)
 
 
 def test_run_needs_a_command(acme: Emp) -> None:

@@ -67,7 +67,10 @@ def test_maybe_quote() -> None:
     assert maybe_quote("bash") == "bash"
     assert maybe_quote("web_1-x") == "web_1-x"
     assert maybe_quote("./bin/web") == '"./bin/web"'
-    assert maybe_quote('a "b" <c>&') == '"a \\"b\\" \\u003cc\\u003e\\u0026"'
+    # Go's json.Marshal wrote & < > as \u0026 \u003c \u003e: unreadable, so not here
+    assert maybe_quote('a "b" <c>&') == '"a \\"b\\" <c>&"'
+    assert maybe_quote("x && y > /tmp/z") == '"x && y > /tmp/z"'
+    assert maybe_quote("a\x1b[2Jb\x9bc\x7f") == '"a\\u001b[2Jb\\u009bc\\u007f"'
 
 
 def test_go_quote() -> None:

@@ -95,7 +95,7 @@ def test_config(server: Server) -> None:
         "",
         "Set env vars and restarted conf.\n",
     )
-    assert emp(server, "env", env={"EMPAPP": "conf"}) == (0, 'FOO="bar baz"\n', "")
+    assert emp(server, "env", env={"EMPAPP": "conf"}) == (0, "FOO=bar baz\n", "")
 
 
 def test_errors(server: Server) -> None:

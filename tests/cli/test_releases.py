@@ -64,6 +64,32 @@ def test_releases_json(acme: Emp) -> None:
     assert [(r["version"], r["outcome"]) for r in releases] == [(1, "succeeded")]
 
 
+def test_releases_mark_failed_and_rolled_back_ones_at_the_end(acme: Emp, stack: Stack) -> None:
+    """Empire's columns stay as they were (scripts read them); the mark ends the line, and
+    --json carries status and outcome (issue 14 item 5)."""
+    stack.scheduler.fail_next(Verdict(Outcome.ROLLED_BACK, "web never became healthy"))
+    assert acme("deploy", "remind101/acme-inc:v2").code == 1
+    stack.scheduler.fail_next(Verdict(Outcome.FAILED, "the engine refused"))
+    acme("set", "FOO=bar")
+    acme("set", "FOO=baz")
+    assert acme("releases") == (
+        0,
+        "v1  alice  Nov 26 10:00  Deploy remind101/acme-inc:v1 (alice)\n"
+        "v2  alice  Nov 26 10:00  Deploy remind101/acme-inc:v2 (alice) (rolled back)\n"
+        "v3  alice  Nov 26 10:00  Set FOO config var (alice) (failed)\n"
+        "v4  alice  Nov 26 10:00  Set FOO config var (alice)\n",
+        "",
+    )
+    releases = json.loads(acme("releases", "--json").out)
+    assert [(r["version"], r["status"], r["outcome"]) for r in releases] == [
+        (1, "succeeded", "succeeded"),
+        (2, "failed", "rolled_back"),
+        (3, "failed", "failed"),
+        (4, "succeeded", "succeeded"),
+    ]
+    assert releases[1]["outcome_reason"] == "web never became healthy"
+
+
 def test_releases_of_an_unknown_app(emp: Emp) -> None:
     assert emp("releases", "-a", "nope") == (
         1,
@@ -115,7 +141,7 @@ def test_rollback(acme: Emp) -> None:
     acme("set", "FOO=bar")
     assert acme("rollback", "v1") == (0, "", "Rolled back acme to v1 as v3.\n")
     assert acme("rollback", "2", "-m", "undo") == (0, "", "Rolled back acme to v2 as v4.\n")
-    assert acme("env") == (0, 'FOO="bar"\n', "")
+    assert acme("env") == (0, "FOO=bar\n", "")
 
 
 def test_rollback_to_an_unknown_version(acme: Emp) -> None:

@@ -7,7 +7,7 @@ knows only GET /apps/{app}/collaborators), made with the client's generic list/g
 from __future__ import annotations
 
 from emp.client import HerokuClient, segment
-from emp.output import go_quote, table
+from emp.output import go_quote
 from emp.registry import check_args, command
 from emp.session import Session, UsageFail
 from emp.transport import JSON, obj
@@ -69,7 +69,7 @@ def access(s: Session, args: tuple[str, ...]) -> None:
         s.print_json(sorted(items, key=_row))
         return
     if rows:
-        s.out(table(rows), end="")
+        s.table(rows)
 
 
 def _row(item: JSON) -> list[str]:

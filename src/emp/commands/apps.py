@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emp.output import go_quote, parse_time, pretty_time, table
+from emp.output import go_quote, parse_time, pretty_time
 from emp.registry import check_args, command, flag, option
 from emp.session import Session, UsageFail
 from emp.transport import JSON
@@ -78,7 +78,7 @@ def apps(s: Session, args: tuple[str, ...], org: str | None) -> None:
     for app in items:
         when = parse_time(app.get("released_at")) or parse_time(app.get("created_at"))
         rows.append([app["name"], _certs(app), pretty_time(when, now) if when else ""])
-    s.out(table(rows), end="")
+    s.table(rows)
 
 
 def _certs(app: JSON) -> str:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from emp.client import ApiError
 from emp.credentials import Creds, machine_of
-from emp.output import parse_time, pretty_time, table
+from emp.output import parse_time, pretty_time
 from emp.registry import check_args, command
 from emp.session import Fail, Session
 
@@ -126,7 +126,7 @@ def tokens(s: Session, args: tuple[str, ...]) -> None:
                 str(token.get("description") or ""),
             ]
         )
-    s.out(table(rows), end="")
+    s.table(rows)
 
 
 @command(

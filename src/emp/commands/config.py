@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from emp import dotenv
 from emp.parsing import ParseError
-from emp.registry import check_args, command, option
+from emp.registry import check_args, command, flag, option
 from emp.session import Fail, Session
 
 VERSION = option("-v", "--version", "release")
@@ -19,25 +19,34 @@ def _config(s: Session, release: str | None) -> dict[str, str]:
     "env",
     "list env vars",
     """
-Show all env vars, sorted, one KEY="value" per line (values quoted
-and escaped, so the output can be loaded again with env-load).
+Show all env vars, sorted, one KEY=value per line, values as they
+are (as Empire's emp printed them).
 
 Options:
 
     -v <version>  show the env vars of a release (e.g. v3)
+    --dotenv      quote and escape values (KEY="value"), so that the
+                  output can be loaded again with env-load
+
+Example:
+
+    $ emp env --dotenv > app.env && emp env-load -a other app.env
 """,
     app="needs",
     json=True,
-    options=[VERSION],
+    options=[VERSION, flag("--dotenv", "dotenv_")],
 )
-def env(s: Session, args: tuple[str, ...], release: str | None) -> None:
-    """Print the config vars."""
+def env(s: Session, args: tuple[str, ...], release: str | None, dotenv_: bool) -> None:
+    """Print the config vars: raw `KEY=value` lines, or dotenv lines with --dotenv."""
     check_args(args, 0, 0)
     values = _config(s, release)
     if s.json:
         s.print_json(values)
         return
-    s.out(dotenv.write(values), end="")
+    if dotenv_:
+        s.out(dotenv.write(values), end="")
+        return
+    s.out("".join(f"{key}={values[key]}\n" for key in sorted(values)), end="")
 
 
 @command(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TextIO
 
+from emp.output import escape_cell, escape_controls
 from emp.registry import command, flag
 from emp.session import Fail, Session
 from emp.transport import JSON
@@ -72,15 +73,18 @@ class Renderer:
             self.show(message)
 
     def show(self, message: JSON) -> None:
-        """Print one message."""
+        """Print one message. On a terminal the server's text is shown with its control
+        characters escaped (a status stays on its line): only the renderer's own cursor moves
+        reach the terminal."""
+        stream, line = (escape_controls, escape_cell) if self.terminal else (str, str)
         ident = str(message.get("id") or "")
-        progress = _progress(message)
+        progress = line(_progress(message))
         if "stream" in message and "status" not in message:
-            self.write(str(message["stream"]))
+            self.write(stream(str(message["stream"])))
             return
         if progress and not self.terminal:
             return  # progress bars only make sense on a terminal
-        text = (f"{ident}: " if ident else "") + str(message.get("status", ""))
+        text = line((f"{ident}: " if ident else "") + str(message.get("status", "")))
         if not self.terminal:
             self.write(text + "\n")
             return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 
 from emp import attach
-from emp.output import maybe_quote, parse_time, pretty_duration, table
+from emp.output import maybe_quote, parse_time, pretty_duration
 from emp.parsing import ParseError, normalize_size, parse_scale_arg
 from emp.registry import check_args, command, flag, option
 from emp.session import Exit, Session, UsageFail
@@ -52,7 +52,7 @@ def ps(s: Session, args: tuple[str, ...]) -> None:
                 maybe_quote(str(dyno.get("command") or "")),
             ]
         )
-    s.out(table(rows), end="")
+    s.table(rows)
 
 
 def _dyno_order(dyno: JSON) -> tuple[str, int, str]:
@@ -178,8 +178,11 @@ def restart(s: Session, args: tuple[str, ...]) -> None:
     "run [-s <size>] [-d] <command> [<argument>...]",
     "run a process in a dyno",
     """
-Run a one-off process. Flags for emp go before the command; everything
-from the command on is passed to it (or put it after --).
+Run a one-off process. As with Empire's emp, emp's own flags (-a, -m,
+-s, -d) are taken out of the command line even after the command
+(emp run -d migration -a myapp); every other argument is passed to the
+command. To pass one of those flags to the command, quote the command
+or put it after -- (emp run -a myapp -- psql -d mydb).
 
 Attached (the default), the process gets this terminal: its output
 comes here, what you type goes to it, and emp exits with its exit

@@ -49,8 +49,11 @@ def log(
     if tail:
         body["tail"] = True
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    held = ""  # a CR at the end of a chunk waits: before a newline it is a line end
     for chunk in s.client.logs(name, body):
-        text = decoder.decode(chunk.replace(b"\x00", b""))  # NUL bytes are keep-alives
+        text = held + decoder.decode(chunk.replace(b"\x00", b""))  # NUL bytes are keep-alives
+        held = "\r" if text.endswith("\r") else ""
+        text = text[: len(text) - len(held)]
         if text:
-            s.out(text, end="")
-    s.out(decoder.decode(b"", final=True), end="")
+            s.out(text, end="")  # on a terminal, control characters are shown escaped
+    s.out(held + decoder.decode(b"", final=True), end="")

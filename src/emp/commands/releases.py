@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from emp.output import abbrev, parse_time, pretty_time, table
+from emp.output import abbrev, parse_time, pretty_time
 from emp.registry import check_args, command, option
 from emp.session import Fail, Session
 from emp.transport import JSON
@@ -17,7 +17,9 @@ CONFIRM_ROLLBACK_AT = 10  # versions back
     "list releases",
     """
 Lists releases. Shows the version of the release (e.g. v1), who
-made the release, time of the release, and description.
+made the release, time of the release, and description. A release
+whose rollout failed ends with (failed), one that was rolled back
+with (rolled back); --json carries "status" and "outcome".
 
 Options:
 
@@ -29,6 +31,7 @@ Examples:
     v1  bob    Jun 12 18:28  Deploy remind101/acme-inc:latest (bob)
     v2  john   Jun 13 18:14  Set FOO config var (john)
     v3  john   Jun 13 18:31  Rollback to v1 (john)
+    v4  john   Jun 13 18:40  Deploy remind101/acme-inc:bad (john) (rolled back)
 
     $ emp releases 1 3
     v1  bob    Jun 12 18:28  Deploy remind101/acme-inc:latest (bob)
@@ -59,10 +62,19 @@ def releases(s: Session, args: tuple[str, ...], number: int) -> None:
                 f"v{release.get('version')}",
                 abbrev(author, 10),
                 pretty_time(when, now) if when else "",
-                str(release.get("description") or ""),
+                str(release.get("description") or "") + _mark(release),
             ]
         )
-    s.out(table(rows), end="")
+    s.table(rows)
+
+
+_MARKS = {"failed": " (failed)", "rolled_back": " (rolled back)"}
+
+
+def _mark(release: JSON) -> str:
+    """Return the mark of a release whose rollout did not succeed, for the end of its line
+    (Empire's columns stay as they were: scripts read them)."""
+    return _MARKS.get(str(release.get("outcome") or ""), "")
 
 
 def _author(release: JSON) -> str:

@@ -8,7 +8,7 @@ generic list/get/send.
 from __future__ import annotations
 
 from emp.client import HerokuClient, segment
-from emp.output import go_quote, table
+from emp.output import go_quote
 from emp.registry import check_args, command, option
 from emp.session import Session
 from emp.transport import JSON
@@ -135,7 +135,7 @@ def team_members(s: Session, args: tuple[str, ...]) -> None:
         return
     rows = [[str(u.get("name") or ""), str(u.get("email") or "")] for u in items]
     if rows:
-        s.out(table(rows), end="")
+        s.table(rows)
 
 
 @command(
