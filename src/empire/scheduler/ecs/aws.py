@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_route53 import Route53Client
+    from mypy_boto3_ssm import SSMClient
 
 T = TypeVar("T")
 
@@ -54,8 +55,7 @@ class Clients:
     route53: Route53Client
     events: EventBridgeClient
     logs: CloudWatchLogsClient
-    # SSM Parameter Store, where config vars live (typed once boto3-stubs[ssm] is installed).
-    ssm: Any
+    ssm: SSMClient  # Parameter Store, where config vars live
 
 
 def make_clients(
