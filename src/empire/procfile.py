@@ -15,12 +15,19 @@ Three formats are accepted:
       migrate: {command: ./bin/migrate, noservice: true}
 
 Processes come back with quantity 0 and no size: the caller fills those from the formation.
+
+A Procfile comes from an image, which any deployer controls, and is parsed inside the API
+process: parsing is bounded. The file is at most `MAX_BYTES`; YAML anchors and aliases are
+refused (an alias expands a small file into a huge value, "billion laughs"); nesting and the
+number of values are capped; and an error message quotes at most `EXCERPT` characters of a bad
+value, never the value whole.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import reprlib
 import shlex
 from collections.abc import Mapping
 from functools import cache
@@ -35,12 +42,36 @@ from empire.model import HealthCheck, Port, Process
 PROTOCOLS = ("http", "https", "tcp", "ssl")
 DEFAULT_WEB_PORTS = (Port(host=80, container=80, protocol="http"),)
 
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")
+MAX_BYTES = 64 * 1024  # a Procfile lists processes; scripts belong in the image
+MAX_DEPTH = 16  # nesting: the extended format needs 5 (map, process, ports, port, options)
+MAX_NODES = 10_000  # YAML values (scalars, lists, maps) in the whole file
+MAX_PROCESSES = 100  # process types in one Procfile
+MAX_PORTS = 16  # ports of one process (each one is published, routed, health-checked)
+MAX_CRON = 256  # characters of a cron schedule
+MAX_PATH = 1024  # characters of a health check path
+EXCERPT = 80  # characters of a bad value an error message quotes
+_NO_ALIAS = "anchors (&) and aliases (*) are not allowed in a Procfile, write each value out"
+_NO_TAG = "tags (!, !!) are not allowed in a Procfile, write plain values (quote text)"
+_LONG_SCALAR = 100  # an int or timestamp written longer than this stays a string
+
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$")  # a DNS label: `<process>.<app>`
 _LINE = re.compile(r"^([A-Za-z0-9_-]+):\s*(.+)$")
-_PORT_SPEC = re.compile(r"^(\d+)(?::(\d+))?$")
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
+_PORT_SPEC = re.compile(r"^(\d{1,5})(?::(\d{1,5}))?$")
+_DURATION = re.compile(r"^(\d{1,9}(?:\.\d{1,9})?)(ms|s|m)?$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0}
 _HEALTHCHECK_KEYS = frozenset({"type", "path", "port", "interval", "timeout", "grace"})
+
+
+class _Refused(Exception):
+    """The YAML uses what a Procfile may not (an anchor, an alias) or is too big to build.
+
+    Not a yaml.YAMLError: it must pass through PyYAML untouched, to be reported as is.
+    """
+
+    def __init__(self, what: str, advice: str, mark: Any) -> None:
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        self.message = f"Procfile {what}{where}: {advice}"
+        super().__init__(self.message)
 
 
 @cache
@@ -49,27 +80,97 @@ def _strict_loader() -> type[yaml.SafeLoader]:
     import yaml
 
     class StrictLoader(yaml.SafeLoader):
-        """Load YAML safely, refusing the duplicate keys YAML would silently overwrite."""
+        """Load YAML safely and within bounds.
+
+        Refuses duplicate keys (YAML would silently keep the last), anchors and aliases (the
+        only way a few bytes of YAML become a huge value), explicit tags (`!!float x`,
+        `!!timestamp x` and `!!set` make PyYAML fail with errors of its own, and no Procfile
+        needs one), nesting deeper than MAX_DEPTH and more than MAX_NODES values. Integers and
+        timestamps Python cannot build (a 5000-digit number, February 30) stay strings, so the
+        rules below report them like any bad value.
+        """
+
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            self._depth = 0
+            self._nodes = 0
+
+        def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+            """Compose one node, refusing anchors, aliases and what is past the bounds."""
+            event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+            mark = event.start_mark
+            if isinstance(event, yaml.AliasEvent):
+                raise _Refused(f"uses a YAML alias (*{_clip(event.anchor or '')})", _NO_ALIAS, mark)
+            anchor = getattr(event, "anchor", None)
+            if anchor is not None:
+                raise _Refused(f"uses a YAML anchor (&{_clip(anchor)})", _NO_ALIAS, mark)
+            tag = getattr(event, "tag", None)
+            if tag is not None:
+                raise _Refused(f"uses a YAML tag ({_clip(tag)})", _NO_TAG, mark)
+            self._nodes += 1
+            if self._nodes > MAX_NODES:
+                raise _Refused(f"has more than {MAX_NODES} values", "keep it to processes", mark)
+            if self._depth >= MAX_DEPTH:
+                what = f"nests values more than {MAX_DEPTH} levels deep"
+                raise _Refused(what, "a process needs only a few levels", mark)
+            self._depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
 
         def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
             """Construct a mapping after checking that no key appears twice."""
-            seen: list[object] = []
+            seen: set[object] = set()
             for key_node, _ in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     continue
                 key = self.construct_object(key_node, deep=deep)
-                if key in seen:
+                try:
+                    twice = key in seen
+                except TypeError:  # unhashable: the base class says so
+                    continue
+                if twice:
                     raise yaml.constructor.ConstructorError(
                         None, None, f"{_show(key)} is defined twice", key_node.start_mark
                     )
-                seen.append(key)
+                seen.add(key)
             return super().construct_mapping(node, deep=deep)
 
+        def construct_bounded_int(self, node: yaml.ScalarNode) -> object:
+            """An int, or the text when Python would refuse to build or print it."""
+            text = self.construct_scalar(node)
+            if len(text) > _LONG_SCALAR:
+                return text
+            try:
+                return yaml.SafeLoader.construct_yaml_int(self, node)
+            except ValueError:
+                return text
+
+        def construct_bounded_timestamp(self, node: yaml.ScalarNode) -> object:
+            """A date or datetime, or the text when it names none (2001-02-30)."""
+            text = self.construct_scalar(node)
+            if len(text) > _LONG_SCALAR:
+                return text
+            try:
+                return yaml.SafeLoader.construct_yaml_timestamp(self, node)
+            except (ValueError, OverflowError):
+                return text
+
+    StrictLoader.add_constructor("tag:yaml.org,2002:int", StrictLoader.construct_bounded_int)
+    StrictLoader.add_constructor(
+        "tag:yaml.org,2002:timestamp", StrictLoader.construct_bounded_timestamp
+    )
     return StrictLoader
 
 
 def parse(content: bytes) -> dict[str, Process]:
     """Parse Procfile bytes into processes by name, in file order."""
+    if len(content) > MAX_BYTES:
+        raise InvalidProcfile(
+            f"Procfile is {len(content)} bytes, over the limit of {MAX_BYTES} (64 KiB): "
+            "a Procfile lists processes, move long scripts into the image"
+        )
     text = _decode(content)
     if not _significant_lines(text):
         raise InvalidProcfile("Procfile is empty: add at least one process, e.g. web: ./bin/web")
@@ -77,12 +178,15 @@ def parse(content: bytes) -> dict[str, Process]:
 
     try:
         data = yaml.load(text, Loader=_strict_loader())  # a SafeLoader: no arbitrary objects
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, _Refused) as e:
         # Only syntax errors can be Heroku lines YAML cannot read (`web: curl -H "A: b"`); a
-        # duplicate key or unknown tag is a YAML file that is wrong.
+        # duplicate key or unknown tag is a YAML file that is wrong. An anchor may be a Heroku
+        # line too (`web: &x ./run`): the line format reads it as text, which cannot expand.
         rescuable = not isinstance(e, yaml.constructor.ConstructorError)
         lines = _parse_lines(text) if rescuable else None
         if lines is None:
+            if isinstance(e, _Refused):
+                raise InvalidProcfile(e.message) from None
             raise InvalidProcfile(f"Procfile is not valid YAML: {_describe_yaml_error(e)}") from e
         return _processes(lines)
     if data is None:
@@ -112,14 +216,22 @@ def generate_from_cmd(cmd: list[str]) -> bytes:
     import yaml
 
     doc = {"web": {"command": list(cmd)}}
-    return yaml.safe_dump(doc, default_flow_style=False, sort_keys=False).encode()
+    content = yaml.safe_dump(doc, default_flow_style=False, sort_keys=False).encode()
+    if len(content) > MAX_BYTES:
+        raise InvalidProcfile(
+            f"the image CMD is too long to make a Procfile of ({len(content)} bytes, over the "
+            f"limit of {MAX_BYTES}): add a Procfile to the image"
+        )
+    return content
 
 
 def _decode(content: bytes) -> str:
     try:
         return content.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise InvalidProcfile(f"Procfile is not UTF-8 text: {e}") from e
+        raise InvalidProcfile(
+            f"Procfile is not UTF-8 text: {e.reason} at byte {e.start}: save it as UTF-8"
+        ) from None
 
 
 def _significant_lines(text: str) -> list[str]:
@@ -136,12 +248,17 @@ def _parse_lines(text: str) -> dict[str, str] | None:
     processes: dict[str, str] = {}
     for name, command in pairs:
         if name in processes:
-            raise InvalidProcfile(f'process "{name}" is defined twice in the Procfile')
+            raise InvalidProcfile(f'process "{_clip(name)}" is defined twice in the Procfile')
         processes[name] = command.strip()
     return processes
 
 
 def _processes(data: Mapping[Any, object]) -> dict[str, Process]:
+    if len(data) > MAX_PROCESSES:
+        raise InvalidProcfile(
+            f"Procfile defines {len(data)} processes, over the limit of {MAX_PROCESSES}: "
+            "run related work in one process type"
+        )
     return {name: _process(name, value) for name, value in ((_name(k), v) for k, v in data.items())}
 
 
@@ -149,7 +266,7 @@ def _name(key: object) -> str:
     name = str(key) if isinstance(key, str | int) and not isinstance(key, bool) else None
     if name is None or not _NAME.match(name):
         raise InvalidProcfile(
-            f"invalid process name {_show(key)}: use letters, digits, '-' and '_', "
+            f"invalid process name {_show(key)}: use 1 to 63 letters, digits, '-' and '_', "
             "starting with a letter or digit"
         )
     return name
@@ -203,6 +320,8 @@ def _command(name: str, value: object) -> tuple[str, ...]:
         )
     if not argv or not argv[0]:
         raise InvalidProcfile(f'process "{name}" has no command')
+    if any("\x00" in a for a in argv):
+        raise InvalidProcfile(f'process "{name}": command contains a NUL character')
     return tuple(argv)
 
 
@@ -210,7 +329,9 @@ def _shell_words(name: str, command: str) -> list[str]:
     try:
         return shlex.split(_strip_comment(command))
     except ValueError as e:
-        raise InvalidProcfile(f'process "{name}": cannot split command {command!r}: {e}') from e
+        raise InvalidProcfile(
+            f'process "{name}": cannot split command {_show(command)}: {e}'
+        ) from None
 
 
 def _strip_comment(command: str) -> str:
@@ -244,6 +365,11 @@ def _cron(name: str, value: object) -> str | None:
         raise InvalidProcfile(
             f'process "{name}": cron must be a schedule string, e.g. "0/5 * * * ? *"'
         )
+    if len(value.strip()) > MAX_CRON or not value.strip().isprintable():
+        raise InvalidProcfile(
+            f'process "{name}": cron {_show(value)} is not a schedule: use at most {MAX_CRON} '
+            'printable characters, e.g. "0/5 * * * ? *"'
+        )
     return value.strip()
 
 
@@ -259,6 +385,11 @@ def _ports(name: str, value: object) -> tuple[Port, ...]:
                 ports.append(_port(name, spec, _protocol_option(name, spec, options)))
         else:
             ports.append(_port(name, item, None))
+        if len(ports) > MAX_PORTS:
+            raise InvalidProcfile(
+                f'process "{name}" declares more than {MAX_PORTS} ports: '
+                "expose one and talk to the others inside the container"
+            )
     return tuple(ports)
 
 
@@ -302,7 +433,7 @@ def _environment(name: str, value: object) -> tuple[tuple[str, str], ...]:
         raise InvalidProcfile(f'process "{name}": environment must be a map of name to value')
     env: dict[str, str] = {}
     for key, val in value.items():
-        if not isinstance(key, str) or not key:
+        if not isinstance(key, str) or not key or "=" in key or "\x00" in key:
             raise InvalidProcfile(f'process "{name}": invalid environment name {_show(key)}')
         if isinstance(val, bool):
             env[key] = "true" if val else "false"
@@ -310,7 +441,11 @@ def _environment(name: str, value: object) -> tuple[tuple[str, str], ...]:
             env[key] = str(val)
         else:
             raise InvalidProcfile(
-                f'process "{name}": environment {key} must be a string, got {_kind(val)}'
+                f'process "{name}": environment {_clip(key)} must be a string, got {_kind(val)}'
+            )
+        if "\x00" in env[key]:
+            raise InvalidProcfile(
+                f'process "{name}": environment {_clip(key)} contains a NUL character'
             )
     return tuple(sorted(env.items()))
 
@@ -320,20 +455,22 @@ def _healthcheck(name: str, value: object) -> HealthCheck | None:
         return None
     where = f'process "{name}": healthcheck'
     if isinstance(value, str):
-        if value.startswith("/"):
-            return HealthCheck(type="http", path=value)
         if value == "tcp":
             return HealthCheck(type="tcp")
         if value == "http":
             return HealthCheck(type="http")
-        raise InvalidProcfile(f'{where} "{value}" is not valid: use a path such as /health, or tcp')
+        if not value.startswith("/"):
+            raise InvalidProcfile(
+                f"{where} {_show(value)} is not valid: use a path such as /health, or tcp"
+            )
+        value = {"path": value}  # a path alone: checked as the map form's is
     if not isinstance(value, dict):
         raise InvalidProcfile(f"{where} must be a path, tcp, or a map with type and path")
-    unknown = sorted(str(k) for k in value if k not in _HEALTHCHECK_KEYS)
+    unknown = [_clip(str(k), 20) for k in value if k not in _HEALTHCHECK_KEYS]
     if unknown:
+        named = ", ".join(sorted(unknown)[:5]) + (", ..." if len(unknown) > 5 else "")
         raise InvalidProcfile(
-            f"{where} has unknown keys {', '.join(unknown)}: "
-            f"use {', '.join(sorted(_HEALTHCHECK_KEYS))}"
+            f"{where} has unknown keys {named}: use {', '.join(sorted(_HEALTHCHECK_KEYS))}"
         )
     path = value.get("path")
     kind = value.get("type", "http" if path is not None else "tcp")
@@ -341,6 +478,11 @@ def _healthcheck(name: str, value: object) -> HealthCheck | None:
         raise InvalidProcfile(f"{where} type {_show(kind)} is not valid: use http or tcp")
     if path is not None and (not isinstance(path, str) or not path.startswith("/")):
         raise InvalidProcfile(f"{where} path {_show(path)} must start with /, e.g. /health")
+    if isinstance(path, str) and not _http_path(path):
+        raise InvalidProcfile(
+            f"{where} path {_show(path)} is not a URL path: use at most {MAX_PATH} printable "
+            "characters without spaces, e.g. /health"
+        )
     if path is not None and kind == "tcp":
         raise InvalidProcfile(f"{where} of type tcp has no path: remove path or use type http")
     port = value.get("port")
@@ -377,18 +519,44 @@ def _duration(where: str, key: str, value: object, default: float, minimum: floa
     return seconds
 
 
+def _http_path(path: str) -> bool:
+    """Whether a health check can send `path` as is: short, printable, no spaces."""
+    return len(path) <= MAX_PATH and path.isprintable() and not any(c.isspace() for c in path)
+
+
 def _kind(value: object) -> str:
     names = {dict: "a map", list: "a list", str: "a string", bool: "a boolean"}
     for t, label in names.items():
         if isinstance(value, t):
             return label
     if isinstance(value, int | float):
-        return f"a number ({value})"
+        return f"a number ({_show(value)})"
     return "nothing" if value is None else type(value).__name__
 
 
+# Renders a value a piece at a time, never whole: a big list costs what is shown, not its size.
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxlist = _REPR.maxdict = _REPR.maxset = _REPR.maxfrozenset = 5
+_REPR.maxstring = _REPR.maxlong = EXCERPT
+_REPR.maxother = 40
+
+
 def _show(value: object) -> str:
-    return f'"{value}"' if isinstance(value, str) else str(value)
+    """Quote a value from the Procfile for an error message: at most EXCERPT characters of it,
+    control characters escaped (the message reaches a terminal)."""
+    if isinstance(value, str):
+        return f'"{_clip(value)}"'
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _clip(str(value))
+    return _clip(_REPR.repr(value))
+
+
+def _clip(text: str, limit: int = EXCERPT) -> str:
+    """At most `limit` characters of `text` (then an ellipsis), control characters escaped."""
+    cut = text[:limit]
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut)
+    return shown + ("..." if len(text) > limit else "")
 
 
 def _describe_yaml_error(error: yaml.YAMLError) -> str:
@@ -397,5 +565,5 @@ def _describe_yaml_error(error: yaml.YAMLError) -> str:
     if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
         problem = error.problem or error.context or "syntax error"
         mark = error.problem_mark
-        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
-    return str(error)
+        return f"{_clip(problem, 2 * EXCERPT)} (line {mark.line + 1}, column {mark.column + 1})"
+    return _clip(str(error), 2 * EXCERPT)
