@@ -19,6 +19,7 @@ from empire.errors import Invalid, NotSupported
 from empire.events import EventSink, FanOut, LogSink, StdoutSink
 from empire.failpoints import Failpoints
 from empire.images import Images
+from empire.images.policy import ImagePolicy
 from empire.router import NoRouter, Router
 from empire.scheduler import Scheduler
 from empire.secrets import SECRET_KEY_FILE, Cipher, local_key
@@ -210,15 +211,31 @@ def docker_client(settings: Settings) -> Any:
     return docker.DockerClient(base_url=settings.docker_host, version="1.41", max_pool_size=32)
 
 
+def build_image_policy(settings: Settings) -> ImagePolicy:
+    """What may be deployed: EMPIRE_ALLOWED_IMAGES (patterns; none: any repository) and
+    EMPIRE_ALLOW_LOCAL_REGISTRIES (default off). Read with getattr until Settings has both
+    (/tmp/team/settings-requests.md)."""
+    return ImagePolicy(
+        allowed=tuple(getattr(settings, "allowed_images", ())),
+        allow_local_registries=bool(getattr(settings, "allow_local_registries", False)),
+    )
+
+
 def build_images(settings: Settings) -> Images:
     """Pick the images backend named by EMPIRE_IMAGES."""
+    policy = build_image_policy(settings)
     if settings.images == "fake":
         from empire.images.fake import FakeImages
 
-        return FakeImages(default_procfile=b"web: ./bin/web\n", accept_any=True)
+        return FakeImages(default_procfile=b"web: ./bin/web\n", accept_any=True, policy=policy)
     from empire.images.docker import DockerImages
 
-    return DockerImages(docker_client(settings), auth_config_path=settings.docker_config)
+    return DockerImages(
+        docker_client(settings),
+        auth_config_path=settings.docker_config,
+        policy=policy,
+        pulled_path=settings.data_dir / "images-pulled.json",
+    )
 
 
 def build_empire(

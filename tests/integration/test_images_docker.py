@@ -1,9 +1,15 @@
-"""DockerImages against the real local Docker engine and a local docker-registry."""
+"""DockerImages against the real local Docker engine and a local docker-registry.
+
+The registries listen on 127.0.0.1, which Empire refuses by default (issue 13 item 17): the
+`images` fixture opts in with `ImagePolicy(allow_local_registries=True)`, as an operator would
+with EMPIRE_ALLOW_LOCAL_REGISTRIES.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
+import stat
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -14,9 +20,10 @@ import docker.errors
 import pytest
 
 from empire import procfile as procfiles
-from empire.errors import ImageNotFound, InvalidProcfile, RegistryError
+from empire.errors import Forbidden, ImageNotFound, InvalidProcfile, RegistryError
 from empire.images import ImageRef, JsonMessage, ResolvedImage
 from empire.images.docker import DockerImages, _identity
+from empire.images.policy import ImagePolicy
 from support.services import free_port
 
 BuildImage = Callable[..., Any]  # the busybox_image fixture (see conftest)
@@ -24,11 +31,12 @@ PushImage = Callable[..., str]  # the push_image fixture
 Registry = Any  # what the local_registry and auth_registry fixtures yield
 
 PROCFILE = b"web: ./bin/web --port 80\nworker: ./bin/worker\n"
+LOCAL = ImagePolicy(allow_local_registries=True)  # the test registries are on 127.0.0.1
 
 
 @pytest.fixture
 def images(docker_client: docker.DockerClient) -> DockerImages:
-    return DockerImages(docker_client)
+    return DockerImages(docker_client, policy=LOCAL)
 
 
 def unique() -> str:
@@ -256,8 +264,8 @@ def test_pulls_from_a_private_registry_with_config_json_credentials(
     )
 
     with pytest.raises(RegistryError, match="no basic auth credentials"):
-        DockerImages(docker_client).resolve(ImageRef.parse(ref))
-    resolved = DockerImages(docker_client, auth_config_path=str(config)).resolve(
+        DockerImages(docker_client, policy=LOCAL).resolve(ImageRef.parse(ref))
+    resolved = DockerImages(docker_client, auth_config_path=str(config), policy=LOCAL).resolve(
         ImageRef.parse(ref)
     )
 
@@ -298,18 +306,194 @@ def test_docker_hub_digests_match_however_the_repository_is_spelled() -> None:
     assert _identity(ImageRef.parse("acme/api"), attrs).has_digest is False
 
 
-def test_discard_removes_an_unused_image_and_keeps_one_in_use(
+def _pulled(
+    images: DockerImages,
+    busybox_image: BuildImage,
+    push_image: PushImage,
+    registry: Registry,
+    docker_client: docker.DockerClient,
+) -> tuple[str, ResolvedImage]:
+    """Push an image, remove every local copy, resolve it (a pull): its ref and identity."""
+    image = busybox_image(workdir="/app", procfile=PROCFILE)
+    ref = push_image(image.tag, registry, f"acme/{unique()}", "v1")
+    docker_client.images.remove(ref)
+    docker_client.images.remove(image.tag)
+    return ref, images.resolve(ImageRef.parse(ref))
+
+
+def _present(client: docker.DockerClient, name: str) -> bool:
+    try:
+        client.images.get(name)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def test_discard_removes_an_image_empire_pulled(
+    images: DockerImages,
+    busybox_image: BuildImage,
+    push_image: PushImage,
+    local_registry: Registry,
+    docker_client: docker.DockerClient,
+) -> None:
+    ref, resolved = _pulled(images, busybox_image, push_image, local_registry, docker_client)
+    image_id = str(docker_client.images.get(resolved.identity).id)
+
+    images.discard(resolved.identity)
+
+    assert not _present(docker_client, ref)
+    assert not _present(docker_client, resolved.identity)
+    assert not _present(docker_client, image_id)
+    images.discard(resolved.identity)  # already gone: nothing to do
+
+
+def test_discard_keeps_an_image_that_was_on_the_engine_before(
     images: DockerImages, busybox_image: BuildImage, docker_client: docker.DockerClient
 ) -> None:
-    unused = busybox_image(workdir="/app", cmd=["true"])
-    busy = busybox_image(workdir="/app", run="echo busy > /busy", cmd=["sleep", "30"])
-    container = docker_client.containers.create(busy.id, ["sleep", "30"])
+    # The operator's build (never pulled by Empire): deployed, then its app destroyed.
+    operators = busybox_image(workdir="/app", cmd=["true"])
+    identity = images.resolve(ImageRef.parse(operators.tag)).identity
+
+    images.discard(identity)
+
+    assert docker_client.images.get(operators.tag).id == operators.id
+
+
+def test_discard_keeps_a_pulled_image_the_engine_had_under_that_tag(
+    images: DockerImages,
+    busybox_image: BuildImage,
+    push_image: PushImage,
+    local_registry: Registry,
+    docker_client: docker.DockerClient,
+) -> None:
+    # The operator pulled (or pushed) it first: Empire uses it without pulling, so it is not
+    # Empire's to remove.
+    image = busybox_image(workdir="/app", procfile=PROCFILE)
+    ref = push_image(image.tag, local_registry, f"acme/{unique()}", "v1")
+    identity = images.resolve(ImageRef.parse(ref)).identity
+
+    images.discard(identity)
+
+    assert _present(docker_client, ref)
+
+
+def test_discard_keeps_a_pulled_image_a_container_uses_and_retries_later(
+    images: DockerImages,
+    busybox_image: BuildImage,
+    push_image: PushImage,
+    local_registry: Registry,
+    docker_client: docker.DockerClient,
+) -> None:
+    ref, resolved = _pulled(images, busybox_image, push_image, local_registry, docker_client)
+    container = docker_client.containers.create(ref, ["true"])  # stopped, still a user
     try:
-        images.discard(images.resolve(ImageRef.parse(unused.tag)).identity)
-        images.discard(images.resolve(ImageRef.parse(busy.tag)).identity)
-        with pytest.raises(docker.errors.ImageNotFound):
-            docker_client.images.get(unused.id)
-        assert docker_client.images.get(busy.id).id == busy.id
-        images.discard("sha256:" + "0" * 64)  # already gone: nothing to do
+        images.discard(resolved.identity)
+        assert _present(docker_client, ref)
+        assert _present(docker_client, resolved.identity)
     finally:
         container.remove(force=True)
+
+    images.discard(resolved.identity)
+
+    assert not _present(docker_client, ref)
+
+
+def test_discard_keeps_a_pulled_image_the_operator_tagged(
+    images: DockerImages,
+    busybox_image: BuildImage,
+    push_image: PushImage,
+    local_registry: Registry,
+    docker_client: docker.DockerClient,
+) -> None:
+    ref, resolved = _pulled(images, busybox_image, push_image, local_registry, docker_client)
+    pulled = docker_client.images.get(ref)
+    mine = f"{unique()}-operator:keep"
+    pulled.tag(mine)
+    try:
+        images.discard(resolved.identity)
+
+        assert docker_client.images.get(mine).id == pulled.id  # the operator's tag and image
+        assert not _present(docker_client, ref)  # Empire's own tag is gone
+    finally:
+        docker_client.images.remove(mine)
+
+
+def test_the_pull_ledger_outlives_the_process(
+    busybox_image: BuildImage,
+    push_image: PushImage,
+    local_registry: Registry,
+    docker_client: docker.DockerClient,
+    tmp_path: Path,
+) -> None:
+    ledger = tmp_path / "data" / "images-pulled.json"
+    first = DockerImages(docker_client, policy=LOCAL, pulled_path=ledger)
+    ref, resolved = _pulled(first, busybox_image, push_image, local_registry, docker_client)
+    assert stat.S_IMODE(ledger.stat().st_mode) == 0o600
+    assert json.loads(ledger.read_text()) == {resolved.identity: [ref]}
+
+    DockerImages(docker_client, policy=LOCAL, pulled_path=ledger).discard(resolved.identity)
+
+    assert not _present(docker_client, ref)
+    assert json.loads(ledger.read_text()) == {}
+
+
+# -- what may be deployed (issue 13 items 8 and 17) -------------------------------------------
+
+
+def test_a_local_registry_is_refused_before_the_engine_is_asked(
+    docker_client: docker.DockerClient,
+) -> None:
+    # With the operator's consent the same reference reaches the engine: "connection refused"
+    # (test_an_unreachable_registry_is_a_registry_error). Without it, nothing is asked.
+    for text in (f"127.0.0.1:{free_port()}/{unique()}:v1", "169.254.169.254/x", "[::1]:5000/x"):
+        with pytest.raises(Forbidden, match="EMPIRE_ALLOW_LOCAL_REGISTRIES"):
+            DockerImages(docker_client).resolve(ImageRef.parse(text))
+
+
+def test_a_name_resolving_to_loopback_is_refused(docker_client: docker.DockerClient) -> None:
+    # `localhost` under another name: the engine would resolve it and pull over plain HTTP.
+    images = DockerImages(docker_client, resolve=lambda host: ["127.0.0.1"])
+
+    with pytest.raises(Forbidden, match=r"resolves to 127\.0\.0\.1, which is a loopback"):
+        images.resolve(ImageRef.parse(f"registry.example.com:{free_port()}/{unique()}:v1"))
+
+
+def test_an_image_outside_the_allowed_repositories_is_refused_even_when_present(
+    busybox_image: BuildImage, docker_client: docker.DockerClient
+) -> None:
+    image = busybox_image(procfile=PROCFILE)  # on the engine: found without a pull, until now
+    images = DockerImages(docker_client, policy=ImagePolicy(allowed=("acme/*",)))
+
+    with pytest.raises(Forbidden, match=r"is not allowed here: .* matching acme/\*"):
+        images.resolve(ImageRef.parse(image.tag))
+    with pytest.raises(Forbidden):
+        images.resolve(ImageRef.parse(image.id))  # an image ID is repository `sha256`
+
+
+# -- Procfile size (issue 13 item 2) ----------------------------------------------------------
+
+
+def test_a_procfile_over_the_limit_is_refused(
+    images: DockerImages, busybox_image: BuildImage
+) -> None:
+    image = busybox_image(
+        workdir="/app", run="yes 'web: ./bin/web' | head -c 3000000 > /app/Procfile"
+    )
+
+    with pytest.raises(
+        InvalidProcfile, match=r"^/app/Procfile is 3000000 bytes, over the limit of 65536"
+    ):
+        images.procfile(images.resolve(ImageRef.parse(image.tag)).identity)
+
+
+def test_a_procfile_at_the_limit_is_read(images: DockerImages, busybox_image: BuildImage) -> None:
+    line = "web: ./bin/web"
+    image = busybox_image(
+        workdir="/app",
+        run=f"(echo '{line}'; yes '#' | head -c {65536 - len(line) - 1}) > /app/Procfile",
+    )
+
+    source = images.procfile(images.resolve(ImageRef.parse(image.tag)).identity)
+
+    assert len(source.content) == 65536
+    assert procfiles.parse(source.content)["web"].command == ("./bin/web",)

@@ -363,6 +363,8 @@ class FaultStack:
             "EMPIRE_DOCKER_NETWORK": self.network,
             "EMPIRE_RECONCILE_INTERVAL": "1",
             "EMPIRE_HEALTH_TIMEOUT": "10",
+            # The tests' registries listen on 127.0.0.1, which Empire refuses unless told.
+            "EMPIRE_ALLOW_LOCAL_REGISTRIES": "true",
             **({"EMPIRE_DATABASE_URL": database_url} if database_url else {}),
             **(env or {}),
         }

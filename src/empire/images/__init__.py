@@ -1,6 +1,8 @@
 """The images contract: identify an image and read its Procfile.
 
 Independent of the scheduler. Implementations: `docker` (the local Docker engine) and `fake`.
+Each checks a reference against an `ImagePolicy` (`empire.images.policy`: the operator's
+allow-list, no registry at a local address) before it looks the image up.
 The core formats the user-visible `Status:` lines from what these return; implementations only
 pass through the engine's own pull progress.
 """
@@ -103,8 +105,9 @@ class Images(Protocol):
     def resolve(self, ref: ImageRef, progress: ProgressFn | None = None) -> ResolvedImage:
         """Return the image's identity, pulling it first when it is not present locally.
 
-        Raises ImageNotFound when it exists neither locally nor in its registry, RegistryError
-        for any other failure.
+        Raises Forbidden when the backend's policy refuses the reference (nothing is looked
+        up then), ImageNotFound when it exists neither locally nor in its registry,
+        RegistryError for any other failure.
         """
         ...
 
@@ -113,5 +116,6 @@ class Images(Protocol):
         ...
 
     def discard(self, identity: str) -> None:
-        """Remove the local copy of an image no release needs any more (best effort)."""
+        """Remove the local copy of an image no release needs any more (best effort): only an
+        image the backend itself pulled, and nothing another user (a container, a tag) holds."""
         ...

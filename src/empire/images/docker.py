@@ -3,7 +3,11 @@
 An image is identified by its repository digest (`repo@sha256:…`) when the engine knows one,
 else by its image ID (`sha256:…`, an image built locally and never pushed). An image already
 present is used as is; only a missing one is pulled. The Procfile is copied out of a container
-that is created from the image and never started.
+that is created from the image and never started, and read only up to procfile.MAX_BYTES.
+
+The engine is shared with the operator (and with other apps): a reference is checked against the
+`ImagePolicy` before the engine sees it, and `discard` removes only what Empire itself pulled
+(kept in a small ledger, `pulled_path`), never an image a container uses or the operator tagged.
 """
 
 from __future__ import annotations
@@ -13,10 +17,14 @@ import binascii
 import io
 import json
 import logging
+import os
 import posixpath
+import socket
 import tarfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -25,7 +33,8 @@ import requests
 
 from empire.errors import ImageNotFound, InvalidProcfile, RegistryError
 from empire.images import ImageRef, JsonMessage, ProcfileSource, ProgressFn, ResolvedImage
-from empire.procfile import generate_from_cmd
+from empire.images.policy import ImagePolicy, Resolver
+from empire.procfile import MAX_BYTES, generate_from_cmd
 
 # The probe container is never started; an explicit entrypoint lets `create` accept images
 # with no CMD (FROM scratch).
@@ -35,6 +44,7 @@ _PROBE_LABEL = "io.empire.procfile-probe"
 _MODE_DIR = 1 << 31  # Go's os.ModeDir, as the engine reports it in an archive's stat
 _MODE_SYMLINK = 1 << 27  # Go's os.ModeSymlink
 _MAX_SYMLINKS = 8
+_TAR_OVERHEAD = 64 * 1024  # a one-file archive: headers and padding around the file
 _MISSING = (
     "not found",
     "manifest unknown",
@@ -50,25 +60,45 @@ class _PullFailed(Exception):
 
 
 class DockerImages:
-    """Resolve images and read their Procfiles with the local Docker engine."""
+    """Resolve images and read their Procfiles with the local Docker engine.
 
-    def __init__(self, client: docker.DockerClient, *, auth_config_path: str | None = None) -> None:
+    `policy` says which references may be deployed (default: any, but no registry at a local
+    address); `resolve` looks up a registry host's addresses for it. `pulled_path` is where the
+    ledger of images Empire pulled is kept across restarts (None: in memory only).
+    """
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        *,
+        auth_config_path: str | None = None,
+        policy: ImagePolicy | None = None,
+        resolve: Resolver | None = None,
+        pulled_path: Path | None = None,
+    ) -> None:
         self._client = client
         self._api = client.api
         self._auth_config_path = auth_config_path
+        self.policy = policy or ImagePolicy()
+        self._resolve_host = resolve or host_addresses
+        self.pulled = PulledImages(pulled_path)
 
     def resolve(self, ref: ImageRef, progress: ProgressFn | None = None) -> ResolvedImage:
         """Return the image's identity, pulling it only when it is not present locally."""
+        self.policy.check(ref, self._resolve_host)
         name = _local_name(ref)
         with _engine_errors(str(ref)):
             attrs = self._inspect(name)
             if attrs is None:
                 self._pull(ref.full_repository, ref.digest or ref.tag or "latest", progress)
                 attrs = self._inspect(name)
-            if attrs is None:
-                raise ImageNotFound(
-                    f"image {ref} not found: the engine pulled it but has no {name}"
-                )
+                if attrs is None:
+                    raise ImageNotFound(
+                        f"image {ref} not found: the engine pulled it but has no {name}"
+                    )
+                resolved = _identity(ref, attrs)
+                self.pulled.add(resolved.identity, None if ref.digest else name)
+                return resolved
         return _identity(ref, attrs)
 
     def procfile(self, identity: str) -> ProcfileSource:
@@ -80,6 +110,8 @@ class DockerImages:
                 repository, _, digest = identity.partition("@")
                 self._pull(repository, digest, None)
                 attrs = self._inspect(identity)
+                if attrs is not None:
+                    self.pulled.add(identity, None)
             if attrs is None:
                 raise ImageNotFound(f"image {identity} not found: it is no longer on the engine")
             config: dict[str, Any] = attrs.get("Config") or {}
@@ -99,13 +131,42 @@ class DockerImages:
         return ProcfileSource(generate_from_cmd(cmd), path=None, cmd=tuple(cmd))
 
     def discard(self, identity: str) -> None:
-        """Remove the image from the engine unless a container still uses it."""
+        """Remove what Empire's pull of the image added to the engine, when nothing uses it.
+
+        Only an image in the pull ledger is touched: one that was on the engine before (built
+        or pulled by the operator) is never removed. A container of the image (in any state)
+        keeps it. Empire removes the tag its pull created, then the digest reference unless the
+        repository still has a tag on the image (someone else's); the engine deletes the image
+        only when no reference is left, so one another repository or tag names stays. Best
+        effort: on an engine error the image stays in the ledger and a later call retries.
+        """
+        tags = self.pulled.tags(identity)
+        if tags is None:
+            log.debug("kept image %s: Empire did not pull it", identity)
+            return
         try:
-            self._client.images.remove(identity)
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as exc:  # in use (409) or shared by a tag: keep it
+            attrs = self._inspect(identity)
+            if attrs is None:
+                self.pulled.forget(identity)
+                return
+            image_id = str(attrs["Id"])
+            if self._api.containers(all=True, quiet=True, filters={"ancestor": image_id}):
+                log.info("kept image %s: a container uses it", identity)
+                return
+            for tag in tags:
+                tagged = self._inspect(tag)
+                if tagged is not None and tagged["Id"] == image_id:
+                    self._api.remove_image(tag)
+            attrs = self._inspect(image_id)
+            repository = _canonical_repository(identity.partition("@")[0])
+            if attrs is not None and "@" in identity and not _tagged_in(attrs, repository):
+                with suppress(docker.errors.NotFound):
+                    self._api.remove_image(identity)
+            self.pulled.forget(identity)
+        except docker.errors.APIError as exc:  # in use (409), or the engine failed: keep it
             log.info("kept image %s: %s", identity, exc.explanation or exc)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            log.warning("kept image %s: cannot reach the Docker engine: %s", identity, exc)
 
     def _inspect(self, image: str) -> dict[str, Any] | None:
         try:
@@ -134,8 +195,11 @@ class DockerImages:
                     chunks, stat = self._api.get_archive(container["Id"], path)
                 except docker.errors.NotFound:
                     return None
-                data = b"".join(chunks)
                 mode = int(stat.get("mode", 0))
+                if not mode & (_MODE_SYMLINK | _MODE_DIR) and int(stat.get("size", 0)) > MAX_BYTES:
+                    chunks.close()
+                    raise _too_big(path, int(stat["size"]))
+                data = _read_bounded(chunks, MAX_BYTES + _TAR_OVERHEAD, path)
                 if mode & _MODE_SYMLINK:
                     # The archive holds the link itself; the engine resolves its target for us.
                     path = posixpath.join(posixpath.dirname(path), stat["linkTarget"])
@@ -258,7 +322,103 @@ def _first_file(data: bytes, path: str) -> bytes:
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         for member in tar:
             if member.isfile():
+                if member.size > MAX_BYTES:
+                    raise _too_big(path, member.size)
                 f = tar.extractfile(member)
                 if f is not None:
                     return f.read()
     raise InvalidProcfile(f"{path} is not a regular file")
+
+
+def _read_bounded(chunks: Iterator[bytes], limit: int, path: str) -> bytes:
+    """Join an archive's chunks, refusing (and closing the stream) past `limit` bytes."""
+    data = bytearray()
+    for chunk in chunks:
+        data += chunk
+        if len(data) > limit:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+            raise _too_big(path, limit, exact=False)
+    return bytes(data)
+
+
+def _too_big(path: str, size: int, *, exact: bool = True) -> InvalidProcfile:
+    return InvalidProcfile(
+        f"{path} is {'' if exact else 'over '}{size} bytes, over the limit of {MAX_BYTES} "
+        "(64 KiB) for a Procfile: a Procfile lists processes, move long scripts into the image"
+    )
+
+
+def _tagged_in(attrs: dict[str, Any], repository: str) -> bool:
+    """Whether the image has a tag in `repository` (spelled as `_canonical_repository` does)."""
+    tags: Iterable[str] = attrs.get("RepoTags") or []
+    return any(_canonical_repository(t.rpartition(":")[0]) == repository for t in tags)
+
+
+def host_addresses(host: str) -> list[str]:
+    """The addresses a registry host name resolves to here ([] when it does not resolve: the
+    engine will then fail to pull, with its own message)."""
+    try:
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError, ValueError):
+        return []
+    return [str(info[4][0]) for info in found]
+
+
+class PulledImages:
+    """The ledger of images Empire pulled: identity -> the tags the pull created.
+
+    Kept as JSON at `path` (0600, replaced atomically) when given, so a restarted Empire still
+    knows what it may discard; in memory only otherwise. Thread-safe.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._pulled: dict[str, list[str]] = self._load()
+
+    def add(self, identity: str, tag: str | None) -> None:
+        """Record that Empire pulled `identity`, creating `tag` (None: pulled by digest)."""
+        with self._lock:
+            tags = self._pulled.setdefault(identity, [])
+            if tag is not None and tag not in tags:
+                tags.append(tag)
+            self._save()
+
+    def tags(self, identity: str) -> list[str] | None:
+        """The tags Empire's pulls of `identity` created; None when Empire did not pull it."""
+        with self._lock:
+            tags = self._pulled.get(identity)
+            return list(tags) if tags is not None else None
+
+    def forget(self, identity: str) -> None:
+        with self._lock:
+            if self._pulled.pop(identity, None) is not None:
+                self._save()
+
+    def _load(self) -> dict[str, list[str]]:
+        if self._path is None:
+            return {}
+        try:
+            data = json.loads(self._path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as e:
+            log.warning(
+                "cannot read the pulled-images ledger %s (starting empty): %s", self._path, e
+            )
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {str(k): [str(t) for t in v] for k, v in data.items() if isinstance(v, list)}
+
+    def _save(self) -> None:
+        if self._path is None:
+            return
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self._path.with_name(f".{self._path.name}.{os.getpid()}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(self._pulled, f, sort_keys=True)
+        os.replace(temporary, self._path)

@@ -4,6 +4,7 @@
     images.add("acme/worker", cmd=["./bin/worker"])
     images.add("acme/legacy:v1", procfile=b"web: ./x\\n", no_digest=True)
     FakeImages(default_procfile=b"web: ./bin/web\\n", accept_any=True)  # any reference resolves
+    FakeImages(policy=ImagePolicy(allowed=("acme/*",)))  # refuses what the policy refuses
 
 Identities are deterministic: `repo@sha256:<sha256 of "repo:tag">` (tag `latest` when none),
 so a reference gives the same identity in every run. Adding a reference again with different
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 from empire.errors import ImageNotFound, InvalidProcfile
 from empire.images import ImageRef, ProcfileSource, ProgressFn, ResolvedImage
+from empire.images.policy import ImagePolicy
 from empire.procfile import generate_from_cmd
 
 PROCFILE_PATH = "/app/Procfile"
@@ -39,9 +41,11 @@ class FakeImages:
         *,
         default_procfile: bytes | None = None,
         accept_any: bool = False,
+        policy: ImagePolicy | None = None,
     ) -> None:
         self.default_procfile = default_procfile
         self.accept_any = accept_any
+        self.policy = policy or ImagePolicy()  # host names are not resolved: literals only
         self.resolved: list[ImageRef] = []  # every reference resolved, for assertions
         self.discarded: list[str] = []  # every identity discarded, for assertions
         self._tags: dict[str, ResolvedImage] = {}  # normalized reference -> identity
@@ -76,6 +80,7 @@ class FakeImages:
 
     def resolve(self, ref: ImageRef, progress: ProgressFn | None = None) -> ResolvedImage:
         """Return the identity of a known image (or of any image when `accept_any`)."""
+        self.policy.check(ref)
         self.resolved.append(ref)
         resolved = self._tags.get(_key(ref))
         if resolved is None and self.accept_any:
