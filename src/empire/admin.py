@@ -37,7 +37,7 @@ def open_store(settings: Settings | None = None) -> SqlStore:
     settings = settings or load_settings()
     store = build_store(settings)
     if settings.sqlite:
-        migrations.upgrade(store.engine)
+        migrations.upgrade(store.engine, cipher=store.cipher)
     return store
 
 
@@ -118,14 +118,15 @@ def keys_generate() -> None:
 
 @keys.command("rotate")
 def keys_rotate() -> None:
-    """Re-encrypt every stored config with the newest key.
+    """Re-encrypt every stored config and certificate with the newest key.
 
     Set EMPIRE_ENCRYPTION_KEY=NEW,OLD (newest first), run this, then drop OLD.
     """
     settings = load_settings()
     store = build_store(settings)
     count = store.rotate_config_keys()
-    click.echo(f"Re-encrypted {count} configs with the newest key.")
+    apps = store.rotate_cert_keys()
+    click.echo(f"Re-encrypted {count} configs and {apps} apps' certificates with the newest key.")
 
 
 @click.group()

@@ -4,7 +4,8 @@
     ├── NotFound                a named thing (app, release, process, domain, task) does not exist
     ├── Invalid                 the request is malformed or breaks a rule (bad name, bad size, ...)
     │   ├── InvalidImage        the image reference cannot be parsed
-    │   └── InvalidProcfile     the image's Procfile cannot be parsed
+    │   ├── InvalidProcfile     the image's Procfile cannot be parsed
+    │   └── InvalidCertificate  a certificate the router could not serve (bad chain, key, dates)
     ├── Conflict                the request clashes with existing state (name taken, domain in use)
     ├── MessageRequired         the server requires a commit message and none was given
     ├── Unauthorized            no valid credentials
@@ -49,6 +50,10 @@ class InvalidImage(Invalid):
 
 class InvalidProcfile(Invalid):
     """The Procfile cannot be parsed."""
+
+
+class InvalidCertificate(Invalid):
+    """A certificate is not one the router can serve (HTTP 422)."""
 
 
 class Conflict(EmpireError):

@@ -24,7 +24,12 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("empire_request_id", default=Non
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """Something a user did. `text` is Empire's sentence, e.g. `bob created acme-inc`."""
+    """Something a user did. `text` is Empire's sentence, e.g. `bob created acme-inc`.
+
+    `app` is the app's name when it happened (for display); `app_id` the app it happened to:
+    an app's audit trail is read by id, so a new app that reuses a name never sees the events
+    of the one that had it before.
+    """
 
     kind: str
     user: str
@@ -34,6 +39,7 @@ class Event:
     at: datetime
     data: dict[str, object] = field(default_factory=dict)
     request_id: str | None = None  # the API request that caused it, when there was one
+    app_id: str | None = None
 
     def __str__(self) -> str:
         return f"{self.text}: '{self.message}'" if self.message else self.text

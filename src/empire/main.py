@@ -77,7 +77,7 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
             listening,
         )
     if migrate if migrate is not None else settings.sqlite:
-        migrations.upgrade(store.engine)
+        migrations.upgrade(store.engine, cipher=store.cipher)
     store.check()
     # On swarm the router is a container on the overlay that the reconciler starts.
     if settings.router == "caddy" and settings.scheduler != "swarm":
@@ -126,7 +126,7 @@ def migrate() -> None:
     settings = load_settings()
     store = build_store(settings)
     before = migrations.current(store.engine)
-    migrations.upgrade(store.engine)
+    migrations.upgrade(store.engine, cipher=store.cipher)
     after = migrations.current(store.engine)
     click.echo("Up to date" if before == after else f"Migrated from {before} to {after}")
 

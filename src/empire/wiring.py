@@ -22,7 +22,7 @@ from empire.images import Images
 from empire.images.policy import ImagePolicy
 from empire.router import NoRouter, Router
 from empire.scheduler import Scheduler
-from empire.secrets import SECRET_KEY_FILE, Cipher, local_key
+from empire.secrets import SECRET_KEY_FILE, Cipher, local_key, private_dir
 from empire.settings import Settings
 from empire.store import Store, migrate
 from empire.store.sql import SqlStore, connect
@@ -33,9 +33,9 @@ if TYPE_CHECKING:
 
 
 def build_store(settings: Settings, host: str | None = None) -> SqlStore:
-    """Connect to the database; SQLite's directory is created when missing."""
+    """Connect to the database; SQLite's directory is created when missing (private, 0700)."""
     if settings.sqlite:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
     return SqlStore(
         connect(settings.database_url),
         expected_revision=migrate.head(),

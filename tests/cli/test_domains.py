@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from support.pki import bundle
 from support.stack import Stack
 
 from .conftest import Emp
@@ -78,8 +79,10 @@ def test_cert_attach_prints_nothing(acme: Emp, stack: Stack) -> None:
 def test_cert_attach_sends_pem_files(acme: Emp, stack: Stack, tmp_path: Path) -> None:
     cert = tmp_path / "www.crt"
     key = tmp_path / "www.key"
-    cert.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
-    key.write_text("-----BEGIN PRIVATE KEY-----\nKEY\n-----END PRIVATE KEY-----\n")
+    pem = bundle("www.acme.test")  # a leaf and its intermediate, then the key
+    split = pem.index("-----BEGIN PRIVATE KEY-----")
+    cert.write_text(pem[:split])
+    key.write_text(pem[split:])
     assert acme("cert-attach", str(cert), str(key)) == (0, "", "")
     assert (
         stack.empire.app("acme", by=stack.user).certs["web"] == cert.read_text() + key.read_text()

@@ -13,6 +13,7 @@ STATUS: list[tuple[type[errors.EmpireError], int, str]] = [
     (errors.ImageNotFound, 404, "not_found"),
     (errors.NotFound, 404, "not_found"),
     (errors.MessageRequired, 400, "message_required"),
+    (errors.InvalidCertificate, 422, "invalid_params"),
     (errors.Invalid, 400, "bad_request"),
     (errors.Conflict, 409, "conflict"),
     (errors.Unauthorized, 401, "unauthorized"),

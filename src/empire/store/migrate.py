@@ -7,12 +7,15 @@ at `HEAD` never loads it (it costs several megabytes of memory).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-HEAD = "0003"  # the newest revision in migrations/versions; a test checks they agree
+if TYPE_CHECKING:
+    from empire.secrets import Cipher
+
+HEAD = "0005"  # the newest revision in migrations/versions; a test checks they agree
 _SCRIPTS = str(Path(__file__).parent / "migrations")
 
 
@@ -47,8 +50,12 @@ def current(engine: Engine) -> str | None:
     return str(revision) if revision is not None else None
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the database up to `revision` (nothing to do, and no Alembic, when at HEAD)."""
+def upgrade(engine: Engine, revision: str = "head", *, cipher: Cipher | None = None) -> None:
+    """Migrate the database up to `revision` (nothing to do, and no Alembic, when at HEAD).
+
+    `cipher` is the store's: the migrations that encrypt data at rest use it (without one they
+    leave the rows readable as they are, and `empire keys rotate` encrypts them).
+    """
     if revision in ("head", HEAD) and current(engine) == HEAD:
         return
     from alembic import command
@@ -56,14 +63,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     config = _config()
     with engine.begin() as conn:
         config.attributes["connection"] = conn
+        config.attributes["cipher"] = cipher
         command.upgrade(config, revision)
 
 
-def downgrade(engine: Engine, revision: str) -> None:
-    """Migrate the database down to `revision`."""
+def downgrade(engine: Engine, revision: str, *, cipher: Cipher | None = None) -> None:
+    """Migrate the database down to `revision` (`cipher`: to decrypt what a later revision
+    encrypted)."""
     from alembic import command
 
     config = _config()
     with engine.begin() as conn:
         config.attributes["connection"] = conn
+        config.attributes["cipher"] = cipher
         command.downgrade(config, revision)

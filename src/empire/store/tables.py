@@ -54,6 +54,8 @@ apps = Table(
     Column("repo", String(512)),
     Column("exposure", String(16), nullable=False, server_default="private"),
     Column("maintenance", Boolean, nullable=False, server_default=text("false")),
+    # {process: certificate}; with a cipher, encrypted at rest ({"fernet": token}) as config
+    # vars are: PEM certificates carry their private keys.
     Column("certs", JSON, nullable=False),
     # The current config: configs are immutable snapshots, this points at the newest.
     Column("config_id", String(36)),
@@ -125,13 +127,16 @@ events = Table(
     Column("seq", Integer, primary_key=True, autoincrement=True),  # the order they happened in
     Column("kind", String(32), nullable=False),
     Column("user_name", String(64), nullable=False),
+    # The app it happened to, by id (its audit trail is read by id: names are reused), and
+    # its name then, for display. No foreign key: events outlive what they describe.
+    Column("app_id", String(36)),
     Column("app_name", String(64)),
     Column("text", Text, nullable=False),
     Column("message", Text),
     Column("data", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("request_id", String(64)),
-    Index("events_app_created", "app_name", "created_at"),
+    Index("events_app", "app_id", "seq"),
 )
 
 teams = Table(

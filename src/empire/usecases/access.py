@@ -136,7 +136,7 @@ class Access(Base):
             text = f"{by.name} granted {_label(grant)} {wanted} on {app.name}"
             if existing is not None:
                 text += f" (was {existing.role})"
-            self._publish("access", by, app.name, text, message, tx=tx)
+            self._publish("access", by, app, text, message, tx=tx)
         return grant
 
     def revoke(self, ident: str, subject: str, *, by: User, message: str | None = None) -> Grant:
@@ -154,7 +154,7 @@ class Access(Base):
                 self._keep_an_admin(grants, existing, by, app)
             tx.delete_grant(existing.id)
             text = f"{by.name} revoked {existing.role} on {app.name} from {_label(existing)}"
-            self._publish("access", by, app.name, text, message, tx=tx)
+            self._publish("access", by, app, text, message, tx=tx)
         return existing
 
     def _subject(self, tx: Transaction, subject: str) -> tuple[User | None, Team | None]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
+from empire import certs as tls
 from empire import formation as rules
 from empire.errors import (
     Conflict,
+    InvalidCertificate,
 )
 from empire.model import (
     App,
@@ -45,7 +47,7 @@ class Apps(Access):
                 raise Conflict(f"Name {name} is already taken")
             tx.insert_app(app)
             self._grant_creator(tx, app, by)
-            self._publish("create", by, app.name, f"{by.name} created {app.name}", message, tx=tx)
+            self._publish("create", by, app, f"{by.name} created {app.name}", message, tx=tx)
         return app
 
     def rename(self, ident: str, new_name: str, *, by: User, message: str | None = None) -> App:
@@ -62,7 +64,7 @@ class Apps(Access):
             tx.update_app(renamed)
             release = tx.latest_release(app.id)
             text = f"{by.name} renamed {app.name} to {new_name}"
-            self._publish("rename", by, new_name, text, message, tx=tx)
+            self._publish("rename", by, renamed, text, message, tx=tx)
         if release is not None:
             self._submit(renamed, dataclasses.replace(release, app_name=new_name))
         return renamed
@@ -74,7 +76,7 @@ class Apps(Access):
             app = self._app_as(tx, ident, by, Role.ADMIN, "destroying the app")
             tx.delete_app(app.id, self.clock())
             text = f"{by.name} destroyed {app.name}"
-            self._publish("destroy", by, app.name, text, message, tx=tx)
+            self._publish("destroy", by, app, text, message, tx=tx)
         self.scheduler.remove(app.id)
 
     def set_maintenance(
@@ -89,7 +91,7 @@ class Apps(Access):
             release = tx.latest_release(app.id)
             verb = "enabled" if enabled else "disabled"
             text = f"{by.name} {verb} maintenance mode on {app.name}"
-            self._publish("maintenance", by, app.name, text, message, tx=tx)
+            self._publish("maintenance", by, app, text, message, tx=tx)
         if release is not None:
             self._submit(app, release)
         return app
@@ -97,17 +99,54 @@ class Apps(Access):
     def attach_cert(
         self, ident: str, cert: str, *, process: str = "web", by: User, message: str | None = None
     ) -> App:
-        """Attach a certificate (a name, an ARN or PEM text) to a process; re-submits."""
+        """Attach a certificate (a name, an ARN or PEM text) to a process; re-submits.
+
+        PEM text is verified first (`empire.certs.verify`): it is loaded into the router every
+        public app shares. When the app has domains it must cover at least one of them; those
+        it does not cover are named in the audit event.
+        """
         self._require_message(message)
-        rules.check_certificate(cert)
+        rules.check_process_name(process)
+        summary = tls.verify(cert, now=self.clock()) if tls.is_pem(cert) else None
+        if summary is None:
+            rules.check_certificate(cert)
         with self.store.write() as tx:
             app = self._app_as(tx, ident, by, Role.ADMIN, "attaching a certificate")
+            data: dict[str, object] = {"process": process}
+            text = f"{by.name} attached a certificate to {process} on {app.name}"  # never the PEM
+            if summary is not None:
+                uncovered = _check_covers(summary, app, self._domain_names(tx, app))
+                data |= _described(summary, uncovered)
+                if uncovered:
+                    text += f" (not covering {', '.join(uncovered)})"
             certs = {**app.certs, process: cert}
             app = dataclasses.replace(app, certs=certs, updated_at=self.clock())
             tx.update_app(app)
             release = tx.latest_release(app.id)
-            text = f"{by.name} attached a certificate to {process} on {app.name}"  # never the PEM
-            self._publish("cert", by, app.name, text, message, tx=tx)
+            self._publish("cert", by, app, text, message, data, tx=tx)
         if release is not None:
             self._submit(app, release)
         return app
+
+
+def _check_covers(summary: tls.Summary, app: App, domains: tuple[str, ...]) -> tuple[str, ...]:
+    """The app's domains the certificate does not cover; refuse one that covers none."""
+    uncovered = summary.uncovered(domains)
+    if domains and len(uncovered) == len(domains):
+        raise InvalidCertificate(
+            f"the certificate is for {', '.join(summary.names[:5])}"
+            f"{' and more' if len(summary.names) > 5 else ''}, which covers none of "
+            f"{app.name}'s domains ({', '.join(domains[:5])}"
+            f"{', ...' if len(domains) > 5 else ''}): attach a certificate issued for them"
+        )
+    return uncovered
+
+
+def _described(summary: tls.Summary, uncovered: tuple[str, ...]) -> dict[str, object]:
+    """What an audit event says of a PEM certificate (never its key)."""
+    return {
+        "names": list(summary.names),
+        "not_after": summary.not_after.isoformat(),
+        "fingerprint": summary.fingerprint,
+        "uncovered": list(uncovered),
+    }

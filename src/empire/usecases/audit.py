@@ -14,4 +14,4 @@ class Audit(Access):
         """List the app's events (who did what, when, with which commit message)."""
         with self.store.read() as tx:
             app = self._app_as(tx, ident, by, Role.VIEWER, "reading the audit trail")
-            return tx.events(app.name, page)
+            return tx.events(app.id, page)  # by id: a name may have been another app's

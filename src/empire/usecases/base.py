@@ -270,14 +270,17 @@ class Base:
         self,
         kind: str,
         by: User,
-        app: str | None,
+        app: App | str | None,
         text: str,
         message: str | None,
         data: dict[str, object] | None = None,
         *,
         tx: Transaction | None = None,
+        app_id: str | None = None,
     ) -> None:
-        """Publish an event; `data` names what changed, never config values.
+        """Publish an event about `app` (None: about no app); `data` names what changed, never
+        config values. The event carries the app's id (its audit trail is read by id: give
+        `app_id` with a bare name) and its name.
 
         Given the write's transaction, the audit trail keeps the event in it (with the write, or
         not at all) and the other sinks get it after the commit; else in a transaction of its own.
@@ -286,13 +289,14 @@ class Base:
         event = Event(
             kind,
             by.name,
-            app,
+            app.name if isinstance(app, App) else app,
             text,
             message,
             self.clock(),
             dict(data or {}),
             # The column holds 64 characters; the gate accepts longer ids from clients.
             request_id[:64] if request_id else None,
+            app_id=app.id if isinstance(app, App) else app_id,
         )
         if tx is None:
             self.events.publish(event)

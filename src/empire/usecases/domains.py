@@ -8,12 +8,14 @@ from empire.errors import (
     NotFound,
 )
 from empire.model import (
+    App,
     Domain,
     Exposure,
     Page,
     Role,
     User,
 )
+from empire.store import Transaction
 from empire.usecases.access import Access
 from empire.usecases.base import _new_id, store_reads
 
@@ -49,17 +51,19 @@ class Domains(Access):
         rules.check_hostname(hostname)
         with self.store.write() as tx:
             app = self._app_as(tx, ident, by, Role.ADMIN, "adding a domain")
+            tx.lock_domains()  # checked against every other app's: one writer at a time
             existing = tx.domain(hostname)
             if existing is not None:
                 if existing.app_id == app.id:
                     raise Conflict(f"{hostname} is already added to this app.")
                 raise Conflict(f"{hostname} is currently in use by another app.")
+            _check_clashes(tx, app, hostname)
             domain = Domain(_new_id(), app.id, hostname, self.clock())
             tx.insert_domain(domain)
             app = self._set_exposure(tx, app, Exposure.PUBLIC)
             release = tx.latest_release(app.id)
             text = f"{by.name} added {hostname} to {app.name}"
-            self._publish("domain", by, app.name, text, message, tx=tx)
+            self._publish("domain", by, app, text, message, tx=tx)
         if release is not None:
             self._submit(app, release, record=False)
         return domain
@@ -82,6 +86,36 @@ class Domains(Access):
                 app = self._set_exposure(tx, app, Exposure.PRIVATE)
             release = tx.latest_release(app.id)
             text = f"{by.name} removed {hostname} from {app.name}"
-            self._publish("domain", by, app.name, text, message, tx=tx)
+            self._publish("domain", by, app, text, message, tx=tx)
         if release is not None:
             self._submit(app, release, record=False)
+
+
+def _check_clashes(tx: Transaction, app: App, hostname: str) -> None:
+    """Refuse a hostname that is another app's internal name (`<process>.<app>`), that is
+    under a wildcard domain of another app, or that is a wildcard over another app's domains:
+    one tenant must not take names, or have its certificate served, for another's."""
+    internal = rules.internal_app(hostname)
+    if internal is not None and tx.app(internal) is not None:
+        raise Conflict(
+            f"{hostname} is an internal name on this platform (process "
+            f"{hostname.split('.')[0]} of app {internal}, reached as http://{hostname}): "
+            "use a public DNS name such as www.example.com"
+        )
+    wildcards = rules.covering_wildcards(hostname)
+    under = hostname[2:] if hostname.startswith("*.") else None
+    others = [d for d in tx.find_domains(wildcards, under) if d.app_id != app.id]
+    covering = [d.hostname for d in others if d.hostname in wildcards]
+    if covering:
+        raise Conflict(
+            f"{hostname} is under {max(covering, key=len)}, a wildcard domain of another app: "
+            "a name under another app's wildcard cannot be added (ask that app's admins to "
+            "remove the wildcard, or to add the name)"
+        )
+    if others:
+        names = [d.hostname for d in others]
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        raise Conflict(
+            f"{hostname} would cover {shown}, of another app: a wildcard cannot take names "
+            "other apps use (use a narrower wildcard, or have those names removed first)"
+        )

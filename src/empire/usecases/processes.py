@@ -97,7 +97,7 @@ class Processes(Access):
                     f"{by.name} scaled `{after.name}` on {app.name} from "
                     f"{before.quantity}({_size(before)}) to {after.quantity}({_size(after)})"
                 )
-                self._publish("scale", by, app.name, text, message, tx=tx)
+                self._publish("scale", by, app, text, message, tx=tx)
         self._submit(app, release, record=False)
         return [formation[update.process] for update in updates]
 
@@ -127,7 +127,7 @@ class Processes(Access):
                 lambda: self.scheduler.restart(manifest.build(app, release, domains), process)
             )
         what = f"`{process}` on {app.name}" if process else app.name
-        self._publish("restart", by, app.name, f"{by.name} restarted {what}", message)
+        self._publish("restart", by, app, f"{by.name} restarted {what}", message)
 
     def stop(self, ident: str, task: str, *, by: User, message: str | None = None) -> None:
         """Stop one task; the scheduler replaces it when its process is still scaled up."""
@@ -139,9 +139,7 @@ class Processes(Access):
         if task not in names:
             raise NotFound(f"no task {task!r} in {app.name}: see `emp ps`", resource="dyno")
         self.scheduler.stop(app.id, task)
-        self._publish(
-            "restart", by, app.name, f"{by.name} restarted `{task}` on {app.name}", message
-        )
+        self._publish("restart", by, app, f"{by.name} restarted `{task}` on {app.name}", message)
 
     def run(self, ident: str, request: RunRequest, *, by: User, message: str | None = None) -> Task:
         """Start a detached one-off task from the current release."""
@@ -152,6 +150,7 @@ class Processes(Access):
             built.app_name,
             f"{by.name} started running `{request.command}` (detached) on {built.app_name}",
             message,
+            app_id=built.app_id,
         )
         return self._translate(lambda: self.scheduler.run(built, built.processes[0]))
 
@@ -174,6 +173,7 @@ class Processes(Access):
             built.app_name,
             f"{by.name} started running `{request.command}` (attached) on {built.app_name}",
             message,
+            app_id=built.app_id,
         )
         return self._translate(
             lambda: self.scheduler.attach(built, built.processes[0], tty=tty, rows=rows, cols=cols)

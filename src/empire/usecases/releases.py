@@ -106,10 +106,11 @@ class Releases(Access):
                 by=by,
                 message=message,
             )
+            name = target.name  # `app` may have been the app's id
             if created:
-                self._publish("create", by, name, f"{by.name} created {name}", message, tx=tx)
+                self._publish("create", by, target, f"{by.name} created {name}", message, tx=tx)
             text = f"{by.name} deployed {image} to {name} (v{release.version})"
-            self._publish("deploy", by, name, text, message, tx=tx)
+            self._publish("deploy", by, target, text, message, tx=tx)
             self.failpoints.hit("before-commit")
         emit({"status": f"Status: Created new release v{release.version} for {name}"})
         progress = (lambda line: emit({"status": line})) if stream else None
@@ -169,7 +170,7 @@ class Releases(Access):
                 message=message,
             )
             text = f"{by.name} rolled back {app.name} to v{old.version}"
-            self._publish("rollback", by, app.name, text, message, tx=tx)
+            self._publish("rollback", by, app, text, message, tx=tx)
         return self._submit(app, release)
 
     # -- config -----------------------------------------------------------------------------
@@ -238,7 +239,7 @@ class Releases(Access):
                 )
             keys = ", ".join(sorted(changes))
             text = f"{by.name} changed environment variables on {app.name} ({keys})"
-            self._publish("set", by, app.name, text, message, tx=tx)
+            self._publish("set", by, app, text, message, tx=tx)
         if release is not None:
             self._submit(app, release)
         return merged

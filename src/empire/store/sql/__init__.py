@@ -28,6 +28,7 @@ from sqlalchemy.util.concurrency import greenlet_spawn, in_greenlet
 
 from empire.errors import Unavailable
 from empire.secrets import Cipher
+from empire.store import migrate
 from empire.store import tables as t
 from empire.store.sql.engine import connect, loop_engine
 from empire.store.sql.transaction import SqlTransaction
@@ -49,7 +50,7 @@ class SqlStore:
     ) -> None:
         self.engine = engine
         self.expected_revision = expected_revision
-        self.cipher = cipher  # config vars are encrypted at rest when set
+        self.cipher = cipher  # config vars and certificates are encrypted at rest when set
         self._postgres = engine.dialect.name == "postgresql"
         self._loop_engine: Engine | None = None  # made on the first `run_reads`
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop it serves
@@ -120,6 +121,25 @@ class SqlStore:
                 )
                 count += 1
         return count
+
+    def rotate_cert_keys(self) -> int:
+        """Re-encrypt every app's certificates with the newest key (plain ones, from before
+        they were encrypted, get encrypted); return how many apps had some."""
+        assert self.cipher is not None, "rotation needs EMPIRE_ENCRYPTION_KEY"
+        count = 0
+        with self.engine.connect().execution_options(empire_write=True) as conn, conn.begin():
+            for app_id, stored in conn.execute(select(t.apps.c.id, t.apps.c.certs)):
+                if not stored:
+                    continue
+                rotated = self.cipher.rotate(stored, "certificates")
+                conn.execute(t.apps.update().where(t.apps.c.id == app_id).values(certs=rotated))
+                count += 1
+        return count
+
+    def migrate(self) -> None:
+        """Migrate the database to the newest schema, with this store's cipher for the
+        migrations that encrypt data at rest."""
+        migrate.upgrade(self.engine, cipher=self.cipher)
 
     def check(self) -> None:
         """Raise Unavailable unless the database answers at the expected schema revision."""

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from empire.errors import Conflict
 from empire.model import App, Grant, Page, Role, Team, User
+from empire.secrets import Cipher
 from empire.store import tables as t
 from empire.store.sql import views
 from empire.store.sql.rows import _app, _now_utc, _user
@@ -45,6 +46,7 @@ class AccessQueries:
     """Grants and teams, on the transaction's connection."""
 
     conn: Connection
+    cipher: Cipher | None  # the apps' certificates are encrypted with it
 
     # -- roles and grants ---------------------------------------------------------------------
 
@@ -90,7 +92,8 @@ class AccessQueries:
     def visible_apps(self, user_id: str, page: Page) -> list[App]:
         column = t.apps.c.name if page.field == "name" else t.apps.c.id
         query, params = _windowed(_VISIBLE_APPS, column, page, page.start)
-        return [_app(r._mapping) for r in self.conn.execute(query, {"user_id": user_id, **params})]
+        rows = self.conn.execute(query, {"user_id": user_id, **params})
+        return [_app(r._mapping, self.cipher) for r in rows]
 
     # -- users and teams ----------------------------------------------------------------------
 

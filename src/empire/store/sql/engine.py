@@ -6,7 +6,10 @@ the write lock early); PostgreSQL gets a cheap liveness check when a connection 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import select as select_module
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -15,14 +18,38 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 
 def connect(url: str, *, pool_size: int = 10) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and explicit BEGIN handling."""
+    """Create an engine; SQLite gets WAL, foreign keys and explicit BEGIN handling, and its
+    files are private (`private_sqlite_files`)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        private_sqlite_files(engine.url.database)
         _configure_sqlite(engine)
         return engine
     engine = create_engine(url, pool_size=pool_size, max_overflow=20)
     _configure_postgres(engine)
     return engine
+
+
+def private_sqlite_files(database: str | None) -> None:
+    """Make an SQLite database readable by this user only: the file is created 0600 before
+    SQLite opens it, and an existing one (with its `-wal` and `-shm`) is made 0600. SQLite
+    creates its `-wal`, `-shm` and journal files with the database file's mode, so those it
+    makes later are private too. It holds password hashes, the audit trail and (encrypted)
+    secrets."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.parent.is_dir():
+        return  # SQLite will say so, with its own message
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        try:
+            info = name.stat()
+        except FileNotFoundError:
+            continue
+        if info.st_uid == os.geteuid() and info.st_mode & 0o077:
+            name.chmod(info.st_mode & 0o700)
 
 
 def loop_engine(engine: Engine) -> Engine:

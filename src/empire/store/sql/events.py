@@ -12,7 +12,7 @@ from empire.store.sql.statements import _INSERT_EVENT
 
 
 class EventQueries:
-    """Events: record one, list an app's, on the transaction's connection."""
+    """Events: record one, list an app's (by its id), on the transaction's connection."""
 
     conn: Connection
 
@@ -25,6 +25,7 @@ class EventQueries:
             {
                 "kind": event.kind,
                 "user_name": event.user,
+                "app_id": event.app_id,
                 "app_name": event.app,
                 "text": event.text,
                 "message": event.message,
@@ -37,8 +38,9 @@ class EventQueries:
         assert key is not None
         return int(key[0])
 
-    def events(self, app_name: str, page: Page) -> list[Event]:
-        query = select(t.events).where(t.events.c.app_name == app_name)
+    def events(self, app_id: str, page: Page) -> list[Event]:
+        """The events of the app with id `app_id` (never another app's that had its name)."""
+        query = select(t.events).where(t.events.c.app_id == app_id)
         order = t.events.c.seq.desc() if page.descending else t.events.c.seq
         rows = self.conn.execute(query.order_by(order).limit(page.max))
         return [
@@ -51,6 +53,7 @@ class EventQueries:
                 at=_now_utc(m["created_at"]),
                 data=dict(m["data"] or {}),
                 request_id=m["request_id"],
+                app_id=m["app_id"],
             )
             for m in (row._mapping for row in rows)
         ]

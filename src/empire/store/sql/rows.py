@@ -6,6 +6,7 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
+from empire.errors import Unavailable
 from empire.model import (
     App,
     Config,
@@ -22,6 +23,7 @@ from empire.model import (
     Slug,
     User,
 )
+from empire.secrets import Cipher, is_encrypted
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -36,27 +38,43 @@ def _now_utc(value: datetime) -> datetime:
     return result
 
 
-def _app_row(app: App) -> dict[str, Any]:
+def _app_row(app: App, cipher: Cipher | None = None) -> dict[str, Any]:
+    """An app's row; with a cipher its certificates are encrypted (they hold private keys)."""
+    certs: dict[str, str] = dict(app.certs)
     return {
         "id": app.id,
         "name": app.name,
         "repo": app.repo,
         "exposure": app.exposure.value,
         "maintenance": app.maintenance,
-        "certs": dict(app.certs),
+        "certs": cipher.encrypt(certs) if cipher and certs else certs,
         "created_at": app.created_at,
         "updated_at": app.updated_at,
     }
 
 
-def _app(m: Any) -> App:
+def _certs(stored: Any, cipher: Cipher | None) -> dict[str, str]:
+    """An app's certificates from their stored form (encrypted or, from before, plain)."""
+    if not stored:
+        return {}
+    if cipher is not None:
+        return cipher.decrypt(stored, "certificates")
+    if is_encrypted(stored):
+        raise Unavailable(
+            "the apps' certificates are encrypted and no EMPIRE_ENCRYPTION_KEY is configured: "
+            "set it to the key they were written with"
+        )
+    return dict(stored)
+
+
+def _app(m: Any, cipher: Cipher | None = None) -> App:
     return App(
         id=m["id"],
         name=m["name"],
         repo=m["repo"],
         exposure=Exposure(m["exposure"]),
         maintenance=bool(m["maintenance"]),
-        certs=dict(m["certs"] or {}),
+        certs=_certs(m["certs"], cipher),
         created_at=_now_utc(m["created_at"]),
         updated_at=_now_utc(m["updated_at"]),
         released_at=_utc(m["released_at"]),

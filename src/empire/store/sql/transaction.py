@@ -8,11 +8,11 @@ mapping from `rows`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from empire.errors import Conflict
@@ -65,6 +65,9 @@ from empire.store.sql.statements import (
 )
 from empire.store.sql.users import UserQueries
 
+# One transaction-scoped advisory lock for domain writes (the key is arbitrary, Empire's own).
+_LOCK_DOMAINS = text("SELECT pg_advisory_xact_lock(7370656 /* empire domains */)")
+
 
 class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
     """One database transaction; every method is a query or a statement."""
@@ -111,7 +114,7 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
         m = row._mapping
         stored_formation = m["formation"] if formation else None
         return AppView(
-            app=_app(m),
+            app=_app(m, self.cipher),
             role=views.role(m["role_rank"]) if role_of is not None else None,
             formation=formation_from_json(stored_formation) if stored_formation else None,
             config=self._vars(m["config_vars"]) if config else None,
@@ -120,12 +123,12 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
     def apps(self, page: Page) -> list[App]:
         column = t.apps.c.name if page.field == "name" else t.apps.c.id
         query, params = _windowed(_LIVE_APPS, column, page, page.start)
-        return [_app(row._mapping) for row in self.conn.execute(query, params)]
+        return [_app(row._mapping, self.cipher) for row in self.conn.execute(query, params)]
 
     def insert_app(self, app: App) -> None:
         try:
             with self.conn.begin_nested():
-                self.conn.execute(t.apps.insert().values(**_app_row(app)))
+                self.conn.execute(t.apps.insert().values(**_app_row(app, self.cipher)))
         except IntegrityError as exc:
             raise Conflict(f"Name {app.name} is already taken") from exc
 
@@ -133,7 +136,9 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
         try:
             with self.conn.begin_nested():
                 self.conn.execute(
-                    t.apps.update().where(t.apps.c.id == app.id).values(**_app_row(app))
+                    t.apps.update()
+                    .where(t.apps.c.id == app.id)
+                    .values(**_app_row(app, self.cipher))
                 )
         except IntegrityError as exc:
             raise Conflict(f"Name {app.name} is already taken") from exc
@@ -215,7 +220,9 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
             .order_by(t.apps.c.name)
             .limit(limit)
         )
-        apps = {row._mapping["id"]: _app(row._mapping) for row in self.conn.execute(page)}
+        apps = {
+            row._mapping["id"]: _app(row._mapping, self.cipher) for row in self.conn.execute(page)
+        }
         if not apps:
             return []
         ids = list(apps)
@@ -349,3 +356,16 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
     def count_domains(self, app_id: str) -> int:
         query = select(func.count()).select_from(t.domains).where(t.domains.c.app_id == app_id)
         return int(self.conn.execute(query).scalar() or 0)
+
+    def find_domains(self, hostnames: Sequence[str], under: str | None = None) -> list[Domain]:
+        found: ColumnElement[bool] = t.domains.c.hostname.in_(list(hostnames))
+        if under is not None:
+            # Hostnames hold no LIKE wildcard (`%`, `_`): the pattern is the suffix, literally.
+            found = or_(found, t.domains.c.hostname.like("%." + under))
+        query = select(t.domains).where(found).order_by(t.domains.c.hostname)
+        return [_domain(row._mapping) for row in self.conn.execute(query)]
+
+    def lock_domains(self) -> None:
+        # SQLite: a writer already holds the database's one write lock (BEGIN IMMEDIATE).
+        if self.postgres:
+            self.conn.execute(_LOCK_DOMAINS)
