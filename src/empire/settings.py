@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 
 from empire.errors import Invalid
 from empire.failpoints import POINTS as FAILPOINTS
+from empire.images.policy import ImagePolicy
 
 SCHEDULERS = ("docker", "fake", "swarm", "ecs")
 ROUTERS = ("caddy", "none")
@@ -186,6 +187,15 @@ def _failpoints(text: str) -> tuple[str, ...]:
     return names
 
 
+def _image_patterns(text: str) -> tuple[str, ...]:
+    patterns = _list(text)
+    try:
+        ImagePolicy(allowed=patterns)
+    except Invalid as e:
+        raise Refused(e.message.removeprefix("EMPIRE_ALLOWED_IMAGES"), quiet=True) from e
+    return patterns
+
+
 def _database_url(text: str) -> str:
     if text.startswith(("postgres://", "postgresql://")):
         return "postgresql+psycopg://" + text.split("://", 1)[1]
@@ -230,6 +240,7 @@ SECRET = Kind(f"text, ≥ {MIN_SECRET_LENGTH} characters", _secret)
 WEBHOOKS = Kind("list of URLs", _webhooks)
 FAILPOINT_NAMES = Kind("list of " + ", ".join(f"`{p}`" for p in FAILPOINTS), _failpoints)
 DATABASE_URL = Kind("URL", _database_url)
+IMAGE_PATTERNS = Kind("list of repository patterns", _image_patterns)
 
 
 def _data_dir(env: Mapping[str, str], values: Mapping[str, Any]) -> str:
@@ -289,6 +300,23 @@ class Settings:
         one_of(IMAGES),
         "What resolves images and reads their Procfile: the local engine, or `fake`",
         "docker",
+    )
+    allowed_images: tuple[str, ...] = setting(
+        "EMPIRE_ALLOWED_IMAGES",
+        IMAGE_PATTERNS,
+        "The repositories users may deploy, comma-separated: `acme/*`, "
+        "`docker.io/library/redis`, `registry.example.com/acme/**` (`*` within one path "
+        "segment, `**` across them; Docker Hub is `docker.io/library/x`); others are refused "
+        "with 403",
+        shown="none: any image",
+    )
+    allow_local_registries: bool = setting(
+        "EMPIRE_ALLOW_LOCAL_REGISTRIES",
+        BOOLEAN,
+        "Allow images from a registry at a loopback, link-local or unspecified address "
+        "(`127.0.0.1:5000/x`, `localhost:5000/x`, `169.254.169.254/x`), or a name that "
+        "resolves to one",
+        "false",
     )
     router: str = setting(
         "EMPIRE_ROUTER",

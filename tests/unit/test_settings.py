@@ -85,6 +85,8 @@ def test_values_are_read_by_their_kind() -> None:
             "EMPIRE_TOKEN_TTL_DAYS": "0",
             "EMPIRE_MESSAGES_REQUIRED": "Yes",
             "EMPIRE_ENCRYPTION_KEY": "new,old",
+            "EMPIRE_ALLOWED_IMAGES": "acme/*, registry.example.com/acme/**",
+            "EMPIRE_ALLOW_LOCAL_REGISTRIES": "on",
         }
     )
     assert settings.log_level == "debug"
@@ -94,6 +96,8 @@ def test_values_are_read_by_their_kind() -> None:
     assert settings.token_ttl is None
     assert settings.messages_required
     assert settings.encryption_keys == ("new", "old")
+    assert settings.allowed_images == ("acme/*", "registry.example.com/acme/**")
+    assert settings.allow_local_registries
 
 
 def test_every_bad_value_is_named_at_once() -> None:
@@ -106,6 +110,7 @@ def test_every_bad_value_is_named_at_once() -> None:
                 "EMPIRE_ECS_DEPLOY_TIMEOUT": "nan",
                 "EMPIRE_MESSAGES_REQUIRED": "maybe",
                 "EMPIRE_SCHEDULER": "nomad",
+                "EMPIRE_ALLOWED_IMAGES": "acme/*,acme/api:v1",
             }
         )
     message = refused.value.message
@@ -117,6 +122,7 @@ def test_every_bad_value_is_named_at_once() -> None:
         "EMPIRE_ECS_DEPLOY_TIMEOUT='nan' (use a number of seconds)",
         "EMPIRE_MESSAGES_REQUIRED='maybe' (use true or false)",
         "EMPIRE_SCHEDULER='nomad' (use one of docker, fake, swarm, ecs)",
+        "EMPIRE_ALLOWED_IMAGES: 'acme/api:v1' names a tag",
     ):
         assert problem in message
 
