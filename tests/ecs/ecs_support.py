@@ -34,6 +34,20 @@ ACCOUNT = "123456789012"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
+# A configuration for the pure tests (the moto tests make theirs with `make_infra`).
+CONFIG = EcsConfig(
+    region="us-east-1",
+    cluster="arn:aws:ecs:us-east-1:1:cluster/production",
+    subnets=("subnet-a",),
+    security_groups=("sg-1",),
+    public_listener_arn="public",
+    internal_listener_arn="internal",
+    hosted_zone_id="Z1",
+    task_role_arn="task",
+    execution_role_arn="execution",
+    log_group="/empire",
+)
+
 PROCFILE = b"""
 web:
   command: ./bin/web --port $PORT

@@ -14,8 +14,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from ecs.ecs_support import ACCOUNT, CREDENTIALS, REGION, AppState, Infra
-from ecs.test_mapping import CONFIG
+from ecs.ecs_support import ACCOUNT, CONFIG, CREDENTIALS, REGION, AppState, Infra
 from empire.model import HealthCheck, Outcome
 from empire.scheduler import Manifest, ManifestProcess
 from empire.scheduler.ecs import Aws, EcsConfig, make_clients

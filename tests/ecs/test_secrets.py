@@ -255,7 +255,7 @@ def test_a_role_the_operator_did_not_allow_is_refused(infra: Infra) -> None:
 
 
 def test_parameter_arns_follow_the_execution_role_s_account_and_partition() -> None:
-    from ecs.test_mapping import CONFIG
+    from ecs.ecs_support import CONFIG
 
     china = dataclasses.replace(
         CONFIG, region="cn-north-1", execution_role_arn="arn:aws-cn:iam::210987654321:role/x"

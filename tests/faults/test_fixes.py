@@ -1,10 +1,8 @@
-"""Focused tests of what the fault tests found, and of the failpoint facility they use.
+"""Focused tests of what the fault tests found (tests/unit/test_failpoints.py: their failpoints).
 
 - A container left unarmed by a rollout that never finished (Empire killed mid-rollout) is
   health-checked and armed by the next submit, or removed with a rolled-back verdict when it
   is not healthy; never routed unchecked (`Rollout._unchecked`).
-- `EMPIRE_FAILPOINTS` is parsed and checked by `Settings.from_env`; `Failpoints` does nothing
-  unless armed, and pauses after leaving its marker when it is.
 """
 
 from __future__ import annotations
@@ -12,11 +10,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import docker
@@ -24,37 +20,12 @@ import docker.errors
 import pytest
 
 from empire import manifest as manifests
-from empire.errors import Invalid
-from empire.failpoints import Failpoints
 from empire.model import App, Config, Exposure, Outcome, Port, Process, Release, Slug
 from empire.router import Route
 from empire.scheduler import Manifest, labels
 from empire.scheduler.docker import DockerScheduler, containers
 from empire.scheduler.docker.instances import list_instances
 from empire.scheduler.kit import containers as kit
-from empire.settings import Settings
-
-# -- failpoints -------------------------------------------------------------------------------
-
-
-def test_failpoints_are_read_from_the_environment_and_checked(tmp_path: Path) -> None:
-    env = {"EMPIRE_DATA_DIR": str(tmp_path)}
-    assert Settings.from_env(env).failpoints == ()
-    armed = Settings.from_env({**env, "EMPIRE_FAILPOINTS": "mid-rollout, draining"})
-    assert armed.failpoints == ("mid-rollout", "draining")
-    with pytest.raises(Invalid, match="EMPIRE_FAILPOINTS='mid-rolout'"):
-        Settings.from_env({**env, "EMPIRE_FAILPOINTS": "mid-rolout"})
-
-
-def test_a_failpoint_is_inert_unless_armed(tmp_path: Path) -> None:
-    points = Failpoints(["draining"], tmp_path, pause=0.2)
-    started = time.monotonic()
-    points.hit("mid-rollout")
-    assert time.monotonic() - started < 0.05
-    assert list(tmp_path.iterdir()) == []
-    points.hit("draining")
-    assert time.monotonic() - started >= 0.2
-    assert (tmp_path / "failpoint-draining").read_text().strip().isdigit()  # our pid
 
 
 class TableRouter:

@@ -1,4 +1,4 @@
-"""The pure parts of the mapping: schedules, names, record anchors, task definitions."""
+"""The ECS mapping's pure parts: schedules, names, record anchors, task definitions."""
 
 from __future__ import annotations
 
@@ -6,26 +6,13 @@ import dataclasses
 
 import pytest
 
-from ecs.ecs_support import AppState
+from ecs.ecs_support import CONFIG, AppState
 from empire.errors import Invalid
 from empire.model import HealthCheck
 from empire.scheduler import Manifest
-from empire.scheduler.ecs import EcsConfig, cron_expression
+from empire.scheduler.ecs import cron_expression
 from empire.scheduler.ecs.records import Anchor
 from empire.scheduler.ecs.taskdefs import definition, health_check
-
-CONFIG = EcsConfig(
-    region="us-east-1",
-    cluster="arn:aws:ecs:us-east-1:1:cluster/production",
-    subnets=("subnet-a",),
-    security_groups=("sg-1",),
-    public_listener_arn="public",
-    internal_listener_arn="internal",
-    hosted_zone_id="Z1",
-    task_role_arn="task",
-    execution_role_arn="execution",
-    log_group="/empire",
-)
 
 
 @pytest.mark.parametrize(
