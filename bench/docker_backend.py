@@ -2,19 +2,25 @@
 
     .venv/bin/python bench/docker_backend.py
 
-Starts `empire server` (Docker scheduler, Caddy router) on free loopback ports, builds busybox
-httpd images locally (no pulls), and measures:
+Starts `empire server` (Docker scheduler, its router container) on free loopback ports, builds
+busybox httpd images locally (no pulls), and measures:
 - deploy → first 200 from the new release through the router (median), against a bare
-  `docker run` + wait-for-HTTP of the same image;
+  `docker run` + wait-for-HTTP of the same image, and what a deploy call costs in all (the
+  drain of the old instances included);
 - rollback → serving (median);
-- zero downtime: ~100 requests/s through the router while 10 deploys, 10 rollbacks and
-  5 scale changes run: failed requests;
+- zero loss: probes inside the app network (`http://<app>/` with a new connection per request
+  and with one kept alive, `http://web.<app>/`) and outside (through the router, both ways)
+  while 10 deploys, 10 rollbacks, 5 scale changes and 3 restarts run: failed requests per
+  column;
+- the router killed (kill -9) under load: until it serves again;
 - scale web 1 → 20, against starting 20 containers directly.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -29,11 +35,13 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from support.probes import Probes, netns_of  # noqa: E402
 from support.server import EmpireServer  # noqa: E402
 from support.services import free_port  # noqa: E402
 
 PROCFILE = 'web: sh -c "echo $EMPIRE_RELEASE > /www/index.html; exec httpd -f -p $PORT -h /www"\n'
 ROUNDS = 5
+DRAIN = 2  # EMPIRE_DRAIN_SECONDS, as by default
 
 
 def build_images(client: docker.DockerClient, repo: str, count: int, workdir: Path) -> list[str]:
@@ -135,11 +143,12 @@ def main() -> None:
             Path(tmp) / "empire",
             env={
                 "EMPIRE_SCHEDULER": "docker",
-                "EMPIRE_ROUTER_ADMIN": f"127.0.0.1:{free_port()}",
+                "EMPIRE_ROUTER_CONTAINER": f"{network}-router",
                 "EMPIRE_ROUTER_LISTEN": router,
                 "EMPIRE_ROUTER_TLS_LISTEN": f"127.0.0.1:{free_port()}",
                 "EMPIRE_DOCKER_NETWORK": network,
                 "EMPIRE_RATE_LIMIT_PER_HOUR": "0",
+                "EMPIRE_DRAIN_SECONDS": str(DRAIN),
             },
         )
         server.data_dir.mkdir(parents=True)
@@ -180,44 +189,59 @@ def main() -> None:
                     )
                 )
 
-            # Zero downtime under ~100 requests/s.
-            results: list[int] = []
-            stop = threading.Event()
-
-            def load() -> None:
-                # A connection per request, as independent clients: see the stack tests.
-                limits = httpx.Limits(max_keepalive_connections=0)
-                with httpx.Client(timeout=5, limits=limits) as http:
-                    for _ in range(60_000):  # bounded: stops by itself
-                        if stop.is_set():
-                            return
-                        began = time.monotonic()
-                        try:
-                            code = http.get(f"http://{router}/", headers={"Host": host}).status_code
-                        except httpx.HTTPError:
-                            code = 0
-                        results.append(code)
-                        time.sleep(max(0.0, 0.01 - (time.monotonic() - began)))
-
-            loader = threading.Thread(target=load)
-            loader.start()
+            # Zero loss, inside and outside, through 10 deploys, 10 rollbacks, 5 scales and
+            # 3 restarts.
+            address = client.api.inspect_container(f"{network}-router")["NetworkSettings"]
+            inside_client = client.containers.run(
+                tags[0],
+                ["sleep", "3600"],
+                network=network,
+                dns=[address["Networks"][network]["IPAddress"]],
+                labels={"empire.network": network},
+                detach=True,
+            )
+            inside = {"netns": netns_of(client.api, inside_client.id), "dns": "127.0.0.11"}
+            probes = Probes()
+            probes.start("internal fresh", f"http://{repo}/", repo, "fresh", **inside)
+            probes.start("internal keep-alive", f"http://{repo}/", repo, "keepalive", **inside)
+            probes.start(
+                "internal web.<app>", f"http://web.{repo}/", f"web.{repo}", "fresh", **inside
+            )
+            probes.start("public fresh", f"http://{router}/", host, "fresh")
+            probes.start("public keep-alive", f"http://{router}/", host, "keepalive")
             started = time.monotonic()
             actions = 0
+            calls = []
             for i in range(10):
+                began = time.monotonic()
                 deploy(tags[ROUNDS + 1 + i % 10])
+                calls.append(time.monotonic() - began)
                 api.post(f"/apps/{repo}/releases", json={"release": str(version)})
                 version += 2
                 actions += 2
                 if i % 2 == 0:
                     api.patch(
                         f"/apps/{repo}/formation",
-                        json={"updates": [{"type": "web", "quantity": 1 + (i // 2) % 3}]},
+                        json={"updates": [{"type": "web", "quantity": 2 + (i // 2) % 2}]},
                     )
                     actions += 1
-            stop.set()
-            loader.join()
+                if i in (1, 5, 9):
+                    api.delete(f"/apps/{repo}/dynos")
+                    actions += 1
+            results = probes.finish()
+            inside_client.remove(force=True)
             elapsed = time.monotonic() - started
-            failed = sum(1 for code in results if code != 200)
+
+            # The router killed under load: until every request answers again.
+            probes.start("public during the kill", f"http://{router}/", host, "fresh")
+            time.sleep(1)
+            pid = client.api.inspect_container(f"{network}-router")["State"]["Pid"]
+            killed = time.monotonic()
+            os.kill(int(pid), signal.SIGKILL)
+            time.sleep(0.2)
+            back = wait_for(router, host, f"v{version}", timeout=30) - killed
+            time.sleep(1)
+            outage = probes.finish()["public during the kill"]
 
             api.patch(f"/apps/{repo}/formation", json={"updates": [{"type": "web", "quantity": 1}]})
             start = time.monotonic()
@@ -232,12 +256,6 @@ def main() -> None:
             api.delete(f"/apps/{repo}")
             api.close()
             server.stop()
-            pidfile = server.data_dir / "caddy" / "caddy.pid"
-            if pidfile.exists():
-                import os
-                import signal
-
-                os.kill(int(pidfile.read_text()), signal.SIGTERM)
             for c in client.containers.list(
                 all=True, filters={"label": f"empire.network={network}"}
             ):
@@ -258,9 +276,18 @@ def main() -> None:
         f"(samples {[round(x, 2) for x in rollbacks]})"
     )
     print(
-        f"zero downtime: {len(results)} requests in {elapsed:.0f} s "
-        f"({len(results) / elapsed:.0f}/s) during {actions} deploys/rollbacks/scales: "
-        f"{failed} failed (target 0)"
+        f"a deploy call (start, health, shift, drain of {DRAIN} s, stop): median "
+        f"{statistics.median(calls):.2f} s"
+    )
+    print(f"zero loss during {actions} deploys/rollbacks/scales/restarts in {elapsed:.0f} s:")
+    for name, result in results.items():
+        print(
+            f"  {name:22} {result['failed']:>4} failed of {result['total']:>5} "
+            f"({result['connections']} connections; target 0 failed)"
+        )
+    print(
+        f"router killed (kill -9) under load: serving again after {back:.2f} s "
+        f"(target <= 2 s); {outage['failed']} of {outage['total']} requests failed meanwhile"
     )
     print(
         f"scale web 1 -> 20: {scale:.2f} s ({len(running)} up); 20 containers started "

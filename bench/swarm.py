@@ -10,18 +10,19 @@ scheduler calls (`submit` of manifests built by `empire.manifest.build`, no HTTP
   router that carries the new release (median of ROUNDS, default 5);
 - rollback → serving: `submit` of a new release with an older image (the one of two releases
   back, as `emp rollback` makes it), likewise;
-- failed requests: a load loop of about 100 requests/s through the router during all rounds.
+- failed requests during all rounds: on Swarm, probes inside the overlay (`http://<app>/`,
+  a new connection per request and one kept alive) and through the router (both ways); on
+  Docker, a load loop of about 100 requests/s through the router.
 
 Swarm: a real two-node swarm built for the run (tests/swarm/cluster.py: two engines in network
 namespaces, a registry), images pushed to the registry (a deploy pulls on the node the task
-lands on), SwarmRouter's Caddy on the overlay; the probes and the load run inside the
-manager's namespace. Docker: the machine's main engine, a DockerScheduler and a CaddyRouter on
-loopback ports, images built locally.
+lands on), the router container on the overlay; the probes run inside the manager's
+namespace and in a client container. Docker: the machine's main engine, a DockerScheduler and
+its router container on a bridge of its own, images built locally.
 """
 
 from __future__ import annotations
 
-import json
 import statistics
 import subprocess
 import sys
@@ -42,24 +43,18 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from empire import manifest as manifests  # noqa: E402
 from empire.model import App, Config, Outcome, Port, Process, Release, Size, Slug  # noqa: E402
-from empire.router.caddy import CaddyRouter  # noqa: E402
+from empire.router.router import EngineRouter  # noqa: E402
 from empire.scheduler import Manifest, Scheduler  # noqa: E402
 from empire.scheduler.docker import DockerScheduler  # noqa: E402
-from empire.scheduler.swarm import SwarmRouter, SwarmScheduler  # noqa: E402
-from support.services import CaddyServer, free_port  # noqa: E402
-from swarm.cluster import (  # noqa: E402
-    NETNS_DIR,
-    Cluster,
-    build,
-    busybox_context,
-    push,
-    router_image_of,
-)
+from empire.scheduler.kit.api import engine_api  # noqa: E402
+from empire.scheduler.swarm import SwarmScheduler  # noqa: E402
+from support.probes import Probes, netns_of  # noqa: E402
+from support.services import free_port  # noqa: E402
+from swarm.cluster import NETNS_DIR, Cluster, build, busybox_context, push  # noqa: E402
 
 WEB = ("sh", "-c", 'echo "$EMPIRE_RELEASE" > /www/index.html; exec httpd -f -p "$PORT" -h /www')
 SIZE = Size(256, 64 * 1024 * 1024, 128)
 HOST = "bench.example.test"
-LOAD = ROOT / "tests" / "swarm" / "load.py"
 # Polls until the body is the expected text; prints the wall-clock time it was first seen.
 PROBE = """
 import http.client, sys, time
@@ -148,16 +143,18 @@ def swarm_figures(count: int, workdir: Path) -> dict[str, Any]:
         for n in range(count + 1):
             tag = build(cluster, context(workdir / "swarm", n), f"bench:v{n}")
             images.append(push(cluster, tag, "bench", f"v{n}"))
-        router = SwarmRouter(
-            cluster.manager.client,
-            image=router_image_of(cluster),
+        router = EngineRouter(
+            engine_api(cluster.manager.client),
             network=f"emp-sw-{cluster.id}",
-            admin_dir=cluster.dir / "router",
+            driver="overlay",
+            state=cluster.dir / "router",
             listen="127.0.0.1:8080",
+            tls_listen=None,
             name=f"emp-sw-{cluster.id}-router",
         )
         router.start()
-        scheduler = SwarmScheduler(cluster.manager.client, router, network=router.network)
+        scheduler = SwarmScheduler(cluster.manager.client, router, network=router.container.network)
+        scheduler.start()
         netns = str(NETNS_DIR / cluster.manager.netns)
 
         def probe(text: str) -> Callable[[], float]:
@@ -181,28 +178,27 @@ def swarm_figures(count: int, workdir: Path) -> dict[str, Any]:
         wait = probe("v1")
         scheduler.submit(first)
         wait()
-        load = subprocess.Popen(
-            [
-                "nsenter",
-                f"--net={netns}",
-                "--",
-                sys.executable,
-                str(LOAD),
-                "http://127.0.0.1:8080/",
-                HOST,
-                "100000",
-                "900",
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
+        client = cluster.manager.client.containers.run(
+            images[0],
+            ["sleep", "3600"],
+            network=router.container.network,
+            dns=[router.resolver()],
+            detach=True,
         )
-        assert load.stdout is not None and load.stdout.readline().strip() == "started"
+        inside = {"netns": netns_of(cluster.manager.api, client.id), "dns": "127.0.0.11"}
+        name = app.app.name
+        probes = Probes()
+        probes.start("internal fresh", f"http://{name}/", name, "fresh", **inside)
+        probes.start("internal keep-alive", f"http://{name}/", name, "keepalive", **inside)
+        probes.start("public fresh", "http://127.0.0.1:8080/", HOST, "fresh", netns=netns)
+        probes.start("public keep-alive", "http://127.0.0.1:8080/", HOST, "keepalive", netns=netns)
         figures: dict[str, Any] = rounds(scheduler, app, count, probe)
-        summary = json.loads(load.communicate("", timeout=60)[0].strip().splitlines()[-1])
+        columns = probes.finish()
+        client.remove(force=True)
         scheduler.remove(app.app.id)
+        scheduler.close()
         router.close()
-    return {**figures, "load": summary}
+    return {**figures, "columns": columns}
 
 
 def docker_figures(count: int, workdir: Path) -> dict[str, Any]:
@@ -214,9 +210,14 @@ def docker_figures(count: int, workdir: Path) -> dict[str, Any]:
         tags.append(tag)
     network = f"empire-bench-{uuid.uuid4().hex[:6]}"
     listen = f"127.0.0.1:{free_port()}"
-    caddy = CaddyServer(base_dir=workdir)
-    caddy.start()
-    router = CaddyRouter(caddy.admin_address, listen, f"127.0.0.1:{free_port()}")
+    router = EngineRouter(
+        engine_api(client),
+        network=network,
+        state=workdir / "docker-router",
+        listen=listen,
+        tls_listen=None,
+        name=f"{network}-router",
+    )
     scheduler = DockerScheduler(client, router, network=network)
     app = Releases(tags)
     try:
@@ -238,7 +239,7 @@ def docker_figures(count: int, workdir: Path) -> dict[str, Any]:
     finally:
         scheduler.remove(app.app.id)
         router.close()
-        caddy.close()
+        client.containers.get(f"{network}-router").remove(force=True)
         for net in client.networks.list(names=[network]):
             net.remove()
         for tag in tags:
@@ -276,12 +277,15 @@ def load_loop(listen: str, results: list[int], stop: threading.Event) -> None:
 def line(name: str, figures: dict[str, Any]) -> str:
     d, r = statistics.median(figures["deploys"]), statistics.median(figures["rollbacks"])
     v = statistics.median(figures["verdicts"])
-    load = figures["load"]
+    columns = figures.get("columns") or {"public fresh": figures["load"]}
+    failed = "; ".join(
+        f"{column}: {c['failed']} failed of {c['total']}" for column, c in columns.items()
+    )
     return (
         f"{name:<7} deploy -> serving median {d:5.2f} s {_samples(figures['deploys'])}\n"
         f"{'':<7} rollback -> serving median {r:5.2f} s {_samples(figures['rollbacks'])}\n"
         f"{'':<7} submit -> verdict median {v:5.2f} s {_samples(figures['verdicts'])}\n"
-        f"{'':<7} requests during the rounds: {load['total']}, failed {load['failed']}"
+        f"{'':<7} requests during the rounds: {failed}"
     )
 
 

@@ -46,6 +46,12 @@ class Empire(Users, Apps, Releases, Processes, Domains, Audit, Access):
         """Raise Unavailable unless the store is reachable at the expected schema."""
         self.store.check()
 
+    def health(self) -> dict[str, object]:
+        """What `/health` says: the store is reachable (else Unavailable), and how the
+        backend's own parts are (the router, on the Docker and Swarm backends)."""
+        self.check()
+        return {"status": "ok", **self.scheduler.status()}
+
     def reconcile(self) -> int:
         """Converge the scheduler to the store: resubmit every app, prune the rest.
 

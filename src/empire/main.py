@@ -79,17 +79,12 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
     if migrate if migrate is not None else settings.sqlite:
         migrations.upgrade(store.engine, cipher=store.cipher)
     store.check()
-    # On swarm the router is a container on the overlay that the reconciler starts.
-    if settings.router == "caddy" and settings.scheduler != "swarm":
-        from empire.router.caddy import ensure_caddy
-
-        if ensure_caddy(settings.router_admin, settings.router_listen, settings.data_dir):
-            log.info("started Caddy (admin %s), detached", settings.router_admin)
     router = build_router(settings)
+    router.start()  # supervises the router container: brought back within a second or two
     empire = build_empire(
         settings, store=store, router=router, events=build_event_sink(settings), host=listening
     )
-    reconciler = Reconciler(empire, router, settings.reconcile_interval)
+    reconciler = Reconciler(empire, settings.reconcile_interval)
     reconciler.start(now=True)  # converges in the background: the API answers meanwhile
     dispatcher = build_dispatcher(settings, store, listening) if settings.webhooks else None
     if dispatcher is not None:
@@ -110,6 +105,7 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
         if dispatcher is not None:
             dispatcher.stop()
         reconciler.stop()
+        router.close()
         empire.scheduler.close()
 
 

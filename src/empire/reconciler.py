@@ -2,7 +2,7 @@
 
 It heals what a crash, a restart of Empire or of the engine, or a lost rollout left behind:
 `Empire.reconcile` resubmits each app's newest state (cheap when nothing changed) and prunes
-apps that no longer exist; `Router.ensure` rebuilds the proxy's routes when it came back empty.
+apps that no longer exist. The router supervises itself (`Router.start`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import threading
 
 from empire.core import Empire
 from empire.errors import EmpireError
-from empire.router import Router
 
 log = logging.getLogger("empire.reconciler")
 
@@ -20,20 +19,14 @@ log = logging.getLogger("empire.reconciler")
 class Reconciler:
     """Runs `run_once` in a daemon thread every `interval` seconds until `stop`."""
 
-    def __init__(self, empire: Empire, router: Router, interval: float) -> None:
+    def __init__(self, empire: Empire, interval: float) -> None:
         self.empire = empire
-        self.router = router
         self.interval = interval
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> None:
         """Converge once; failures are logged and retried on the next round."""
-        try:
-            if self.router.ensure():
-                log.warning("the router had lost its routes: rebuilt them")
-        except EmpireError as exc:
-            log.warning("router: %s", exc)
         try:
             self.empire.reconcile()
         except EmpireError as exc:

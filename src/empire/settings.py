@@ -321,16 +321,11 @@ class Settings:
     router: str = setting(
         "EMPIRE_ROUTER",
         one_of(ROUTERS),
-        "What routes public domains to web processes",
+        "What routes traffic to processes: `caddy` is the router container (Caddy and the "
+        "resolver) on the app network, for public domains and `http://<app>` alike",
         "caddy",
         shown="`caddy` with the docker and swarm schedulers, else `none`",
         derive=_router_for,
-    )
-    router_admin: str = setting(
-        "EMPIRE_ROUTER_ADMIN",
-        TEXT,
-        "Caddy's admin API (`empire server` starts a detached Caddy when none answers)",
-        "127.0.0.1:2019",
     )
     router_container: str = setting(
         "EMPIRE_ROUTER_CONTAINER",
@@ -395,13 +390,6 @@ class Settings:
     )
     swarm_registry: str | None = setting(
         "EMPIRE_SWARM_REGISTRY", OPTIONAL_TEXT, "Swarm: the registry every node pulls from"
-    )
-    swarm_router_image: str = setting(
-        "EMPIRE_SWARM_ROUTER_IMAGE",
-        TEXT,
-        "Swarm: the Caddy image run on the overlay (FROM scratch with Debian's caddy; "
-        "`tests/swarm/cluster.py` shows how to build it)",
-        "empire-caddy:2.6",
     )
     swarm_monitor: float = setting(
         "EMPIRE_SWARM_MONITOR", SECONDS, "Swarm: the update monitor window", "5"

@@ -120,23 +120,22 @@ def build_failpoints(settings: Settings) -> Failpoints:
 
 
 def build_router(settings: Settings) -> Router:
-    """Pick the router named by EMPIRE_ROUTER."""
-    if settings.router == "caddy" and settings.scheduler == "swarm":
-        from empire.scheduler.swarm import SwarmRouter
+    """Pick the router named by EMPIRE_ROUTER: on the Docker and Swarm backends, `caddy` is the
+    router container (Caddy and the resolver) on the app network."""
+    if settings.router == "caddy" and settings.scheduler in ("docker", "swarm"):
+        from empire.router.router import EngineRouter
+        from empire.scheduler.kit.api import engine_api
 
-        return SwarmRouter(
-            docker_client(settings),
-            image=settings.swarm_router_image,
-            network=settings.swarm_network,
-            admin_dir=settings.data_dir / "swarm-router",
+        swarm = settings.scheduler == "swarm"
+        return EngineRouter(
+            engine_api(docker_client(settings)),
+            network=settings.swarm_network if swarm else settings.docker_network,
+            driver="overlay" if swarm else "bridge",
+            state=settings.data_dir / "router",
             listen=settings.router_listen,
             tls_listen=settings.router_tls_listen,
-        )
-    if settings.router == "caddy":
-        from empire.router.caddy import CaddyRouter
-
-        return CaddyRouter(
-            settings.router_admin, settings.router_listen, settings.router_tls_listen
+            name=settings.router_container,
+            drain=settings.drain_seconds,
         )
     return NoRouter()
 
@@ -158,6 +157,8 @@ def build_scheduler(
             network=settings.docker_network,
             clock=clock,
             health_timeout=settings.health_timeout,
+            stop_timeout=settings.stop_timeout,
+            drain=settings.drain_seconds,
             failpoints=build_failpoints(settings),
         )
     if settings.scheduler == "ecs":
@@ -180,6 +181,7 @@ def build_scheduler(
             clock=clock,
             health_timeout=settings.health_timeout,
             monitor=settings.swarm_monitor,
+            stop_grace=settings.stop_timeout,
         )
     raise NotSupported(f"the {settings.scheduler} scheduler is not available yet")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -21,35 +20,11 @@ import pytest
 
 from empire import manifest as manifests
 from empire.model import App, Config, Exposure, Outcome, Port, Process, Release, Slug
-from empire.router import Route
+from empire.router import NoRouter
 from empire.scheduler import Manifest, labels
 from empire.scheduler.docker import DockerScheduler, containers
 from empire.scheduler.docker.instances import list_instances
 from empire.scheduler.kit import containers as kit
-
-
-class TableRouter:
-    """A Router that keeps its table in memory."""
-
-    def __init__(self) -> None:
-        self.table: dict[str, Route] = {}
-        self._lock = threading.Lock()
-
-    def route(self, route: Route) -> None:
-        with self._lock:
-            self.table[route.app_id] = route
-
-    def remove(self, app_id: str) -> None:
-        with self._lock:
-            self.table.pop(app_id, None)
-
-    def routes(self) -> list[Route]:
-        with self._lock:
-            return list(self.table.values())
-
-    def ensure(self) -> bool:
-        return False
-
 
 # -- a rollout interrupted mid-way -----------------------------------------------------------
 
@@ -93,8 +68,14 @@ def _manifest(app: App, version: int, image: str, command: tuple[str, ...]) -> M
     return dataclasses.replace(built, processes=processes)
 
 
-def _interrupted(api: Any, built: Manifest, network: str) -> str:
+def _hosts(router: NoRouter, app_id: str) -> tuple[str, ...]:
+    route = router.current(app_id)
+    return tuple(e.host for e in route.endpoints("web")) if route else ()
+
+
+def _interrupted(api: Any, built: Manifest, network: containers.Network) -> str:
     """Start v2's web container as a rollout does, then stop there (no check, no arming)."""
+    network.ensure()
     process = built.processes[0]
     container_id = containers.create(
         api, built, process, kind=labels.SERVICE, index=1, nonce="", network=network
@@ -118,7 +99,7 @@ def test_a_rollout_left_unchecked_is_checked_before_it_is_routed(
         updated_at=datetime.now(UTC),
         exposure=Exposure.PUBLIC,
     )
-    router = TableRouter()
+    router = NoRouter()  # keeps the table in memory
 
     def scheduler() -> DockerScheduler:  # a new Empire process: nothing in memory
         return DockerScheduler(
@@ -127,10 +108,9 @@ def test_a_rollout_left_unchecked_is_checked_before_it_is_routed(
 
     v1 = _manifest(app, 1, images.web, SERVE)
     assert scheduler().submit(v1).outcome is Outcome.SUCCEEDED
-    (old,) = router.table[app.id].upstreams
+    (old,) = _hosts(router, app.id)
     v2 = _manifest(app, 2, images.web, SERVE if healthy else MUTE)
-    scheduler().network.ensure()
-    left = _interrupted(docker_client.api, v2, network)
+    left = _interrupted(docker_client.api, v2, scheduler().network)
     assert _policy(docker_client, left) == "no"
 
     verdict = scheduler().submit(v2)
@@ -140,10 +120,10 @@ def test_a_rollout_left_unchecked_is_checked_before_it_is_routed(
         assert verdict.outcome is Outcome.SUCCEEDED, verdict.reason
         assert [i.id for i in found] == [left]  # kept, not started again
         assert _policy(docker_client, left) == "unless-stopped"  # and armed
-        assert router.table[app.id].upstreams == (f"127.0.0.1:{found[0].ports[80]}",)
+        assert _hosts(router, app.id) == (found[0].name,)
     else:
         assert verdict.outcome is Outcome.ROLLED_BACK, verdict.reason
         assert "web.1 was not healthy after 3s" in verdict.reason
         assert left not in [i.id for i in found]  # removed, never routed
         assert [i.release for i in found] == [1]
-        assert router.table[app.id].upstreams == (old,)
+        assert _hosts(router, app.id) == (old,)

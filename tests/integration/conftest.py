@@ -228,18 +228,29 @@ def _wait_for_registry(address: str, process: subprocess.Popen[bytes], log: Path
 
 
 class RecordingRouter:
-    """A Router that keeps the table in memory and records every call with its time."""
+    """A Router that keeps the table in memory and records every call with its time.
 
-    def __init__(self) -> None:
+    It has no resolver, so containers carry the legacy network aliases; `upstreams` maps a
+    route's web instances to their ports published on 127.0.0.1, for tests to reach them.
+    """
+
+    drain = 0.3
+
+    def __init__(self, client: docker.DockerClient, resolver: str | None = None) -> None:
         import threading
 
+        self.client = client
         self.table: dict[str, object] = {}
         self.calls: list[tuple[float, str, object]] = []  # (time.time(), verb, route or app id)
+        self._resolver = resolver
         self._lock = threading.Lock()
 
     def route(self, route: object) -> None:
         with self._lock:
-            self.table[route.app_id] = route  # type: ignore[attr-defined]
+            if route.empty:  # type: ignore[attr-defined]
+                self.table.pop(route.app_id, None)  # type: ignore[attr-defined]
+            else:
+                self.table[route.app_id] = route  # type: ignore[attr-defined]
             self.calls.append((time.time(), "route", route))
 
     def remove(self, app_id: str) -> None:
@@ -251,13 +262,40 @@ class RecordingRouter:
         with self._lock:
             return list(self.table.values())
 
+    def current(self, app_id: str) -> object | None:
+        with self._lock:
+            return self.table.get(app_id)
+
+    def resolver(self) -> str | None:
+        return self._resolver
+
     def ensure(self) -> bool:
         return False
 
-    def upstreams(self, app_id: str) -> tuple[str, ...]:
-        with self._lock:
-            route = self.table.get(app_id)
-        return tuple(route.upstreams) if route is not None else ()  # type: ignore[attr-defined]
+    def start(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def status(self) -> dict[str, object]:
+        return {"router": "recording"}
+
+    def hosts(self, app_id: str, process: str = "web") -> tuple[str, ...]:
+        """The container names the app's route sends `process`'s requests to."""
+        route = self.current(app_id)
+        if route is None:
+            return ()
+        return tuple(e.host for e in route.endpoints(process))  # type: ignore[attr-defined]
+
+    def upstreams(self, app_id: str, process: str = "web") -> tuple[str, ...]:
+        """`127.0.0.1:<port>` of each instance of the route: where its first port is published."""
+        found = []
+        for host in self.hosts(app_id, process):
+            ports = self.client.api.inspect_container(host)["NetworkSettings"]["Ports"]
+            bindings = next(iter(b for b in ports.values() if b), [])
+            found.append(f"127.0.0.1:{bindings[0]['HostPort']}")
+        return tuple(found)
 
 
 @pytest.fixture
@@ -277,8 +315,8 @@ def docker_network(docker_client: docker.DockerClient) -> Iterator[str]:
 
 
 @pytest.fixture
-def recording_router() -> RecordingRouter:
-    return RecordingRouter()
+def recording_router(docker_client: docker.DockerClient) -> RecordingRouter:
+    return RecordingRouter(docker_client)
 
 
 @pytest.fixture

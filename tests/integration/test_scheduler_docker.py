@@ -113,8 +113,9 @@ def test_containers_carry_labels_env_limits_and_loopback_only_ports(
     # The router got the loopback port, and the app answers there.
     [route] = recording_router.routes()
     assert route.hostnames == ("acme.test",)
-    assert route.upstreams == (f"127.0.0.1:{published[0]['HostPort']}",)
-    assert get(route.upstreams[0]) == "v1"
+    assert route.endpoints("web")[0].host == ct.name
+    assert recording_router.upstreams(app.id) == (f"127.0.0.1:{published[0]['HostPort']}",)
+    assert get(recording_router.upstreams(app.id)[0]) == "v1"
 
     [wk] = containers(docker_client, app, "worker")
     assert wk.attrs["HostConfig"]["PortBindings"] == {}
@@ -157,7 +158,10 @@ def test_another_app_reaches_web_by_name_and_private_apps_get_no_route(
         if line.endswith("fetched"):
             break
     assert [line.split(": ", 1)[1] for line in lines] == ["v3", "v3", "fetched"]
-    assert recording_router.routes() == []  # both apps are private
+    # Both apps are private: acme's route has internal names only; the client has no ports.
+    [route] = recording_router.routes()
+    assert (route.app_id, route.hostnames) == (acme.id, ())
+    assert [name for name, _ in route.processes] == ["web"]
 
 
 def test_deploy_under_load_is_start_first_and_drops_no_request(
@@ -249,7 +253,7 @@ def test_a_release_that_exits_is_rolled_back_and_the_old_one_keeps_serving(
     assert '"no DATABASE_URL"' in verdict.reason and verdict.reason.startswith("v2 ")
     assert {c.id for c in containers(docker_client, app)} == old
     assert recording_router.routes() == before
-    assert {get(u) for u in before[0].upstreams} == {"v1"}
+    assert {get(u) for u in recording_router.upstreams(app.id)} == {"v1"}
 
 
 def test_a_release_that_never_gets_healthy_is_rolled_back_at_the_deadline(
@@ -275,7 +279,7 @@ def test_a_release_that_never_gets_healthy_is_rolled_back_at_the_deadline(
     assert "web.1 was not healthy after 2s (GET /health:" in verdict.reason
     assert '"warming up"' in verdict.reason
     assert {c.id for c in containers(docker_client, app)} == old
-    assert get(recording_router.routes()[0].upstreams[0]) == "v1"
+    assert get(recording_router.upstreams(app.id)[0]) == "v1"
     assert statuses.lines()[-1] == "Status: removed the new instances of v2; rolled back"
 
 
@@ -397,7 +401,9 @@ def test_maintenance_stops_everything_and_remove_cleans_up(
     assert [p.quantity for p in maintenance.processes] == [0, 0]
     assert scheduler.submit(maintenance).outcome is Outcome.SUCCEEDED
     assert containers(docker_client, app) == []
-    assert recording_router.routes() == []
+    # Still routed, to no instance: the router answers 503 while the app is in maintenance.
+    [route] = recording_router.routes()
+    assert route.hostnames == ("acme.test",) and route.processes == (("web", ()),)
 
     scheduler.submit(make_manifest(app, 1, formation, domains=("acme.test",)))
     one_off = make_manifest(app, 1, {"run": Process("run", WORKER, 1, SMALL)})

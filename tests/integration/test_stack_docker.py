@@ -1,13 +1,14 @@
-"""The whole stack for real: `empire server` on the Docker engine, Caddy routing, a reconciler.
+"""The whole stack for real: `empire server` on the Docker engine, the router container (Caddy
+and the resolver), a reconciler.
 
-Each test drives the real HTTP API; traffic to apps goes through the router's loopback port.
+Each test drives the real HTTP API; public traffic goes through the router's port published on
+127.0.0.1, internal traffic from a client container on the app network.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -23,8 +24,10 @@ import docker
 import httpx
 import pytest
 
+from support.probes import Probes, netns_of
 from support.server import EmpireServer
-from support.services import CaddyServer, free_port
+from support.services import free_port
+from support.waiting import wait_for
 
 WEB = (
     b'web: sh -c "echo $EMPIRE_RELEASE-$GREETING > /www/index.html; '
@@ -38,7 +41,7 @@ class Stack:
     server: EmpireServer
     api: httpx.Client
     router: str  # host:port of the router's plain HTTP listener
-    admin: str
+    container: str  # the router container's name
     network: str
     tls: str
 
@@ -52,35 +55,10 @@ class Stack:
         return httpx.get(f"http://{self.router}{path}", headers={"Host": host}, timeout=5)
 
 
-def caddy_pid(data_dir: Path) -> int | None:
-    pidfile = data_dir / "caddy" / "caddy.pid"
-    return int(pidfile.read_text().strip()) if pidfile.exists() else None
-
-
-def stop_pid(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:  # not our child: poll until it is gone
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-            done = 0
-        if done:
-            return
-        time.sleep(0.1)
-
-
 @pytest.fixture
 def stack(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Stack]:
     network = f"empire-it-{uuid.uuid4().hex[:8]}"
-    admin = f"127.0.0.1:{free_port()}"
+    container = f"{network}-router"
     router = f"127.0.0.1:{free_port()}"
     tls = f"127.0.0.1:{free_port()}"
     server = EmpireServer(
@@ -88,12 +66,14 @@ def stack(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Stack]
         env={
             "EMPIRE_SCHEDULER": "docker",
             "EMPIRE_IMAGES": "docker",
-            "EMPIRE_ROUTER_ADMIN": admin,
+            "EMPIRE_ROUTER_CONTAINER": container,
             "EMPIRE_ROUTER_LISTEN": router,
             "EMPIRE_ROUTER_TLS_LISTEN": tls,
             "EMPIRE_DOCKER_NETWORK": network,
             "EMPIRE_RECONCILE_INTERVAL": "1",
             "EMPIRE_HEALTH_TIMEOUT": "15",
+            "EMPIRE_DRAIN_SECONDS": "1",
+            "EMPIRE_STOP_TIMEOUT": "5",
         },
     )
     server.data_dir.mkdir(parents=True)
@@ -101,13 +81,10 @@ def stack(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Stack]
     server.start()
     api = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"})
     try:
-        yield Stack(server, api, router, admin, network, tls)
+        yield Stack(server, api, router, container, network, tls)
     finally:
         api.close()
         server.stop()
-        pid = caddy_pid(server.data_dir)
-        if pid:
-            stop_pid(pid)
         for container in docker_client.containers.list(
             all=True, filters={"label": f"empire.network={network}"}
         ):
@@ -188,35 +165,29 @@ def test_a_crashing_release_is_rolled_back_and_the_old_one_serves(
     assert stack.api.get(f"/apps/{app}/releases/1").json()["current"] is True
 
 
-def test_apps_keep_serving_without_empire_and_routes_come_back_to_an_empty_caddy(
-    stack: Stack, busybox_image
+def test_apps_keep_serving_without_empire_and_a_lost_router_comes_back(
+    stack: Stack, busybox_image, docker_client: docker.DockerClient
 ) -> None:
     image = busybox_image(workdir="/app", procfile=WEB, run="mkdir -p /www")
     app = image.tag.split(":")[0]
     stack.deploy(image.tag)
     stack.api.post(f"/apps/{app}/domains", json={"hostname": "keep.acme.test"})
     stack.server.stop()
-    assert stack.get("keep.acme.test").text.strip() == "v1-"  # Empire is down, Caddy serves
+    assert stack.get("keep.acme.test").text.strip() == "v1-"  # Empire is down, the router serves
 
-    pid = caddy_pid(stack.server.data_dir)
-    assert pid is not None
-    stop_pid(pid)
-    port = int(stack.admin.rsplit(":", 1)[1])
-    with CaddyServer(admin_port=port) as caddy:  # an empty Caddy on the same admin address
-        caddy.load(
-            {"apps": {"http": {"servers": {"other": {"listen": [stack.router], "routes": []}}}}}
-        )
-        stack.server.start()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if stack.get("keep.acme.test").text.strip() == "v1-":
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        assert stack.get("keep.acme.test").text.strip() == "v1-"
-        stack.server.stop()
+    docker_client.containers.get(stack.container).remove(force=True)  # gone, with its state
+    with pytest.raises(httpx.HTTPError):
+        stack.get("keep.acme.test")
+    stack.server.start()  # made again, its table given back
+
+    def serving() -> bool:
+        with contextlib.suppress(httpx.HTTPError):
+            return stack.get("keep.acme.test").text.strip() == "v1-"
+        return False
+
+    wait_for(serving, timeout=30, what="the router to serve the app again")
+    health = stack.api.get("/health").json()
+    assert health.get("router", {}).get("router") == "up", health
 
 
 def test_an_attached_pem_certificate_serves_the_domains_over_tls(
@@ -270,3 +241,71 @@ def test_an_attached_pem_certificate_serves_the_domains_over_tls(
                 raise
             time.sleep(0.2)
     assert reply.startswith(b"HTTP/1.1 200") and reply.rstrip().endswith(b"v1-")
+
+
+RELEASED = (
+    b'web: sh -c "echo $EMPIRE_RELEASE > /www/index.html; exec httpd -f -p $PORT -h /www"\n'
+    b"worker: sleep 3600\n"
+)
+
+
+def test_no_request_is_lost_inside_or_outside_through_releases(
+    stack: Stack, busybox_image, docker_client: docker.DockerClient
+) -> None:
+    """The issue's proof: clients inside the app network calling http://<app>/ and
+    http://web.<app>/ (a new connection per request, and one kept alive), and public clients
+    through the router (both ways), through 10 deploys, 10 rollbacks, 5 scale changes and 3
+    restarts of an app with web=2..3 and a worker: no request fails."""
+    v1 = busybox_image(workdir="/app", procfile=RELEASED, run="mkdir -p /www")
+    v2 = busybox_image(workdir="/app", procfile=RELEASED, run="mkdir -p /www /v2")
+    app = v1.tag.split(":")[0]
+    stack.deploy(v1.tag)
+    assert stack.api.post(f"/apps/{app}/domains", json={"hostname": "zero.acme.test"}).is_success
+    scale = [{"type": "web", "quantity": 2}]
+    assert stack.api.patch(f"/apps/{app}/formation", json={"updates": scale}).is_success
+    router = docker_client.api.inspect_container(stack.container)
+    client = docker_client.containers.run(
+        v1.tag,  # busybox: a client container on the app network, as any app's
+        ["sleep", "3600"],
+        network=stack.network,
+        dns=[router["NetworkSettings"]["Networks"][stack.network]["IPAddress"]],
+        labels={"empire.network": stack.network},
+        detach=True,
+    )
+    inside = {"netns": netns_of(docker_client.api, client.id), "dns": "127.0.0.11"}
+    probes = Probes()
+    probes.start("internal app fresh", f"http://{app}/", app, "fresh", **inside)
+    probes.start("internal app keep-alive", f"http://{app}/", app, "keepalive", **inside)
+    probes.start("internal web fresh", f"http://web.{app}/", f"web.{app}", "fresh", **inside)
+    public = f"http://{stack.router}/"
+    probes.start("public fresh", public, "zero.acme.test", "fresh")
+    probes.start("public keep-alive", public, "zero.acme.test", "keepalive")
+    counts = {"deploys": 0, "rollbacks": 0, "scales": 0, "restarts": 0}
+    try:
+        for n in range(10):
+            stack.deploy((v2 if n % 2 == 0 else v1).tag, app=app)
+            counts["deploys"] += 1
+            releases = stack.api.get(f"/apps/{app}/releases").json()
+            back = releases[-2]["version"]
+            rollback = stack.api.post(f"/apps/{app}/releases", json={"release": str(back)})
+            assert rollback.json()["status"] == "succeeded", rollback.text
+            counts["rollbacks"] += 1
+            if n % 2 == 0:
+                scale = [{"type": "web", "quantity": 3 if n % 4 == 0 else 2}]
+                patched = stack.api.patch(f"/apps/{app}/formation", json={"updates": scale})
+                assert patched.is_success, patched.text
+                counts["scales"] += 1
+            if n in (1, 5, 9):
+                assert stack.api.delete(f"/apps/{app}/dynos").is_success
+                counts["restarts"] += 1
+    finally:
+        results = probes.finish()
+        client.remove(force=True)
+    print(json.dumps({"operations": counts, "probes": results}, indent=1))
+    assert counts == {"deploys": 10, "rollbacks": 10, "scales": 5, "restarts": 3}
+    for name, result in results.items():
+        assert result.get("total", 0) > 100, (name, result)
+        assert result["failed"] == 0, (name, result)
+        assert len(result["bodies"]) >= 2, (name, result)  # it saw the releases change
+    assert results["internal app keep-alive"]["connections"] == 1
+    assert results["public keep-alive"]["connections"] == 1

@@ -39,7 +39,7 @@ import httpx
 
 from support import services
 from support.server import EmpireServer
-from support.services import CaddyServer, Daemon, ServiceError, free_port
+from support.services import Daemon, ServiceError, free_port
 from support.waiting import wait_for
 
 T = TypeVar("T")
@@ -63,7 +63,7 @@ class Row:
 
 ROWS: dict[str, Row] = {}
 # The table follows issue 7's list, whatever order the test files ran in.
-ORDER = ("kill -9", "container", "dockerd", "Caddy", "50 concurrent", "PostgreSQL", "deploy:")
+ORDER = ("kill -9", "container", "dockerd", "router", "50 concurrent", "PostgreSQL", "deploy:")
 
 
 def record(
@@ -328,9 +328,9 @@ class Deploy:
 
 
 class FaultStack:
-    """`empire server` on an engine, behind a Caddy this object owns, on a unique network.
+    """`empire server` on an engine, with its router container, on a unique network.
 
-    With `netns`, everything that listens (Caddy, the server) is started inside it, and every
+    With `netns` (a dedicated engine in it), the server is started inside it, and every
     request of the helpers is made from inside it: the engine's loopback ports are only there.
     """
 
@@ -350,14 +350,14 @@ class FaultStack:
         self.network = f"empire-fx-net-{uuid.uuid4().hex[:8]}"
         if netns is None:  # a dedicated engine goes away with everything on it
             CREATED_NETWORKS.add(self.network)
-        self.caddy = CaddyServer(base_dir, admin_port=free_port())
+        self.router_container = f"{self.network}-router"
         self.router = f"127.0.0.1:{free_port()}"
         self.database_url = database_url
         self.env = {
             "EMPIRE_SCHEDULER": "docker",
             "EMPIRE_IMAGES": "docker",
             "EMPIRE_DOCKER_HOST": docker_host,
-            "EMPIRE_ROUTER_ADMIN": self.caddy.admin_address,
+            "EMPIRE_ROUTER_CONTAINER": self.router_container,
             "EMPIRE_ROUTER_LISTEN": self.router,
             "EMPIRE_ROUTER_TLS_LISTEN": f"127.0.0.1:{free_port()}",
             "EMPIRE_DOCKER_NETWORK": self.network,
@@ -378,12 +378,6 @@ class FaultStack:
         return fn() if self.netns is None else self.netns.call(fn)
 
     def start(self) -> FaultStack:
-        from empire.router.caddy import migrate_accept_queues
-
-        # Caddy reloads without resetting queued connections (see empire.router.caddy); the
-        # setting is per network namespace, and `ensure_caddy` (not used here) would set it.
-        self.in_ns(migrate_accept_queues)
-        self.in_ns(self.caddy.start)
         self.server.data_dir.mkdir(parents=True, exist_ok=True)
         if self.database_url:
             self.server.empire("migrate")
@@ -409,7 +403,6 @@ class FaultStack:
         self._closed = True
         try:
             self.server.stop()
-            self.caddy.close()
         finally:
             self.remove_containers()
 
@@ -548,6 +541,7 @@ class FaultStack:
                 all=True, filters={"label": f"empire.network={self.network}"}, ignore_removed=True
             )
             if c.labels.get("empire.app.id") not in known
+            and c.labels.get("empire.managed") != "true"  # the router: no app's
         ]
         images = {r["image"] for a in apps for r in self.releases(a["name"]) if r.get("image")}
         for image in images:

@@ -24,14 +24,15 @@ import pytest
 
 from empire import manifest as manifests
 from empire.model import App, Config, Release, Slug
+from empire.router.router import EngineRouter
 from empire.scheduler import Manifest
-from empire.scheduler.swarm import SwarmRouter, SwarmScheduler
+from empire.scheduler.kit.api import engine_api
+from empire.scheduler.swarm import SwarmScheduler
 from swarm.cluster import (
     NETNS_DIR,
     Cluster,
     mounts_under,
     prerequisites,
-    router_image_of,
     sweep_stale,
     web_image_of,
 )
@@ -68,31 +69,30 @@ def web_image(cluster: Cluster) -> str:
 
 
 @pytest.fixture(scope="session")
-def router_image(cluster: Cluster) -> str:
-    return router_image_of(cluster)
-
-
-@pytest.fixture(scope="session")
-def router(cluster: Cluster, router_image: str) -> Iterator[SwarmRouter]:
-    made = SwarmRouter(
-        cluster.manager.client,
-        image=router_image,
+def router(cluster: Cluster) -> Iterator[EngineRouter]:
+    """The router container on the overlay, built on the manager from this machine's parts."""
+    made = EngineRouter(
+        engine_api(cluster.manager.client),
         network=f"emp-sw-{cluster.id}",
-        admin_dir=cluster.dir / "router",
+        driver="overlay",
+        state=cluster.dir / "router",
         listen=f"127.0.0.1:{ROUTER_PORT}",
+        tls_listen=None,
         name=f"emp-sw-{cluster.id}-router",
+        drain=1.0,
     )
+    made.resolver()  # the network and the router exist from here on
     made.start()
     yield made
     made.close()
 
 
 @pytest.fixture(scope="session")
-def scheduler(cluster: Cluster, router: SwarmRouter) -> SwarmScheduler:
-    return SwarmScheduler(
+def scheduler(cluster: Cluster, router: EngineRouter) -> Iterator[SwarmScheduler]:
+    made = SwarmScheduler(
         cluster.manager.client,
         router,
-        network=router.network,
+        network=router.container.network,
         registry=cluster.registry,
         health_timeout=30.0,
         monitor=1.0,
@@ -100,6 +100,9 @@ def scheduler(cluster: Cluster, router: SwarmRouter) -> SwarmScheduler:
         run_wait=20.0,
         poll_interval=0.2,
     )
+    made.start()
+    yield made
+    made.close()
 
 
 @pytest.fixture

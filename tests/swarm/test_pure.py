@@ -10,10 +10,9 @@ from datetime import UTC, datetime
 
 from empire import manifest as manifests
 from empire.model import App, Config, HealthCheck, Port, Process, Release, Size, Slug
-from empire.router import NoRouter, Route
 from empire.scheduler import Manifest, labels
 from empire.scheduler.kit.times import parse_time
-from empire.scheduler.swarm import caddy, engine, routing, spec, tasks
+from empire.scheduler.swarm import engine, membership, spec, tasks
 
 MB = 1024 * 1024
 SIZE = Size(512, 128 * MB, 100)
@@ -140,27 +139,6 @@ def test_a_one_off_is_a_job_that_never_restarts():
     assert template["Networks"] == [{"Target": "empire"}]
 
 
-def test_the_router_config_resolves_task_names_itself():
-    named = Route("a1", "acme", ("acme.test", "*.acme.test"), ("tasks.acme_web:80",))
-    fixed = Route("a2", "beta", ("beta.test",), ("10.0.1.5:80", "10.0.1.6:80"))
-    document = caddy.config(
-        [named, fixed], admin={"listen": "unix//x"}, listen=":80", tls_listen=":443"
-    )
-    routes = document["apps"]["http"]["servers"][caddy.SERVER]["routes"]
-    proxies = [r["handle"][1] for r in routes if len(r.get("handle", [])) == 2]
-    assert proxies[0]["dynamic_upstreams"] == {
-        "source": "a",
-        "name": "tasks.acme_web",
-        "port": "80",
-        "refresh": "1s",
-    }
-    assert "upstreams" not in proxies[0]
-    assert proxies[1]["upstreams"] == [{"dial": "10.0.1.5:80"}, {"dial": "10.0.1.6:80"}]
-    assert routes[-1]["handle"][0]["status_code"] == 404
-    assert document["admin"] == {"listen": "unix//x"}
-    assert sorted(caddy.routes_from(document), key=lambda r: r.app_id) == [named, fixed]
-
-
 def test_node_names_when_every_engine_says_vm():
     nodes = [
         {"ID": "n1", "Description": {"Hostname": "vm"}, "Status": {"Addr": "10.0.0.1"}},
@@ -194,16 +172,42 @@ def test_log_lines_and_times_parse():
     assert parse_time("0001-01-01T00:00:00Z") is None
 
 
-def test_routing_follows_exposure_and_replicas():
-    router = NoRouter()
-    routing.apply(router, build(domains=("acme.test",)), web_replicas=2)
-    assert router.routes() == [
-        Route("app-1", "acme", ("acme.test",), ("tasks.acme_web:8080",), None)
+def test_the_tasks_that_get_traffic_leave_before_swarm_replaces_them():
+    service = {"Spec": {"Name": "acme_web", "Labels": {labels.PORT: "8080"}}}
+
+    def task(ident: str, slot: int, state: str, created: str, desired: str = "running") -> dict:
+        return {
+            "ID": ident,
+            "Slot": slot,
+            "DesiredState": desired,
+            "CreatedAt": created,
+            "Status": {"State": state},
+        }
+
+    steady = [task("a", 1, "running", "1"), task("b", 2, "running", "1")]
+    assert [e.host for e in membership.endpoints(service, steady)] == [
+        "acme_web.1.a",
+        "acme_web.2.b",
     ]
-    routing.apply(router, build(domains=("acme.test",)), web_replicas=0)  # maintenance
-    assert router.routes() == []
-    routing.apply(router, build(), web_replicas=2)  # private
-    assert router.routes() == []
+    assert {e.port for e in membership.endpoints(service, steady)} == {8080}
+    # Slot 1's replacement is starting: its old task leaves now, before Swarm stops it.
+    rolling = [*steady, task("c", 1, "starting", "2")]
+    assert [e.host for e in membership.endpoints(service, rolling)] == ["acme_web.2.b"]
+    # ... and joins once running; what Swarm shut down is gone.
+    done = [
+        task("a", 1, "running", "1", "shutdown"),
+        task("b", 2, "running", "1"),
+        task("c", 1, "running", "2"),
+    ]
+    assert [e.host for e in membership.endpoints(service, done)] == [
+        "acme_web.1.c",
+        "acme_web.2.b",
+    ]
+    # The last task that serves stays while its replacement starts (one replica).
+    alone = [task("a", 1, "running", "1"), task("c", 1, "starting", "2")]
+    assert [e.host for e in membership.endpoints(service, alone)] == ["acme_web.1.a"]
+    # A process without ports is never routed.
+    assert membership.endpoints({"Spec": {"Name": "acme_worker", "Labels": {}}}, steady) == []
 
 
 def _app() -> App:

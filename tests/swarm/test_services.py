@@ -64,7 +64,11 @@ def test_services_carry_the_spec_and_spread_over_both_nodes(
     }
     assert template["ContainerSpec"]["Healthcheck"]["Test"][:3] == ["CMD", "timeout", "1"]
     assert "COLOR=red" in template["ContainerSpec"]["Env"]
-    assert template["Networks"][0]["Aliases"] == [app.name, f"web.{app.name}"]
+    # No aliases: the router's resolver answers the app's names (with the router's address).
+    assert "Aliases" not in template["Networks"][0]
+    resolver = scheduler._routes.router.resolver()
+    assert template["ContainerSpec"]["DNSConfig"] == {"Nameservers": [resolver]}
+    assert service["Labels"]["empire.port"] == "80"
     assert service["Labels"]["empire.app.id"] == app.id
 
     tasks = scheduler.tasks(app.id)
@@ -175,7 +179,11 @@ def test_a_rollout_past_its_deadline_is_taken_back(cluster, router, new_app, mak
     from empire.scheduler.swarm import SwarmScheduler
 
     hasty = SwarmScheduler(
-        cluster.manager.client, router, network=router.network, health_timeout=2.0, monitor=1.0
+        cluster.manager.client,
+        router,
+        network=router.container.network,
+        health_timeout=2.0,
+        monitor=1.0,
     )
     app = new_app()
     assert hasty.submit(make_manifest(app, 1, {"web": web(1)})).outcome is Outcome.SUCCEEDED
@@ -375,9 +383,11 @@ def test_the_router_comes_back_with_its_table(cluster, scheduler, router, new_ap
     wait_for(lambda: get(cluster, host) == (200, "v1"), 10, "the route")
     assert router.ensure() is False  # in step: nothing to do
 
-    cluster.manager.api.remove_container(router.name, force=True)
-    assert get(cluster, host)[0] == 0
+    before = cluster.manager.api.inspect_container(router.container.name)["Id"]
+    cluster.manager.api.remove_container(router.container.name, force=True)
 
-    assert router.ensure() is True  # started again, table pushed again
-    wait_for(lambda: get(cluster, host) == (200, "v1"), 10, "the route back")
+    # Its supervision makes it again (twice a second) and gives it its table back.
+    wait_for(lambda: get(cluster, host) == (200, "v1"), 20, "the route back")
+    assert cluster.manager.api.inspect_container(router.container.name)["Id"] != before
     assert [r.app_id for r in router.routes()].count(app.id) == 1
+    assert router.ensure() is False  # in step again

@@ -72,9 +72,8 @@ def create_app(
     app.include_router(logs.open_router)
 
     @app.get("/health")
-    def health() -> dict[str, str]:
-        empire.check()
-        return {"status": "ok"}
+    def health() -> dict[str, object]:
+        return empire.health()
 
     @app.get("/apps/{app}/pipeline-couplings")
     def pipeline_couplings(app: str) -> JSONResponse:

@@ -206,6 +206,10 @@ class Scheduler(Protocol):
         """Start the backend's background work (cron, supervision); idempotent."""
         ...
 
+    def status(self) -> dict[str, object]:
+        """How the backend's own parts are, for `/health` (e.g. its router)."""
+        ...
+
     def close(self) -> None:
         """Stop the background work `start` began; idempotent."""
         ...

@@ -164,15 +164,15 @@ class FakeScheduler:
         command = " ".join(process.command)
         with self._lock:
             self.phases.append((manifest.app_id, manifest.release, command))
-            self._log(manifest.app_id, f"release.{manifest.release}", f"run {command}")
-        line = f"running {command}"
-        output(line)
-        words = command.replace(";", " ").split()
-        code = next(
-            (int(n) & 0xFF for w, n in itertools.pairwise(words) if w == "exit" and n.isdigit()),
-            0,
-        )
-        return PhaseResult(code, (line,))
+        lines, code = script(list(process.command), process.env) or ([f"running {command}"], 0)
+        for line in lines:
+            output(line)
+            with self._lock:
+                self._log(manifest.app_id, f"release.{manifest.release}", line)
+        return PhaseResult(code, tuple(lines[-20:]))
+
+    def status(self) -> dict[str, object]:
+        return {}
 
     def start(self) -> None:
         """Nothing runs in the background."""

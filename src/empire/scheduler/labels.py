@@ -19,9 +19,18 @@ KIND = "empire.kind"  # one of the kinds below
 NETWORK = "empire.network"  # the network the backend runs its containers on
 MANAGED = "empire.managed"  # on networks and infrastructure containers Empire made
 ATTACHED = "empire.attached"  # an attached one-off run
+PORT = "empire.port"  # Swarm: on the service of a process with ports, the port the router dials
 
 # Kinds of what runs.
 SERVICE = "service"  # a process type's long-running instances
 RUN = "run"  # a one-off run (`emp run`)
 CRON = "cron"  # a scheduled run
 RELEASE_PHASE = "release"  # a release's release phase
+
+
+def number(text: str) -> int:
+    """A label's number (an index, a version without its `v`); 0 when it is none."""
+    try:
+        return int(text)
+    except ValueError:
+        return 0

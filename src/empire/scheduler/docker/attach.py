@@ -21,7 +21,7 @@ def start(
     process: ManifestProcess,
     *,
     index: int,
-    network: str,
+    network: containers.Network,
     tty: bool,
     rows: int | None,
     cols: int | None,
@@ -38,9 +38,16 @@ def start(
         env=process.env,
         labels={**container_labels, labels.ATTACHED: "true"},
         host_config=limits.host_config(
-            api, process, network=network, restart_policy={"Name": "no"}, auto_remove=False
+            api,
+            process,
+            network=network.name,
+            restart_policy={"Name": "no"},
+            auto_remove=False,
+            dns=[dns] if (dns := network.dns()) else None,
         ),
-        networking_config=api.create_networking_config({network: api.create_endpoint_config()}),
+        networking_config=api.create_networking_config(
+            {network.name: api.create_endpoint_config()}
+        ),
         tty=tty,
     )
     name = f"v{manifest.release}.run.{index}"

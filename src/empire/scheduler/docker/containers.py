@@ -4,9 +4,12 @@ A container's `empire.spec` label is a hash of everything that needs a new conta
 changes (image, command, environment, size, ports, health check, restart nonce). Scaling only
 adds or removes instances, so `EMPIRE_PROCESS_SCALE` is left out of the hash.
 
-Processes with ports join the network with the aliases `<process>.<app>` (and `<app>` for
-web), so other containers reach them by name, and publish each port on 127.0.0.1 only, on a
-port the engine picks: host-side traffic (health checks) goes there.
+Every container uses the router's resolver as its DNS server (`dns`): `http://<app>/` and
+`http://<process>.<app>/` are answered with the router's address, and the router sends each
+request to a healthy instance (`empire.router`). Without a router (EMPIRE_ROUTER=none), the
+processes with ports join the network with the aliases `<process>.<app>` (and `<app>` for web)
+instead. Ports are published on 127.0.0.1 only, on a port the engine picks: host-side traffic
+(health checks) goes there.
 """
 
 from __future__ import annotations
@@ -16,20 +19,23 @@ import hashlib
 import json
 import secrets
 import threading
+from collections.abc import Callable
 
 from empire.scheduler import Manifest, ManifestProcess, labels
 from empire.scheduler.kit import containers as kit
 from empire.scheduler.kit.api import EngineAPI
 from empire.scheduler.kit.errors import engine_errors
 from empire.scheduler.kit.names import aliases, process_labels
+from empire.scheduler.kit.network import ensure_network
 
 LOOPBACK = "127.0.0.1"
 _UNHASHED_ENV = frozenset({"EMPIRE_PROCESS_SCALE"})
 
 
-def spec_hash(manifest: Manifest, process: ManifestProcess, nonce: str) -> str:
+def spec_hash(manifest: Manifest, process: ManifestProcess, nonce: str, dns: str | None) -> str:
     """Hash what makes a container of `process` different from another one."""
     document = {
+        "dns": dns,
         "image": manifest.image,
         "command": list(process.command),
         "env": {k: v for k, v in process.env.items() if k not in _UNHASHED_ENV},
@@ -64,12 +70,12 @@ def container_labels(
     kind: str,
     index: int,
     nonce: str,
-    network: str,
+    network: Network,
 ) -> dict[str, str]:
     return {
-        **process_labels(manifest, process, kind=kind, network=network),
+        **process_labels(manifest, process, kind=kind, network=network.name),
         labels.INDEX: str(index),
-        labels.SPEC: spec_hash(manifest, process, nonce),
+        labels.SPEC: spec_hash(manifest, process, nonce, network.dns()),
         labels.NONCE: nonce,
     }
 
@@ -82,7 +88,7 @@ def create(
     kind: str,
     index: int,
     nonce: str,
-    network: str,
+    network: Network,
 ) -> str:
     """Create (not start) a container of `process`; return its id.
 
@@ -92,14 +98,16 @@ def create(
     """
     service = kind == labels.SERVICE
     ports = published_ports(process) if service else []
-    names = aliases(manifest, process) if service else []
+    dns = network.dns()
+    names = aliases(manifest, process) if service and dns is None else []
     host_config = kit.host_config(
         api,
         process,
-        network=network,
+        network=network.name,
         restart_policy={"Name": "no"},
         port_bindings={port: (LOOPBACK, None) for port in ports},
         auto_remove=kind == labels.RUN,
+        dns=[dns] if dns else None,
     )
     endpoint = api.create_endpoint_config(aliases=names or None)
     shown = "run" if kind == labels.RUN else process.name
@@ -114,7 +122,7 @@ def create(
             ),
             ports=ports or None,
             host_config=host_config,
-            networking_config=api.create_networking_config({network: endpoint}),
+            networking_config=api.create_networking_config({network.name: endpoint}),
             use_config_proxy=False,
         )
     return str(created["Id"])
@@ -127,27 +135,25 @@ def arm(api: EngineAPI, container_id: str) -> None:
 
 
 class Network:
-    """The user-defined bridge network every container joins, created when missing."""
+    """The user-defined bridge network every container joins (created when missing, with the
+    router's address kept: `kit.network`), and the DNS server its containers use."""
 
-    def __init__(self, api: EngineAPI, name: str) -> None:
+    def __init__(self, api: EngineAPI, name: str, dns: Callable[[], str | None]) -> None:
         self.name = name
         self._api = api
+        self._dns = dns
         self._ready = False
         self._lock = threading.Lock()
+
+    def dns(self) -> str | None:
+        """The router's resolver, which every container asks (None: no router)."""
+        return self._dns()
 
     def ensure(self) -> None:
         with self._lock:
             if self._ready:
                 return
-            with engine_errors(f"create the {self.name} network"):
-                found = [n for n in self._api.networks(names=[self.name]) if n["Name"] == self.name]
-                if not found:
-                    self._api.create_network(
-                        self.name,
-                        driver="bridge",
-                        labels={labels.MANAGED: "true"},
-                        check_duplicate=True,
-                    )
+            ensure_network(self._api, self.name, driver="bridge")
             self._ready = True
 
     def forget(self) -> None:

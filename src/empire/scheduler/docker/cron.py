@@ -18,6 +18,7 @@ from datetime import datetime
 from croniter import croniter
 
 from empire.errors import Invalid
+from empire.periodic import Periodic
 from empire.scheduler import Manifest, ManifestProcess
 
 log = logging.getLogger(__name__)
@@ -97,8 +98,7 @@ class Cron:
         self._lock = threading.Lock()
         self._manifests: dict[str, Manifest] = {}
         self._checked: dict[tuple[str, str], datetime] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = Periodic("empire-cron", interval, lambda: self.run_due(self._clock()))
 
     def track(self, manifest: Manifest) -> None:
         """Schedule the manifest's cron processes from now on (its quantity > 0 ones)."""
@@ -137,18 +137,7 @@ class Cron:
         return launched
 
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="empire-cron", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.run_due(self._clock())
+        self._thread.close()

@@ -71,11 +71,11 @@ class Instance:
 
     @property
     def index(self) -> int:
-        return _int(self.labels.get(labels.INDEX, "0"))
+        return labels.number(self.labels.get(labels.INDEX, "0"))
 
     @property
     def release(self) -> int:
-        return _int(self.labels.get(labels.RELEASE, "v0").lstrip("v"))
+        return labels.number(self.labels.get(labels.RELEASE, "v0").lstrip("v"))
 
     @property
     def alive(self) -> bool:
@@ -92,13 +92,6 @@ class Instance:
     @property
     def task_name(self) -> str:
         return f"v{self.release}.{self.slot}"
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        return 0
 
 
 def list_instances(api: EngineAPI, *selectors: str) -> list[Instance]:

@@ -3,16 +3,20 @@
 Per process, containers whose `empire.spec` matches the desired spec and that are alive are
 kept (one per index 1..quantity); the missing indices are started; everything else of the app
 (old specs, exited or extra instances, processes no longer scaled up) is retired. New
-containers must all be healthy before traffic shifts to them and the retired ones stop; when
-one is not, the new ones are removed, the old ones keep serving, and the verdict is
-ROLLED_BACK with the reason.
+containers must all be healthy before traffic shifts to them; when one is not, the new ones
+are removed, the old ones keep serving, and the verdict is ROLLED_BACK with the reason.
+
+Traffic shifts by one change of the app's route (the kept and new instances of each process
+with ports, `kit.routing`): from then on new requests, public or internal, reach only those.
+The retired instances then get the router's drain (the requests they took finish), then
+SIGTERM, then SIGKILL after the stop timeout.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +24,7 @@ from typing import Any
 from empire.errors import SchedulerError
 from empire.failpoints import OFF, Failpoints
 from empire.model import Outcome
+from empire.router import Endpoint
 from empire.scheduler import Manifest, ManifestProcess, StatusFn, Verdict, labels
 from empire.scheduler.docker import containers, health
 from empire.scheduler.docker.instances import Instance, list_instances
@@ -27,7 +32,8 @@ from empire.scheduler.kit import containers as kit
 from empire.scheduler.kit.api import EngineAPI
 from empire.scheduler.kit.errors import engine_errors
 
-RouteFn = Callable[[Sequence[Instance]], bool]  # web instances -> did the route change?
+# The serving instances of each process with ports -> the hosts the route no longer has.
+RouteFn = Callable[[Mapping[str, Sequence[Endpoint]]], frozenset[str]]
 _WORKERS = 8  # below docker-py's connection pool size (10)
 
 
@@ -47,24 +53,31 @@ def desired_quantity(process: ManifestProcess) -> int:
     return 0 if process.noservice or process.schedule else max(process.quantity, 0)
 
 
-def current_nonce(manifest: Manifest, process: ManifestProcess, found: Iterable[Instance]) -> str:
+def current_nonce(
+    manifest: Manifest, process: ManifestProcess, found: Iterable[Instance], dns: str | None
+) -> str:
     """The restart nonce of the instances already running this process's desired spec."""
     matching = [
-        i for i in found if i.spec == containers.spec_hash(manifest, process, i.nonce) and i.alive
+        i
+        for i in found
+        if i.spec == containers.spec_hash(manifest, process, i.nonce, dns) and i.alive
     ]
     return max(matching, key=lambda i: i.created).nonce if matching else ""
 
 
 def plan(
-    manifest: Manifest, found: Sequence[Instance], nonces: dict[str, str] | None = None
+    manifest: Manifest,
+    found: Sequence[Instance],
+    nonces: dict[str, str] | None = None,
+    dns: str | None = None,
 ) -> tuple[list[Plan], list[Instance]]:
     """Split the app's service containers into plans per process, and orphans."""
     plans = []
     names = {p.name for p in manifest.processes}
     for process in manifest.processes:
         mine = [i for i in found if i.process == process.name]
-        nonce = (nonces or {}).get(process.name) or current_nonce(manifest, process, mine)
-        spec = containers.spec_hash(manifest, process, nonce)
+        nonce = (nonces or {}).get(process.name) or current_nonce(manifest, process, mine, dns)
+        spec = containers.spec_hash(manifest, process, nonce, dns)
         wanted = desired_quantity(process)
         step = Plan(process, nonce)
         by_index: dict[int, Instance] = {}
@@ -115,12 +128,11 @@ class Rollout:
         status: StatusFn,
         nonces: dict[str, str] | None = None,
     ) -> Verdict:
-        plans, orphans = plan(manifest, found, nonces)
-        web = next((p for p in plans if p.process.name == "web"), None)
+        plans, orphans = plan(manifest, found, nonces, self._network.dns())
         unchecked = self._unchecked(manifest.app_id, plans)
         if not any(p.start or p.retire for p in plans) and not orphans and not unchecked:
             try:
-                route(web.keep if web else [])
+                route(_endpoints(plans, {}))
             except Exception as e:  # the router's own errors
                 return Verdict(Outcome.FAILED, f"cannot update the route: {e}")
             for p in plans:
@@ -139,7 +151,7 @@ class Rollout:
                 "that a rollout left unchecked"
             )
             started += unchecked
-        changed = False
+        left: frozenset[str] = frozenset()
         try:
             failure = health.wait_healthy(
                 self._api,
@@ -151,7 +163,7 @@ class Rollout:
             )
             if failure is None:
                 self._parallel(lambda c: containers.arm(self._api, c.id), started)
-                changed = self._shift(manifest, web, started, route)
+                left = self._shift(manifest, plans, started, route)
         except Exception as e:  # the engine or the router failed: keep the old ones serving
             self._discard([c.id for c in started])
             if isinstance(e, SchedulerError):
@@ -168,8 +180,8 @@ class Rollout:
         retired = [i for p in plans for i in p.retire] + orphans
         if retired:
             self._failpoints.hit("draining")
-        if changed and any(i.process == "web" and i.alive for i in retired):
-            time.sleep(self._drain)  # let requests already sent to the old instances finish
+        if any(i.name in left and i.alive for i in retired):
+            time.sleep(self._drain)  # the requests the old instances took finish
         self._retire(retired, status)
         return Verdict(Outcome.SUCCEEDED)
 
@@ -206,20 +218,19 @@ class Rollout:
     def _shift(
         self,
         manifest: Manifest,
-        web: Plan | None,
+        plans: list[Plan],
         started: list[health.Candidate],
         route: RouteFn,
-    ) -> bool:
-        """Route the web process to its kept and new instances; True if the route changed."""
-        if web is None:
-            return route([])
-        new_ids = {c.id for c in started if c.process == "web"}
-        if new_ids:
+    ) -> frozenset[str]:
+        """Route each process to its kept and new instances; return the hosts it left."""
+        names: dict[str, str] = {}
+        if started:
             found = list_instances(
-                self._api, f"{labels.APP_ID}={manifest.app_id}", f"{labels.PROCESS}=web"
+                self._api, f"{labels.APP_ID}={manifest.app_id}", f"{labels.KIND}={labels.SERVICE}"
             )
-            web.keep += [i for i in found if i.id in new_ids]
-        return route(web.keep)
+            names = {i.id: i.name for i in found}
+        new = {c.id: (c.process, names.get(c.id, "")) for c in started}
+        return route(_endpoints(plans, new))
 
     def _start(
         self, manifest: Manifest, plans: list[Plan], status: StatusFn
@@ -244,7 +255,7 @@ class Rollout:
                 kind=labels.SERVICE,
                 index=index,
                 nonce=p.nonce,
-                network=self._network.name,
+                network=self._network,
             )
             kit.start(self._api, container_id)
             return health.Candidate(
@@ -284,6 +295,20 @@ class Rollout:
         with ThreadPoolExecutor(max_workers=min(_WORKERS, len(items))) as pool:
             for future in [pool.submit(fn, item) for item in items]:
                 future.result()
+
+
+def _endpoints(plans: list[Plan], new: Mapping[str, tuple[str, str]]) -> dict[str, list[Endpoint]]:
+    """The instances each process with ports serves on: kept ones, and new ones (id ->
+    (process, container name)), by index."""
+    found: dict[str, list[Endpoint]] = {}
+    for p in plans:
+        if not p.process.ports or not desired_quantity(p.process):
+            continue
+        port = p.process.ports[0].container
+        names = [i.name for i in sorted(p.keep, key=lambda i: i.index)]
+        names += [name for process, name in new.values() if process == p.process.name and name]
+        found[p.process.name] = [Endpoint(name, port) for name in names]
+    return found
 
 
 def _progress(

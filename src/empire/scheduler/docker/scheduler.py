@@ -11,16 +11,17 @@ from __future__ import annotations
 import contextlib
 import secrets
 import threading
-from collections.abc import Callable, Collection, Iterator
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import docker
 
-from empire.errors import Invalid, NotFound, NotSupported
+from empire.errors import Invalid, NotFound
 from empire.failpoints import OFF, Failpoints
 from empire.model import Outcome, Size, Task
-from empire.router import Router
+from empire.router import Endpoint, Router
 from empire.scheduler import (
     LogQuery,
     Manifest,
@@ -32,14 +33,15 @@ from empire.scheduler import (
     quiet,
     utcnow,
 )
-from empire.scheduler.docker import attach, containers, cron, logs
+from empire.scheduler.docker import attach, containers, cron, logs, phase
 from empire.scheduler.docker.instances import Instance, list_instances
 from empire.scheduler.docker.rollout import Rollout
-from empire.scheduler.docker.routing import Routes
 from empire.scheduler.kit import containers as kit
 from empire.scheduler.kit.api import engine_api
 from empire.scheduler.kit.attach import EngineAttachment
 from empire.scheduler.kit.errors import engine_errors
+from empire.scheduler.kit.names import run_task
+from empire.scheduler.kit.routing import Routes
 from empire.scheduler.kit.times import parse_time
 
 KEEP_CRON_RUNS = 3  # finished cron containers kept per process, so `ps` shows the last runs
@@ -58,8 +60,8 @@ class DockerScheduler:
         clock: Callable[[], datetime] = utcnow,
         health_timeout: float = 60.0,
         min_running: float = 3.0,
-        stop_timeout: int = 10,
-        drain: float = 1.0,
+        stop_timeout: int = 30,
+        drain: float = 2.0,
         cron_interval: float = 10.0,
         poll_interval: float = 0.1,
         failpoints: Failpoints = OFF,
@@ -69,14 +71,15 @@ class DockerScheduler:
         self._routes = Routes(router)
         self._clock = clock
         self._stop_timeout = stop_timeout
-        self.network = containers.Network(self._api, network)
+        self._drain = max(drain, router.drain)
+        self.network = containers.Network(self._api, network, router.resolver)
         self._rollout = Rollout(
             self._api,
             self.network,
             health_timeout=health_timeout,
             min_running=min_running,
             stop_timeout=stop_timeout,
-            drain=drain,
+            drain=self._drain,
             poll=poll_interval,
             failpoints=failpoints,
         )
@@ -121,7 +124,11 @@ class DockerScheduler:
 
     def tasks(self, app_id: str) -> list[Task]:
         """One task per container of the app, running or recently finished."""
-        found = list_instances(self._api, f"{labels.APP_ID}={app_id}")
+        found = [
+            i
+            for i in list_instances(self._api, f"{labels.APP_ID}={app_id}")
+            if i.kind != labels.RELEASE_PHASE  # a release phase is no process of the app
+        ]
         tasks = [t for i in found if (t := self._task(i)) is not None]
         order = {i.short_id: (_KIND_ORDER.get(i.kind, 3), i.process, i.index) for i in found}
         return sorted(tasks, key=lambda t: order[t.id])
@@ -133,7 +140,8 @@ class DockerScheduler:
             matches = [i for i in found if _names(i, task)]
             if not matches:
                 raise NotFound(f"no task {task!r}: see `emp ps`", resource="dyno")
-            self._routes.without(app_id, matches)
+            if self._routes.without(app_id, {i.name for i in matches}):
+                time.sleep(self._drain)  # the requests it took finish before it stops
             self._remove(matches)
 
     def run(self, manifest: Manifest, process: ManifestProcess) -> Task:
@@ -146,16 +154,15 @@ class DockerScheduler:
             index = max((i.index for i in found), default=0) + 1
             container_id = self._create(manifest, process, labels.RUN, index)
         kit.start(self._api, container_id)
-        return Task(
-            name=f"v{manifest.release}.run.{index}",
-            id=container_id[:12],
-            process=process.name,
-            release=manifest.release,
-            command=process.shown,
+        return run_task(
+            manifest,
+            process,
+            index=index,
+            ident=container_id,
             state="up",
             host=self._hostname(),
             size=Size(process.cpu_shares, process.memory, process.nproc),
-            updated_at=self._clock(),
+            when=self._clock(),
         )
 
     def attach(
@@ -180,7 +187,7 @@ class DockerScheduler:
                 manifest,
                 process,
                 index=index,
-                network=self.network.name,
+                network=self.network,
                 tty=tty,
                 rows=rows,
                 cols=cols,
@@ -193,6 +200,10 @@ class DockerScheduler:
         return logs.read(self._api, app_id, query)
 
     # -- cron and reconciliation -------------------------------------------------------------
+
+    def status(self) -> dict[str, object]:
+        """The router's state."""
+        return {"router": self._routes.router.status()}
 
     def start(self) -> None:
         """Start the thread that runs scheduled processes of the submitted manifests."""
@@ -229,8 +240,8 @@ class DockerScheduler:
         timeout: float,
         output: Callable[[str], None],
     ) -> PhaseResult:
-        """Not yet on this backend."""
-        raise NotSupported("release phases are not supported on this backend yet")
+        """Run the release phase: one container of the new release, to its end (`phase`)."""
+        return phase.run(self._api, self.network, manifest, process, timeout=timeout, output=output)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -241,8 +252,19 @@ class DockerScheduler:
             self._api, f"{labels.APP_ID}={manifest.app_id}", f"{labels.KIND}={labels.SERVICE}"
         )
         return self._rollout.converge(
-            manifest, found, lambda web: self._routes.apply(manifest, web), status, nonces
+            manifest, found, lambda endpoints: self._route(manifest, endpoints), status, nonces
         )
+
+    def _route(
+        self, manifest: Manifest, endpoints: Mapping[str, Sequence[Endpoint]]
+    ) -> frozenset[str]:
+        """Route the app to these instances; return the hosts its route no longer has."""
+        before = self._routes.router.current(manifest.app_id)
+        self._routes.apply(manifest, endpoints)
+        if before is None:
+            return frozenset()
+        kept = {e.host for ends in endpoints.values() for e in ends}
+        return frozenset(e.host for _, ends in before.processes for e in ends) - kept
 
     def _launch_cron(self, manifest: Manifest, process: ManifestProcess) -> None:
         found = list_instances(
@@ -266,7 +288,7 @@ class DockerScheduler:
             kind=kind,
             index=index,
             nonce="",
-            network=self.network.name,
+            network=self.network,
         )
 
     def _remove(self, instances: list[Instance]) -> None:

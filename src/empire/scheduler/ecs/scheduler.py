@@ -262,6 +262,10 @@ class EcsScheduler:
         """
         return self._phase.run(manifest, process, timeout=timeout, output=output)
 
+    def status(self) -> dict[str, object]:
+        """Nothing of its own to report: AWS runs the load balancers."""
+        return {}
+
     def start(self) -> None:
         """Nothing runs in the background: ECS and EventBridge keep the apps running."""
 

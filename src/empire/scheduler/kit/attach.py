@@ -115,7 +115,7 @@ def stale(api: EngineAPI, found: list[tuple[str, str]], now: float | None = None
     return gone
 
 
-def _timed_out(error: BaseException | None) -> bool:
+def timed_out(error: BaseException | None) -> bool:
     """Tell a client-side read timeout (which requests may report as a ConnectionError)."""
     if isinstance(error, requests.exceptions.Timeout):
         return True
@@ -192,7 +192,7 @@ class EngineAttachment:
             with engine_errors(f"wait for container {self.container_id[:12]}"):
                 result = self._api.wait(self.container_id, timeout=timeout)
         except SchedulerError as exc:
-            if _timed_out(exc.__cause__) or isinstance(exc.__cause__, docker.errors.NotFound):
+            if timed_out(exc.__cause__) or isinstance(exc.__cause__, docker.errors.NotFound):
                 return None  # still running after `timeout`, or removed (by kill or stop)
             raise
         return int(result.get("StatusCode", -1))
@@ -209,6 +209,14 @@ class EngineAttachment:
             if not self._reading:
                 self._close()
         containers.remove(self._api, self.container_id, None)
+
+    def close(self) -> None:
+        """Drop the connection, leaving the container as it is (its output was read)."""
+        with self._lock:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+            if not self._reading:
+                self._close()
 
     # -- helpers ------------------------------------------------------------------------------
 

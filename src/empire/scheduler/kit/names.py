@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from empire.model import Size, Task
 from empire.scheduler import Manifest, ManifestProcess, labels
 
 
@@ -31,3 +34,28 @@ def process_labels(
         labels.KIND: kind,
         labels.NETWORK: network,
     }
+
+
+def run_task(
+    manifest: Manifest,
+    process: ManifestProcess,
+    *,
+    index: int,
+    ident: str,
+    state: str,
+    host: str,
+    size: Size | None,
+    when: datetime,
+) -> Task:
+    """A one-off run just started, as `ps` shows it: `v<release>.run.<n>`."""
+    return Task(
+        name=f"v{manifest.release}.run.{index}",
+        id=ident[:12],
+        process=process.name,
+        release=manifest.release,
+        command=process.shown,
+        state=state,
+        host=host,
+        size=size,
+        updated_at=when,
+    )

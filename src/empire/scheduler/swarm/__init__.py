@@ -12,13 +12,12 @@
   engine on the overlay (`attach`); logs from the services' logs (`logs`); `tasks` with node
   names (`tasks`).
 
-Images must come from a registry every node reaches. Public apps go through `SwarmRouter`
-(`router`): a Caddy container on the overlay network that resolves `tasks.<app>-web` itself
-(`caddy`), published on the manager, configured through an admin socket on the host.
+Images must come from a registry every node reaches. Traffic, public and internal, goes
+through the router container (`empire.router`) on the overlay network; the route of each app
+follows its tasks (`membership`).
 """
 
-from empire.scheduler.swarm.router import SwarmRouter
 from empire.scheduler.swarm.runs import KEEP_RUNS
 from empire.scheduler.swarm.scheduler import SwarmScheduler
 
-__all__ = ["KEEP_RUNS", "SwarmRouter", "SwarmScheduler"]
+__all__ = ["KEEP_RUNS", "SwarmScheduler"]

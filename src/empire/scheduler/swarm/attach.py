@@ -60,6 +60,7 @@ def start(
     tty: bool,
     rows: int | None,
     cols: int | None,
+    dns: str | None = None,
 ) -> EngineAttachment:
     """Pull the image when the manager lacks it, create, attach, start."""
     engine.ensure_network(api, network)
@@ -80,7 +81,9 @@ def start(
         name=spec.run_name(manifest.app_name, number),
         env=process.env,
         labels=run_labels,
-        host_config=limits.host_config(api, process, network=network, hard_cpu=True),
+        host_config=limits.host_config(
+            api, process, network=network, hard_cpu=True, dns=[dns] if dns else None
+        ),
         tty=tty,
     )
     name = f"v{manifest.release}.run.{number}"

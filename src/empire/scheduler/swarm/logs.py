@@ -44,7 +44,8 @@ def _selected(service: Json, process: str | None) -> bool:
     if not process:
         return True
     tags = service["Spec"].get("Labels") or {}
-    kind = "run" if tags.get(labels.KIND) == labels.RUN else tags.get(labels.PROCESS, "")
+    kind = tags.get(labels.KIND)
+    kind = kind if kind in (labels.RUN, labels.RELEASE_PHASE) else tags.get(labels.PROCESS, "")
     return process.split(".", 1)[0] in (kind, tags.get(labels.PROCESS))
 
 

@@ -77,15 +77,19 @@ class Rollout:
     timeout: float
     stop_grace: float
     poll: float = 0.25
+    dns: str | None = None  # the router's resolver: every task's DNS server
+    drain: float = 0.0
+    on_poll: Callable[[], None] = lambda: None  # keeps the app's route in step with its tasks
 
     def converge(
         self,
         manifest: Manifest,
         status: StatusFn,
-        route: Callable[[int], None],
+        route: Callable[[], None],
         restart: frozenset[str] = frozenset(),
     ) -> Verdict:
-        """Converge and return the verdict; `route(web replicas)` runs once all is well."""
+        """Converge and return the verdict; `route()` runs once all is well (and the route
+        follows the tasks meanwhile: `on_poll`)."""
         found = engine.services(
             self.api, f"{labels.APP_ID}={manifest.app_id}", f"{labels.KIND}={labels.SERVICE}"
         )
@@ -112,11 +116,12 @@ class Rollout:
             if any(s.unpullable for s in steps):
                 raise SchedulerError(reason)
             return Verdict(Outcome.ROLLED_BACK, f"v{manifest.release} was not rolled out: {reason}")
-        web = next((s.replicas for s in steps if s.process == "web"), 0)
         try:
-            route(web)
+            route()
         except SchedulerError as e:
             return Verdict(Outcome.FAILED, f"cannot update the route: {e}")
+        if orphans and self.drain:
+            time.sleep(self.drain)  # out of the route: the requests they took finish
         for orphan in orphans:
             engine.remove_service(self.api, orphan["ID"])
             status(f"Status: removed service {orphan['Spec']['Name']}")
@@ -137,6 +142,7 @@ class Rollout:
             monitor=self.monitor,
             stop_grace=self.stop_grace,
             force_update=force,
+            dns=self.dns,
         )
         if current is None:
             return Step(name, desired, None, "create", force)
@@ -193,6 +199,7 @@ class Rollout:
             for step in steps:
                 if not step.done and step.failure is None:
                     self._check(manifest, step, status)
+            self.on_poll()
             failures = [s.failure for s in steps if s.failure is not None]
             if failures or all(s.done for s in steps):
                 return failures

@@ -18,6 +18,7 @@ from empire.model import Task
 from empire.scheduler import Manifest, ManifestProcess, labels
 from empire.scheduler.kit.api import EngineAPI
 from empire.scheduler.kit.errors import engine_errors
+from empire.scheduler.kit.names import run_task
 from empire.scheduler.swarm import engine, spec, tasks
 
 KEEP_RUNS = 3  # finished one-off runs kept per app, so `ps` shows their exit codes
@@ -46,9 +47,12 @@ def start(
     nodes: tasks.Nodes,
     clock: Callable[[], datetime],
     wait: float,
+    dns: str | None = None,
 ) -> Task:
     """Create the run's job and wait (up to `wait` s) until its task runs or ended."""
-    document = spec.one_off(manifest, process, index=number, network=network, stop_grace=stop_grace)
+    document = spec.one_off(
+        manifest, process, index=number, network=network, stop_grace=stop_grace, dns=dns
+    )
     engine.ensure_network(api, network)
     with engine_errors(f"create the one-off service {document['Name']}"):
         created = api.create_service(
@@ -72,16 +76,15 @@ def start(
         raise SchedulerError(tasks.failure(task, nodes))
     if task is not None:
         return tasks.to_task(task, nodes, clock)
-    return Task(
-        name=f"v{manifest.release}.run.{number}",
-        id=service_id[:12],
-        process=process.name,
-        release=manifest.release,
-        command=process.shown,
+    return run_task(
+        manifest,
+        process,
+        index=number,
+        ident=service_id,
         state="pending",
         host="",
         size=spec.size(document["TaskTemplate"]),
-        updated_at=clock(),
+        when=clock(),
     )
 
 

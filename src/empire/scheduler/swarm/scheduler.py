@@ -7,7 +7,9 @@ is lost when Empire restarts. Writes to one app are serialized by a lock per app
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 from typing import Any
@@ -16,7 +18,7 @@ import docker
 
 from empire.errors import NotFound, NotSupported, SchedulerError
 from empire.model import Outcome, Task
-from empire.router import Router
+from empire.router import Endpoint, Router
 from empire.scheduler import (
     LogQuery,
     Manifest,
@@ -31,9 +33,12 @@ from empire.scheduler import (
 from empire.scheduler.kit.api import engine_api
 from empire.scheduler.kit.attach import EngineAttachment
 from empire.scheduler.kit.errors import engine_errors
-from empire.scheduler.swarm import attach, engine, logs, routing, runs, tasks
+from empire.scheduler.kit.routing import Routes
+from empire.scheduler.swarm import attach, engine, logs, membership, phase, runs, tasks
+from empire.scheduler.swarm.membership import Membership, watcher
 from empire.scheduler.swarm.rollout import Rollout
 
+log = logging.getLogger(__name__)
 _KIND_ORDER = {labels.SERVICE: 0, labels.RUN: 1}
 
 
@@ -56,7 +61,9 @@ class SwarmScheduler:
     ) -> None:
         self._client = client
         self._api = engine_api(client)
-        self._router = router
+        self._routes = Routes(router)
+        self._membership = Membership(self._api, router, network)
+        self._watcher = watcher(self._membership, self._try_app_lock)
         self.network = network
         self.registry = registry
         self._clock = clock
@@ -91,7 +98,7 @@ class SwarmScheduler:
     def remove(self, app_id: str) -> None:
         """Remove the app's services (runs included), attached runs and route."""
         with self._app_lock(app_id):
-            routing.drop(self._router, app_id)
+            self._routes.drop(app_id)
             for service in engine.services(self._api, f"{labels.APP_ID}={app_id}"):
                 engine.remove_service(self._api, service["ID"])
             for container in attach.containers(self._api, app_id):
@@ -103,6 +110,8 @@ class SwarmScheduler:
         found: list[tuple[tuple[int, str, int], Task]] = []
         for service in engine.services(self._api, f"{labels.APP_ID}={app_id}"):
             tags = service["Spec"].get("Labels") or {}
+            if tags.get(labels.KIND) == labels.RELEASE_PHASE:
+                continue  # a release phase is no process of the app
             history = engine.tasks(self._api, service["ID"])
             if tags.get(labels.KIND) == labels.RUN:
                 latest = max(history, key=lambda t: str(t.get("CreatedAt", "")), default=None)
@@ -157,6 +166,7 @@ class SwarmScheduler:
                 nodes=self.nodes,
                 clock=self._clock,
                 wait=self._run_wait,
+                dns=self._routes.router.resolver(),
             )
 
     def attach(
@@ -180,6 +190,7 @@ class SwarmScheduler:
                 tty=tty,
                 rows=rows,
                 cols=cols,
+                dns=self._routes.router.resolver(),
             )
 
     def logs(self, app_id: str, query: LogQuery) -> Iterator[str]:
@@ -205,14 +216,30 @@ class SwarmScheduler:
         timeout: float,
         output: Callable[[str], None],
     ) -> PhaseResult:
-        """Not yet on this backend."""
-        raise NotSupported("release phases are not supported on this backend yet")
+        """Run the release phase: a Swarm job of the new release, to its end (`phase`)."""
+        return phase.run(
+            self._api,
+            manifest,
+            process,
+            network=self.network,
+            stop_grace=self._stop_grace,
+            dns=self._routes.router.resolver(),
+            nodes=self.nodes,
+            timeout=timeout,
+            output=output,
+        )
+
+    def status(self) -> dict[str, object]:
+        """The router's state."""
+        return {"router": self._routes.router.status()}
 
     def start(self) -> None:
-        """Nothing runs in the background yet."""
+        """Keep every app's route in step with its tasks (a thread, twice a second)."""
+        self._watcher.start()
 
     def close(self) -> None:
-        """Nothing runs in the background yet."""
+        """Stop following the tasks."""
+        self._watcher.close()
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -228,11 +255,35 @@ class SwarmScheduler:
             timeout=self._timeout,
             stop_grace=self._stop_grace,
             poll=self._poll,
+            dns=self._routes.router.resolver(),
+            drain=self._routes.drain,
         )
         with self._app_lock(manifest.app_id):
-            return rollout.converge(
-                manifest, status, lambda web: routing.apply(self._router, manifest, web), restart
+
+            def route() -> None:
+                self._routes.apply(manifest, self._endpoints(manifest.app_id))
+
+            rollout.on_poll = lambda: self._follow(manifest.app_id)
+            return rollout.converge(manifest, status, route, restart)
+
+    def _endpoints(self, app_id: str) -> dict[str, list[Endpoint]]:
+        """The instances of each of the app's services that get traffic now."""
+        services = engine.services(
+            self._api, f"{labels.APP_ID}={app_id}", f"{labels.KIND}={labels.SERVICE}"
+        )
+        return {
+            (s["Spec"].get("Labels") or {}).get(labels.PROCESS, ""): membership.endpoints(
+                s, engine.tasks(self._api, s["ID"])
             )
+            for s in services
+        }
+
+    def _follow(self, app_id: str) -> None:
+        """During a rollout: the route follows the tasks Swarm starts and replaces."""
+        try:
+            self._membership.update(app_id)
+        except SchedulerError as e:
+            log.warning("swarm routes of %s: %s", app_id, e)
 
     def _image_problem(self, manifest: Manifest) -> str | None:
         """Why the nodes cannot pull the manifest's image, if they obviously cannot."""
@@ -264,7 +315,11 @@ class SwarmScheduler:
                 f"{node}): `emp restart {tasks.slot(task).split('.')[0]}` replaces them all, "
                 "rolling"
             )
+        host = f"{service['Spec']['Name']}.{task.get('Slot')}.{task['ID']}"
+        if self._routes.without(str(service["Spec"]["Labels"].get(labels.APP_ID)), {host}):
+            time.sleep(self._routes.drain)  # the requests it took finish before it stops
         with engine_errors(f"stop {tasks.task_name(task)}", missing_ok=True):
+            self._api.stop(container, timeout=int(self._stop_grace))
             self._api.remove_container(container, force=True)
 
     def _next_run(self, app_id: str) -> int:
@@ -283,3 +338,15 @@ class SwarmScheduler:
             lock = self._locks.setdefault(app_id, threading.Lock())
         with lock:
             yield
+
+    @contextlib.contextmanager
+    def _try_app_lock(self, app_id: str) -> Iterator[bool]:
+        """The app's lock when it is free (yields True), else nothing (yields False)."""
+        with self._guard:
+            lock = self._locks.setdefault(app_id, threading.Lock())
+        held = lock.acquire(blocking=False)
+        try:
+            yield held
+        finally:
+            if held:
+                lock.release()

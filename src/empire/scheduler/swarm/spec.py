@@ -5,7 +5,10 @@ limits (cpu shares / 1024 CPUs, memory, pids); the Procfile's health check run i
 container by the engine (`timeout N wget` for HTTP, `timeout N nc … -e true` for TCP: busybox
 tools the image must carry), else a TCP check of the first port; start-first updates one task
 at a time that roll back on failure after a monitor window; dnsrr endpoints (no IPVS here, so
-no VIPs); the attachable overlay network with the aliases `<app>` and `<process>.<app>`.
+no VIPs); the attachable overlay network, and the router's resolver as DNS server (which
+answers `<app>` and `<process>.<app>` with the router's address). Without a router the tasks
+carry those names as overlay aliases instead. A process with ports says which in its
+service's `empire.port` label: the port the router dials.
 
 The task template is hashed (`empire.spec`, also on every task, so the rollout knows which
 tasks run the new spec) and so is the rest of the spec but the replicas (`empire.swarm.config`):
@@ -136,6 +139,7 @@ def task_template(
     network: str,
     stop_grace: float,
     force_update: int = 0,
+    dns: str | None = None,
 ) -> tuple[Json, str]:
     """The task template of a process, with its hash in the containers' labels."""
     container: Json = {
@@ -149,11 +153,13 @@ def task_template(
     }
     if process.command:
         container["Args"] = list(process.command)  # like `docker run IMAGE ARGS`: ENTRYPOINT kept
+    if dns:
+        container["DNSConfig"] = {"Nameservers": [dns]}
     check = healthcheck(process) if kind == labels.SERVICE else {"Test": ["NONE"]}
     if check is not None:
         container["Healthcheck"] = check
     network_attachment: Json = {"Target": network}
-    if kind == labels.SERVICE and (names := aliases(manifest, process)):
+    if kind == labels.SERVICE and not dns and (names := aliases(manifest, process)):
         network_attachment["Aliases"] = names
     condition = "any" if kind == labels.SERVICE else "none"
     template: Json = {
@@ -184,6 +190,7 @@ def service(
     monitor: float,
     stop_grace: float,
     force_update: int = 0,
+    dns: str | None = None,
 ) -> Desired:
     """The desired service of a process (kind `service`)."""
     name = service_name(manifest.app_name, process.name)
@@ -194,6 +201,7 @@ def service(
         network=network,
         stop_grace=stop_grace,
         force_update=force_update,
+        dns=dns,
     )
     update = {
         "Parallelism": 1,
@@ -203,9 +211,12 @@ def service(
         "MaxFailureRatio": 0,
         "Order": "start-first",
     }
+    tags = service_labels(manifest, process, kind=labels.SERVICE, network=network)
+    if process.ports:
+        tags[labels.PORT] = str(process.ports[0].container)
     rest: Json = {
         "Name": name,
-        "Labels": service_labels(manifest, process, kind=labels.SERVICE, network=network),
+        "Labels": tags,
         "UpdateConfig": update,
         "RollbackConfig": {**update, "Parallelism": 0, "FailureAction": "pause"},
         "EndpointSpec": {"Mode": "dnsrr"},
@@ -221,16 +232,27 @@ def service(
 
 
 def one_off(
-    manifest: Manifest, process: ManifestProcess, *, index: int, network: str, stop_grace: float
+    manifest: Manifest,
+    process: ManifestProcess,
+    *,
+    index: int,
+    network: str,
+    stop_grace: float,
+    dns: str | None = None,
+    kind: str = labels.RUN,
 ) -> Json:
-    """The spec of a one-off run: a replicated job of one task that is never restarted."""
+    """The spec of a one-off run (or, with `kind` RELEASE_PHASE, of a release phase, indexed
+    by the release): a replicated job of one task that is never restarted."""
     template, template_hash = task_template(
-        manifest, process, kind=labels.RUN, network=network, stop_grace=stop_grace
+        manifest, process, kind=kind, network=network, stop_grace=stop_grace, dns=dns
     )
     template["ContainerSpec"]["Labels"][labels.INDEX] = str(index)
-    run_labels = service_labels(manifest, process, kind=labels.RUN, network=network)
+    run_labels = service_labels(manifest, process, kind=kind, network=network)
+    name = run_name(manifest.app_name, index)
+    if kind == labels.RELEASE_PHASE:
+        name = f"{manifest.app_name}__release_{index}"
     return {
-        "Name": run_name(manifest.app_name, index),
+        "Name": name,
         "Labels": {**run_labels, labels.INDEX: str(index), labels.SPEC: template_hash},
         "TaskTemplate": template,
         "Mode": {"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}},

@@ -95,7 +95,7 @@ def to_task(task: Mapping[str, Any], nodes: Nodes, clock: Callable[[], datetime]
     tags = container_labels(task)
     status = task.get("Status") or {}
     now_state = state(task)
-    release = _int(tags.get(labels.RELEASE, "v0").lstrip("v"))
+    release = labels.number(tags.get(labels.RELEASE, "v0").lstrip("v"))
     ended = now_state in engine.ENDED
     exit_code = (status.get("ContainerStatus") or {}).get("ExitCode")
     return Task(
@@ -115,8 +115,8 @@ def to_task(task: Mapping[str, Any], nodes: Nodes, clock: Callable[[], datetime]
 def task_name(task: Mapping[str, Any]) -> str:
     tags = container_labels(task)
     release = tags.get(labels.RELEASE, "v0")
-    if tags.get(labels.KIND) == labels.RUN:
-        return f"{release}.run.{tags.get(labels.INDEX, '0')}"
+    if tags.get(labels.KIND) in (labels.RUN, labels.RELEASE_PHASE):
+        return f"{release}.{tags.get(labels.KIND)}.{tags.get(labels.INDEX, '0')}"
     return f"{release}.{tags.get(labels.PROCESS, '')}.{task.get('Slot', 0)}"
 
 
@@ -182,10 +182,3 @@ def unpullable(task: Mapping[str, Any]) -> bool:
     """Whether the task was rejected because its node could not get the image."""
     error = str((task.get("Status") or {}).get("Err") or "")
     return state(task) == "rejected" and any(hint in error for hint in _PULL_HINTS)
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        return 0
