@@ -9,8 +9,8 @@ Attached runs (`attach`) run a canned process, `FakeAttachment`, instead of thei
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import queue
+import re
 import shlex
 import threading
 from collections.abc import Callable, Collection, Iterator
@@ -45,6 +45,7 @@ class FakeScheduler:
         self.attachments: list[FakeAttachment] = []
         self.killed: list[str] = []
         self.phases: list[tuple[str, int, str]] = []  # (app id, release, command) per phase
+        self._generation: dict[tuple[str, str], int] = {}  # restarts of each process
         self._serial: dict[str, int] = {}
         self._verdicts: list[Verdict] = []
         self._lock = threading.Lock()
@@ -104,6 +105,10 @@ class FakeScheduler:
             if manifest.app_id not in self.manifests:
                 raise NotFound(f"{manifest.app_name} is not running")
             self.restarts.append((manifest.app_id, process))
+            for p in manifest.processes:
+                if process in (None, p.name):
+                    key = (manifest.app_id, p.name)
+                    self._generation[key] = self._generation.get(key, 0) + 1
         return Verdict(Outcome.SUCCEEDED)
 
     def run(self, manifest: Manifest, process: ManifestProcess) -> Task:
@@ -131,7 +136,14 @@ class FakeScheduler:
             task = self._task(manifest, process, n, "up", kind="run")
             self.runs.setdefault(manifest.app_id, []).append(task)
             attachment = FakeAttachment(
-                self, manifest.app_id, task, process.command, tty=tty, rows=rows, cols=cols
+                self,
+                manifest.app_id,
+                task,
+                process.command,
+                tty=tty,
+                rows=rows,
+                cols=cols,
+                env=process.env,
             )
             self.attachments.append(attachment)
             self._log(manifest.app_id, f"run.{n}", f"run {' '.join(process.command)} (attached)")
@@ -160,8 +172,8 @@ class FakeScheduler:
         timeout: float,
         output: Callable[[str], None],
     ) -> PhaseResult:
-        """Pretend to run the release command: `exit N` in it gives N, else 0."""
-        command = " ".join(process.command)
+        """Pretend to run the release command (`sh -c 'echo ...; exit N'`, see `script`)."""
+        command = process.shown or " ".join(process.command)
         with self._lock:
             self.phases.append((manifest.app_id, manifest.release, command))
         lines, code = script(list(process.command), process.env) or ([f"running {command}"], 0)
@@ -204,12 +216,13 @@ class FakeScheduler:
         kind: str | None = None,
     ) -> Task:
         name = f"v{manifest.release}.{kind or process.name}.{n}"
+        generation = self._generation.get((manifest.app_id, process.name), 0)
         return Task(
             name=name,
-            id=name,
+            id=f"{name}.r{generation}" if generation else name,  # a restart: new instances
             process=process.name,
             release=manifest.release,
-            command=" ".join(process.command),
+            command=process.shown or " ".join(process.command),
             state=state,
             host="fake",
             size=Size(process.cpu_shares, process.memory, process.nproc),
@@ -245,7 +258,9 @@ class FakeAttachment:
         tty: bool,
         rows: int | None,
         cols: int | None,
+        env: dict[str, str] | None = None,
     ) -> None:
+        self.env = env or {}
         self.app_id = app_id
         self.task = task
         self.command = command
@@ -272,6 +287,12 @@ class FakeAttachment:
         if argv[:1] == ["echo"]:
             yield STDOUT, " ".join(argv[1:]).encode() + b"\n"
             self._finish(0)
+            return
+        ran = script(argv, self.env)
+        if ran is not None:
+            for printed in ran[0]:
+                yield STDOUT, printed.encode() + b"\n"
+            self._finish(ran[1])
             return
         if argv[:1] == ["exit"]:
             self._finish(_code(argv[1:]))
@@ -344,6 +365,30 @@ class FakeAttachment:
             if self._exit is None:
                 self._exit = code
         self._done.set()
+
+
+def script(argv: list[str], env: dict[str, str]) -> tuple[list[str], int] | None:
+    """What `sh -c 'echo ...; exit N'` prints and exits with, for the commands a fake can run
+    like a shell would (`echo`, with $VARs; `exit N`; `sleep N` does not wait); None for any
+    other command."""
+    if len(argv) != 3 or argv[0].rsplit("/", 1)[-1] not in ("sh", "bash") or argv[1] != "-c":
+        return None
+    lines: list[str] = []
+    for statement in argv[2].split(";"):
+        words = shlex.split(statement.strip())
+        if not words:
+            continue
+        if words[0] == "echo":
+            lines.append(" ".join(_expand(w, env) for w in words[1:]))
+        elif words[0] == "exit":
+            return lines, _code(words[1:2])
+        elif words[0] not in ("sleep", "true"):
+            return None
+    return lines, 0
+
+
+def _expand(word: str, env: dict[str, str]) -> str:
+    return re.sub(r"\$(\w+)", lambda m: env.get(m.group(1), ""), word)
 
 
 def _code(args: list[str]) -> int:
