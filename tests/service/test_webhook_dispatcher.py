@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +14,7 @@ import httpx
 from empire.events import Delivery
 from empire.webhooks import Dispatcher, deliveries, retry, verify
 from support.stack import FrozenClock, Stack, make_stack
+from support.waiting import wait_for
 
 URL = "https://hooks.example.com/empire"
 SECRET = "test-webhook-secret"
@@ -183,7 +183,23 @@ def test_two_dispatchers_never_send_one_attempt_twice(tmp_path: Path) -> None:
     assert apps == [f"app-{n}" for n in range(10)]
 
 
+HOUR = 3600.0
+
+
+class Waits(threading.Event):
+    """The dispatcher's stop event, counting the waits of an hour or more the loop starts."""
+
+    long_waits = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if timeout is not None and timeout >= HOUR:
+            self.long_waits += 1
+        return super().wait(timeout)
+
+
 def test_the_background_loop_sends_and_stops_promptly(tmp_path: Path) -> None:
+    """stop() cuts the loop's wait short: an hour-long wait ends at once, far within the
+    thread join's own timeout (else the thread would still be alive after stop())."""
     stack, _, _ = setup(tmp_path)
     sender = Dispatcher(
         stack.store,
@@ -191,18 +207,14 @@ def test_the_background_loop_sends_and_stops_promptly(tmp_path: Path) -> None:
         interval=0.05,
         http=httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(200))),
     )
+    sender._stopping = waits = Waits()
     sender.start()
     try:
         # The stack's clock is frozen in 2026: the row is due for the real clock too.
         stack.empire.create("acme", by=stack.user)
-        deadline = time.monotonic() + 10
-        while only(stack).state != "delivered" and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert only(stack).state == "delivered"
+        wait_for(lambda: only(stack).state == "delivered", 10, "the delivery")
+        sender.interval = HOUR
+        wait_for(lambda: waits.long_waits, 10, "the loop to wait an hour")
     finally:
-        sender.interval = 60.0  # a long sleep is cut short by stop
-        time.sleep(0.1)
-        started = time.monotonic()
         sender.stop()
-        assert time.monotonic() - started < 2
     assert sender._thread is not None and not sender._thread.is_alive()
