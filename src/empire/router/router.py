@@ -132,12 +132,12 @@ class EngineRouter:
         with self._lock:
             try:
                 redone = self._up(check=True)
-                redone |= self._records_lost()
-                if redone:
+                if not redone and self._records_lost():
                     self._write_records()
-                redone |= self._config_lost()
-                if redone:
+                    redone = True
+                if not redone and self._config_lost():
                     self._push(force=True)
+                    redone = True
                 self._state = "up"
                 return redone
             except SchedulerError:
@@ -174,11 +174,17 @@ class EngineRouter:
             return False
         running = self.container.ensure()
         self._state = "up"
-        made = running.started or running.id != self._container_id
+        first = self._container_id is None  # this process has not seen it yet
+        made = running.started or (not first and running.id != self._container_id)
         self._container_id = running.id
         self._address = running.address
         if not self._adopted:
             self._adopt()
+        if made or first:  # give it the records and config it does not have
+            if made or self._records_lost():
+                self._write_records()
+            if made or self._config_lost():
+                self._push(force=True)
         return made
 
     def _adopt(self) -> None:
