@@ -13,15 +13,15 @@ from typing import ParamSpec, TypeVar
 
 from empire.model import Outcome
 from empire.usecases.access import Access
-from empire.usecases.apps import Apps
+from empire.usecases.apps import AppChanges, Apps
 from empire.usecases.audit import Audit
-from empire.usecases.base import STORE_READS, Clock, StatusFn, hash_token, utcnow
+from empire.usecases.base import STORE_READS, Clock, hash_token, utcnow
 from empire.usecases.domains import Domains
-from empire.usecases.processes import Processes
+from empire.usecases.processes import Processes, process_id
 from empire.usecases.releases import Releases
 from empire.usecases.users import Users
 
-__all__ = ["Clock", "Empire", "StatusFn", "hash_token", "utcnow"]
+__all__ = ["STORE_READS", "AppChanges", "Clock", "Empire", "hash_token", "process_id", "utcnow"]
 P = ParamSpec("P")
 T = TypeVar("T")
 

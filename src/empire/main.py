@@ -56,6 +56,8 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
     """Run the API server."""
     import uvicorn
 
+    from empire.api.server import uvicorn_options
+
     settings = load_settings()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
@@ -100,6 +102,8 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
             ssl_certfile=settings.tls_cert,
             ssl_keyfile=settings.tls_key,
             ws=_websockets,  # type: ignore[arg-type]  # a factory: imported at the first WebSocket
+            # Header deadline, connection limit, keep-alive, and Go emp's attached runs.
+            **uvicorn_options(),
         )
     finally:
         if dispatcher is not None:

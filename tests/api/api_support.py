@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from empire.model import Page
+from support.services import free_port
 from support.stack import Stack, make_stack
 
 IMAGE = "remind101/acme-inc:latest"
@@ -122,3 +125,47 @@ def _walk(table: Sequence[BaseRoute], prefix: str) -> Iterator[tuple[str, str, R
             assert included is not None, f"unexpected route {route!r}"
             context = getattr(route, "include_context", None)
             yield from _walk(included.routes, prefix + getattr(context, "prefix", ""))
+
+
+class Served:
+    """An ASGI app served by uvicorn, as `empire server` serves the API (its connection
+    protocol and limits: `empire.api.server`), in a thread of the test, on a free port."""
+
+    def __init__(self, app: Any, **options: Any) -> None:
+        import uvicorn
+
+        from empire.api.server import uvicorn_options
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            ws="websockets-sansio",
+            **uvicorn_options(**options),
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
+
+    def __enter__(self) -> Served:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Wait until `condition()` holds (a bound, not a measurement: the test fails past it)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"still waiting after {timeout:g} s for {what}"
+        time.sleep(0.02)

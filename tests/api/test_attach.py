@@ -247,7 +247,29 @@ def test_a_required_message_is_asked_for(tmp_path: Path) -> None:
             assert json.loads(ws.receive_text()) == {"exit": 4}
 
 
+def test_attached_runs_take_stream_slots(stack: Stack, deployed: str) -> None:
+    """An attached run holds one of its token's stream slots until it has ended."""
+    from empire.api import create_app
+
+    api = create_app(stack.empire, streams_per_token=1)
+    with TestClient(api) as client:
+        client.headers["Authorization"] = f"Bearer {stack.token}"
+        with client.websocket_connect(PATH) as ws:
+            assert start(ws) == {"dyno": "v1.run.1"}
+            with client.websocket_connect(PATH) as second:
+                answer = start(second)
+                assert answer["error"]["id"] == "rate_limit"
+                assert answer["error"]["message"].startswith("too many streams open")
+                assert closed_with(second) == 4429
+            ws.send_bytes(b"exit 0\n")
+            assert json.loads(ws.receive_text()) == {"exit": 0}
+        with client.websocket_connect(PATH) as ws:  # its slot is back
+            assert start(ws, "echo again") == {"dyno": "v1.run.2"}
+
+
 def test_post_dynos_with_attach_points_to_the_websocket(client: TestClient, deployed: str) -> None:
+    """In process (no server to hand the connection over: see test_go_emp.py for Go emp's
+    hijacked run on a real one), an attached POST points to the WebSocket."""
     response = client.post(f"/apps/{APP}/dynos", json={"command": "bash", "attach": True})
     body = error(response, 501, "not_implemented")
     assert f"/apps/{APP}/attach" in body["message"]

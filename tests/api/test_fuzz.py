@@ -148,6 +148,9 @@ RANGED = {
     "/apps/{app}/domains",
     "/apps/{app}/audit",
     "/apps/{app}/addons",
+    "/apps/{app}/addon-attachments",
+    "/addons",
+    "/addon-attachments",
     "/apps/{app}/collaborators",
     "/apps/{app}/sni-endpoints",
 }

@@ -1,10 +1,13 @@
-"""The original Go `emp` 0.13.0 keeps working (all but attached `run`): each test sends the
-requests it sends (empire.md §1-§2) with its exact headers, and reads what it reads."""
+"""The original Go `emp` 0.13.0 keeps working: each test sends the requests it sends
+(empire.md §1-§2) with its exact headers, and reads what it reads; an attached `emp run`
+speaks its hijacked protocol on a raw socket to a real server."""
 
 from __future__ import annotations
 
 import base64
+import json
 import re
+import socket
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -14,7 +17,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api.api_support import APP, IMAGE, error, ndjson
+from api.api_support import APP, IMAGE, Served, error, ndjson, wait_for
 from support.stack import Stack
 
 ACCEPT = "application/vnd.heroku+json; version=3"
@@ -272,3 +275,122 @@ def test_message_required_makes_emp_ask_for_one(tmp_path: Any) -> None:
         )
         emp.message = "because"
         assert emp("POST", "/organizations/apps", {"name": APP}).status_code == 201
+
+
+# -- emp run (attached): the hijacked POST /apps/{app}/dynos (empire.md §1.5) ------------------
+
+
+@pytest.fixture
+def served(stack: Stack, emp_deployed: GoEmp) -> Iterator[Served]:
+    """The API behind a real server: the attached run takes over the TCP connection."""
+    with Served(stack.api) as served:
+        yield served
+
+
+def hijacked_run(
+    served: Served,
+    token: str,
+    command: str,
+    *,
+    multiplex: bool = True,
+    app: str = APP,
+) -> tuple[socket.socket, bytes, bytes]:
+    """Send `emp run COMMAND` as emp 0.13.0 does on a raw socket; return the socket, the
+    response head and whatever of the stream came with it."""
+    body = json.dumps(
+        {
+            "command": command,
+            "attach": True,
+            "env": {"COLUMNS": "80", "LINES": "24", "TERM": "xterm"},
+        }
+    ).encode()
+    credentials = base64.b64encode(f"dev@example.com:{token}".encode()).decode()
+    head = (
+        f"POST /apps/{app}/dynos HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n"
+        f"User-Agent: {USER_AGENT}\r\nContent-Length: {len(body)}\r\nAccept: {ACCEPT}\r\n"
+        f"Authorization: Basic {credentials}\r\nContent-Type: application/json\r\n"
+        f"Request-Id: {uuid.uuid4()}\r\n" + ("X-Multiplex: 1\r\n" if multiplex else "") + "\r\n"
+    )
+    sock = socket.create_connection(("127.0.0.1", served.port), timeout=30)
+    sock.sendall(head.encode() + body)
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed before the response head: {received!r}"
+        received += chunk
+    response, _, rest = received.partition(b"\r\n\r\n")
+    return sock, response, rest
+
+
+def rest_of(sock: socket.socket, received: bytes) -> bytes:
+    """Read until the server closes the connection (a bound of 30 s per read)."""
+    while chunk := sock.recv(65536):
+        received += chunk
+    sock.close()
+    return received
+
+
+def stdcopy(data: bytes) -> list[tuple[int, bytes]]:
+    """Docker stdcopy frames: [stream, 0, 0, 0, uint32 big-endian length] + payload."""
+    frames = []
+    while data:
+        assert data[1:4] == b"\0\0\0" and len(data) >= 8, data
+        size = int.from_bytes(data[4:8], "big")
+        frames.append((data[0], data[8 : 8 + size]))
+        data = data[8 + size :]
+    return frames
+
+
+def test_run_attached_multiplexed(stack: Stack, served: Served) -> None:
+    """emp run bash: the server answers with its own 200 head, then stdcopy frames of the
+    process's output (a terminal: everything is stdout); stdin is the socket, its half-close
+    the end of input; the server closes when the process has exited."""
+    sock, head, rest = hijacked_run(served, stack.token, "bash")
+    status, *headers = head.decode().split("\r\n")
+    assert status == "HTTP/1.1 200 OK"
+    assert "Content-Type: application/vnd.empire.stdcopy-stream" in headers
+    listed = [d["name"] for d in stack.client().get(f"/apps/{APP}/dynos").json()]
+    assert "v1.run.1" in listed  # listed while it runs
+    sock.sendall(b"hello\nsize\nwarn oops\n")
+    sock.shutdown(socket.SHUT_WR)  # emp's CloseWrite at the end of its stdin
+    assert stdcopy(rest_of(sock, rest)) == [(1, b"hello\n"), (1, b"24 80\n"), (1, b"oops\n")]
+    [attachment] = stack.scheduler.attachments
+    assert attachment.tty and attachment.stdin == b"hello\nsize\nwarn oops\n"
+    assert stack.scheduler.killed == ["v1.run.1"]  # removed once it exited
+    runs = [e.text for e in stack.events.events if e.kind == "run"]
+    assert runs == ["alice started running `bash` (attached) on acme-inc"]
+
+
+def test_run_attached_raw(stack: Stack, served: Served) -> None:
+    """Without X-Multiplex the output comes as it is, stdout and stderr merged."""
+    sock, head, rest = hijacked_run(served, stack.token, "bash", multiplex=False)
+    assert b"Content-Type: application/vnd.empire.raw-stream" in head
+    sock.sendall(b"hello\nwarn oops\nexit 3\n")
+    assert rest_of(sock, rest) == b"hello\noops\n"
+    assert stack.scheduler.killed == ["v1.run.1"]
+
+
+def test_run_attached_errors_before_the_takeover_are_json(stack: Stack, served: Served) -> None:
+    sock, head, rest = hijacked_run(served, stack.token, "bash", app="nope")
+    assert head.startswith(b"HTTP/1.1 404 ")
+    assert json.loads(rest) == {
+        "id": "not_found",
+        "message": "Couldn't find that app: no app named nope",
+        "url": "",
+        "resource": "app",
+    }
+    sock.close()
+    _, viewer = stack.empire.create_user("vic")
+    stack.empire.grant(APP, "vic", "viewer", by=stack.user)
+    sock, head, rest = hijacked_run(served, viewer, "bash")
+    assert head.startswith(b"HTTP/1.1 403 ")
+    sock.close()
+    assert stack.scheduler.attachments == []
+
+
+def test_run_attached_ends_when_the_client_goes(stack: Stack, served: Served) -> None:
+    sock, head, _ = hijacked_run(served, stack.token, "bash")
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    sock.close()  # emp killed: the process is killed and removed
+    wait_for(lambda: stack.scheduler.killed == ["v1.run.1"], "the run to be removed")
+    assert stack.client().get(f"/apps/{APP}/dynos").json()[0]["name"] == "v1.web.1"

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from api.api_support import error
+from empire.api import create_app
+from empire.api.auth import Logins
+from empire.passwords import hash_password
 from support.stack import Stack, make_stack
 
 
@@ -84,3 +90,71 @@ def test_short_passwords_are_refused(stack: Stack) -> None:
 
     with pytest.raises(Invalid, match="too short"):
         stack.empire.set_password("bob", "short")
+
+
+# -- limits: per client address and user name, the same cost for unknown users ----------------
+
+
+def limited(stack: Stack, logins: Logins) -> TestClient:
+    """A client without a token of an API whose logins are limited by `logins`."""
+    return TestClient(create_app(stack.empire, logins=logins), raise_server_exceptions=False)
+
+
+def attempt(client: TestClient, user: str, password: str) -> httpx.Response:
+    return client.post("/oauth/authorizations", json={}, auth=(user, password))
+
+
+def test_logins_are_limited_per_client_address(stack: Stack) -> None:
+    client = limited(stack, Logins(per_address=(3, 3600.0), per_user=(100, 1.0)))
+    for user in ("bob", "nobody", "alice"):
+        assert attempt(client, user, "wrong horse").status_code == 401
+    refused = attempt(client, "bob", "correct horse")  # right, but one attempt too many
+    body = error(refused, 429, "rate_limit")
+    assert body["message"].startswith("too many login attempts from testclient: try again in ")
+    assert 1 <= int(refused.headers["retry-after"]) <= 3600
+
+
+def test_logins_are_limited_per_user_name(stack: Stack) -> None:
+    client = limited(stack, Logins(per_address=(100, 1.0), per_user=(2, 3600.0)))
+    for _ in range(2):
+        assert attempt(client, "bob", "wrong horse").status_code == 401
+    refused = attempt(client, "BOB", "correct horse")
+    assert error(refused, 429, "rate_limit")["message"].startswith(
+        "too many login attempts for BOB: try again in "
+    )
+    assert int(refused.headers["retry-after"]) >= 1
+    assert attempt(client, "alice", "wrong horse").status_code == 401  # another user's own
+
+
+def test_a_flood_of_logins_is_refused_rather_than_queued(stack: Stack) -> None:
+    client = limited(stack, Logins(max_pending=0))
+    body = error(attempt(client, "bob", "correct horse"), 429, "rate_limit")
+    assert body["message"] == "too many logins in progress on this server: try again in a second"
+
+
+@pytest.fixture
+def checks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Every bcrypt check: the thread it ran on and the hash it was against."""
+    import bcrypt
+
+    seen: list[tuple[str, str]] = []
+    real = bcrypt.checkpw
+
+    def spy(password: bytes, hashed: bytes) -> bool:
+        seen.append((threading.current_thread().name, hashed.decode()))
+        return real(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", spy)
+    return seen
+
+
+@pytest.mark.parametrize("user", ["bob", "nobody", "alice"])  # a password, none, no such user
+def test_every_login_costs_one_bcrypt_check_of_the_same_cost(
+    stack: Stack, checks: list[tuple[str, str]], user: str
+) -> None:
+    """An unknown user (or one without a password) is checked against a dummy hash: a login
+    takes as long whoever it names, so its time tells nothing of who exists."""
+    assert login(stack, user, "wrong horse").status_code == 401
+    [(thread, hashed)] = checks
+    assert hashed.split("$")[2] == hash_password("correct horse").split("$")[2]  # the cost
+    assert thread.startswith("empire-login")  # not a worker of the shared pool

@@ -231,9 +231,18 @@ def test_formation_pages(client: TestClient, deployed: str) -> None:
     assert sorted(f["type"] for f in by_id) == ["migrate", "web", "worker"]
 
 
-@pytest.mark.parametrize("path", ["addons", "sni-endpoints"])  # collaborators: test_roles.py
+@pytest.mark.parametrize(  # collaborators: test_roles.py
+    "path",
+    [
+        f"/apps/{APP}/addons",
+        f"/apps/{APP}/addon-attachments",  # heroku addons -a APP (as sudo)
+        f"/apps/{APP}/sni-endpoints",
+        "/addons",  # heroku addons
+        "/addon-attachments",  # heroku addons -a APP
+    ],
+)
 def test_empty_lists_are_lists_too(client: TestClient, deployed: str, path: str) -> None:
-    response = client.get(f"/apps/{APP}/{path}", headers={"Range": "id ..; max=1000;"})
+    response = client.get(path, headers={"Range": "id ..; max=1000;"})
     assert response.status_code == 200
     assert response.json() == []
     assert response.headers["accept-ranges"] == "id"

@@ -64,6 +64,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/oauth/authorizations"): Rule("user"),
     ("DELETE", "/oauth/authorizations/{token_id}"): Rule("user", accepted=404),
     ("GET", "/teams"): Rule("user"),
+    ("GET", "/addons"): Rule("user"),
+    ("GET", "/addon-attachments"): Rule("user"),
     ("GET", "/apps/{app}/pipeline-couplings"): Rule("user", accepted=404),
     ("GET", "/apps/{app}/ssl-endpoints"): Rule("user", accepted=404),
     ("POST", "/apps/{app}/ssl-endpoints"): Rule("user", accepted=404),
@@ -73,6 +75,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     # viewer
     ("GET", "/apps/{app}"): Rule("viewer"),
     ("GET", "/apps/{app}/addons"): Rule("viewer"),
+    ("GET", "/apps/{app}/addon-attachments"): Rule("viewer"),
     ("GET", "/apps/{app}/sni-endpoints"): Rule("viewer"),
     ("GET", "/apps/{app}/releases"): Rule("viewer"),
     ("GET", "/apps/{app}/releases/{version}"): Rule("viewer"),

@@ -119,7 +119,7 @@ def test_a_viewer_reads_but_changes_nothing(stack: Stack, acme: str) -> None:
         ("changing config vars", lambda: e.set_config(acme, {"A": "1"}, by=carol)),
         ("scaling", lambda: e.scale(acme, [ScaleUpdate("web", 2)], by=carol)),
         ("restarting", lambda: e.restart(acme, by=carol)),
-        ("restarting a dyno", lambda: e.stop(acme, "v1.web.1", by=carol)),
+        ("restarting", lambda: e.restart_dyno(acme, "v1.web.1", by=carol)),
         ("running a command", lambda: e.run(acme, RunRequest("ls"), by=carol)),
         (
             "running a command",

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from empire import sizes
+from empire import progress, sizes
 from empire.errors import ImageNotFound, Invalid, InvalidImage, InvalidProcfile, NotFound
 from empire.model import Outcome, Page, RunRequest, ScaleUpdate
 from empire.scheduler import Verdict
@@ -29,18 +27,23 @@ def versions(stack: Stack, app: str = "acme-inc") -> list[int]:
 
 
 def test_deploy_creates_the_app_and_release_v1(stack: Stack) -> None:
-    messages: list[dict[str, Any]] = []
+    events: list[progress.Event] = []
     release = stack.empire.deploy(
-        "remind101/acme-inc:latest", by=stack.user, message="first", status=messages.append
+        "remind101/acme-inc:latest", by=stack.user, message="first", progress=events.append
     )
     assert release.version == 1
     assert release.description == "Deploy remind101/acme-inc:latest (alice: 'first')"
     assert release.outcome is Outcome.SUCCEEDED
     assert release.slug.image.startswith("remind101/acme-inc@sha256:")
-    statuses = [m.get("status") for m in messages]
-    assert f"Status: Resolved remind101/acme-inc:latest to {release.slug.image}" in statuses
-    assert "Status: Created new release v1 for acme-inc" in statuses
-    assert "Status: Finished processing events for release v1 of acme-inc" in statuses
+    # typed events, in order: the pull, what was resolved and read, the release, the verdict
+    assert isinstance(events[0], progress.Pulled)
+    assert events[1:] == [
+        progress.Status(f"Resolved remind101/acme-inc:latest to {release.slug.image}"),
+        progress.Status('Extracted Procfile from "/app/Procfile"'),
+        progress.ReleaseCreated(1, "acme-inc"),
+        progress.Status("Finished processing events for release v1 of acme-inc"),
+        progress.Status("Release v1 of acme-inc succeeded"),
+    ]
     assert stack.empire.app("acme-inc", by=stack.user).repo == "remind101/acme-inc"
     web = release.formation["web"]
     assert web.quantity == 1 and web.command == ("./bin/web",)
@@ -111,7 +114,7 @@ def test_scale_keeps_quantity_without_one_and_refuses_noservice(stack: Stack) ->
     stack.images.add("acme/acme-inc:v1", procfile=PROCFILE)
     stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
     stack.empire.scale("acme-inc", [ScaleUpdate("web", 3)], by=stack.user)
-    processes = stack.empire.scale(
+    _, processes = stack.empire.scale(
         "acme-inc", [ScaleUpdate("web", None, sizes.parse("256:1GB"))], by=stack.user
     )
     assert processes[0].quantity == 3
@@ -131,12 +134,12 @@ def test_scale_keeps_quantity_without_one_and_refuses_noservice(stack: Stack) ->
 def test_rolled_back_rollout_is_recorded(stack: Stack) -> None:
     stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
     stack.scheduler.fail_next(Verdict(Outcome.ROLLED_BACK, "web exited with code 1"))
-    messages: list[dict[str, Any]] = []
-    release = stack.empire.deploy("acme/acme-inc:v2", by=stack.user, status=messages.append)
+    events: list[progress.Event] = []
+    release = stack.empire.deploy("acme/acme-inc:v2", by=stack.user, progress=events.append)
     assert release.outcome is Outcome.ROLLED_BACK
     stored = stack.empire.release("acme-inc", "2", by=stack.user)
     assert stored.outcome is Outcome.ROLLED_BACK and stored.reason == "web exited with code 1"
-    assert messages[-1]["errorDetail"]["message"] == (
+    assert events[-1] == progress.Failed(
         "release v2 of acme-inc was rolled back: web exited with code 1"
     )
 
@@ -159,9 +162,9 @@ def test_bad_images_and_procfiles_leave_nothing(stack: Stack) -> None:
 def test_run_uses_a_procfile_process_or_the_literal_command(stack: Stack) -> None:
     stack.images.add("acme/acme-inc:v1", procfile=PROCFILE)
     stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
-    task = stack.empire.run("acme-inc", RunRequest("migrate --all"), by=stack.user)
+    _, task = stack.empire.run("acme-inc", RunRequest("migrate --all"), by=stack.user)
     assert task.command == "./bin/migrate --all" and task.process == "migrate"
-    task = stack.empire.run("acme-inc", RunRequest("echo 'hi there'"), by=stack.user)
+    _, task = stack.empire.run("acme-inc", RunRequest("echo 'hi there'"), by=stack.user)
     assert task.command == "echo hi there" and task.process == "run"
     assert str(stack.events.events[-1]) == (
         "alice started running `echo 'hi there'` (detached) on acme-inc"

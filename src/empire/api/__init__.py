@@ -31,6 +31,7 @@ from empire.api import (
 )
 from empire.api import errors as api_errors
 from empire.api.gate import Gate
+from empire.api.limits import StreamSlots, TooManyRequests, too_many_handler
 from empire.core import Empire
 from empire.errors import EmpireError
 
@@ -38,9 +39,20 @@ log = logging.getLogger("empire.api")
 
 
 def create_app(
-    empire: Empire, *, max_body_bytes: int = 1 << 20, rate_per_hour: int = 4500
+    empire: Empire,
+    *,
+    max_body_bytes: int = 1 << 20,
+    rate_per_hour: int = 4500,
+    streams_per_token: int = 10,
+    body_timeout: float = 30.0,
+    logins: auth.Logins | None = None,
 ) -> FastAPI:
-    """Build the API around the facade."""
+    """Build the API around the facade.
+
+    `streams_per_token` bounds the log follows, deploys and attached runs one API token has
+    open at once (0: no bound); `body_timeout` is how long a request body may take to arrive;
+    `logins` limits password logins (per client address and user name) and runs them.
+    """
     app = FastAPI(
         title="Empire",
         version="0.1.0",
@@ -49,6 +61,8 @@ def create_app(
     )
     app.state.empire = empire
     app.state.log_sessions = logs.Sessions()
+    app.state.streams = StreamSlots(streams_per_token)
+    app.state.logins = logins or auth.Logins()
     # Routes are matched in this order, one by one (a dozen matches cost ~0.1 ms): the most
     # requested first. No two routes match the same request (a test checks), so the order
     # changes nothing else.
@@ -80,11 +94,16 @@ def create_app(
         return api_errors.response(404, "not_found", "Couldn't find that pipeline coupling.")
 
     app.add_exception_handler(EmpireError, _empire_error)
+    app.add_exception_handler(TooManyRequests, too_many_handler)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
     app.add_middleware(
-        Gate, empire=empire, max_body_bytes=max_body_bytes, rate_per_hour=rate_per_hour
+        Gate,
+        empire=empire,
+        max_body_bytes=max_body_bytes,
+        rate_per_hour=rate_per_hour,
+        body_timeout=body_timeout,
     )
     return app
 

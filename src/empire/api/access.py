@@ -56,17 +56,17 @@ def collaborator_json(grant: Grant) -> dict[str, Any]:
 
 
 @router.get("/apps/{app}/collaborators")  # emp access, heroku access
-def collaborators(app: str, c: Ctx) -> JSONResponse:
+async def collaborators(app: str, c: Ctx) -> JSONResponse:
     page = COLLABORATORS.parse(c.range)
     key = (lambda g: g.subject) if page.field == "name" else (lambda g: g.id)
-    grants = render.window(c.empire.access(app, by=c.user), page, key)
+    grants = render.window(await c.call(c.empire.access, app, by=c.user), page, key)
     return render.page(grants, page, COLLABORATORS, collaborator_json, key)
 
 
 @router.post(  # emp access-add, heroku access:add
     "/apps/{app}/collaborators", status_code=201, openapi_extra=bodies.ADD_COLLABORATOR
 )
-def add_collaborator(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
+async def add_collaborator(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
     data = obj(body)
     user = string(data, "user", required=False)
     team = string(data, "team", required=False)
@@ -77,22 +77,25 @@ def add_collaborator(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[s
         )
     subject = user if user is not None else f"team:{team}"
     role = string(data, "role", required=False) or DEFAULT_ROLE.value
-    grant = c.empire.grant(app, subject, role, by=c.user, message=c.message)
+    grant = await c.call(c.empire.grant, app, subject, role, by=c.user, message=c.message)
     return collaborator_json(grant)
 
 
 @router.patch(  # emp access-add (a new role)
     "/apps/{app}/collaborators/{subject}", openapi_extra=bodies.UPDATE_COLLABORATOR
 )
-def update_collaborator(
+async def update_collaborator(
     app: str, subject: str, c: Ctx, body: Any = Body(default=None)
 ) -> dict[str, Any]:
     role = string(obj(body), "role")
     assert role is not None
-    grant = c.empire.grant(app, subject, role, by=c.user, message=c.message, create=False)
+    grant = await c.call(
+        c.empire.grant, app, subject, role, by=c.user, message=c.message, create=False
+    )
     return collaborator_json(grant)
 
 
 @router.delete("/apps/{app}/collaborators/{subject}")  # emp access-remove, heroku access:remove
-def remove_collaborator(app: str, subject: str, c: Ctx) -> dict[str, Any]:
-    return collaborator_json(c.empire.revoke(app, subject, by=c.user, message=c.message))
+async def remove_collaborator(app: str, subject: str, c: Ctx) -> dict[str, Any]:
+    revoked = await c.call(c.empire.revoke, app, subject, by=c.user, message=c.message)
+    return collaborator_json(revoked)

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -35,6 +37,7 @@ from starlette.websockets import WebSocketState
 
 from empire import sizes
 from empire.api import errors
+from empire.api.limits import Slot, StreamSlots, TooManyRequests
 from empire.core import Empire
 from empire.errors import EmpireError, Invalid
 from empire.model import RunRequest, User
@@ -65,86 +68,176 @@ async def attach(websocket: WebSocket, app: str) -> None:
         return
     if first["type"] == "websocket.disconnect":
         return
+    streams: StreamSlots = websocket.app.state.streams
     try:
         request, tty, rows, cols = _parse(first.get("text"))
-        with anyio.CancelScope(shield=True):  # whatever happens, we get the attachment to kill
-            attachment = await to_thread.run_sync(
-                lambda: empire.run_attached(
-                    app, request, tty=tty, rows=rows, cols=cols, by=user, message=message
-                )
-            )
-    except EmpireError as exc:
+        slot = streams.take(websocket.state.token_key)
+    except (EmpireError, TooManyRequests) as exc:
         await _refuse(websocket, exc)
         return
     try:
-        await _session(websocket, attachment)
+        attachment = await start(
+            lambda: empire.run_attached(
+                app, request, tty=tty, rows=rows, cols=cols, by=user, message=message
+            )
+        )
+    except BaseException as exc:
+        slot.release()
+        if not isinstance(exc, EmpireError):
+            raise
+        await _refuse(websocket, exc)
+        return
+    ended = False
+    try:
+        finished, code = await _session(websocket, attachment)
+        await end(attachment, slot)  # before the client hears of it: its slot is back
+        ended = True
+        if finished:
+            await _exit(websocket, code)
     finally:
-        with anyio.CancelScope(shield=True):
-            try:
-                await to_thread.run_sync(attachment.kill)
-            except Exception:
-                log.exception("cannot remove the attached run %s", attachment.name)
+        if not ended:
+            await end(attachment, slot)
 
 
-async def _session(websocket: WebSocket, attachment: Attachment) -> None:
-    """Pump output and input until the process exits (then send its code) or the client goes."""
+async def start(run_attached: Callable[[], Attachment]) -> Attachment:
+    """Start an attached run in a worker thread; shielded, so whatever happens the caller
+    gets the attachment to `end`."""
+    with anyio.CancelScope(shield=True):
+        attachment = await to_thread.run_sync(run_attached)
+    return attachment
+
+
+async def end(attachment: Attachment, slot: Slot) -> None:
+    """Kill and remove the attached run, and give its stream slot back."""
+    with anyio.CancelScope(shield=True):
+        try:
+            await to_thread.run_sync(attachment.kill)
+        except Exception:
+            log.exception("cannot remove the attached run %s", attachment.name)
+        finally:
+            slot.release()
+
+
+@dataclass(frozen=True, slots=True)
+class Resize:
+    """The client's terminal has a new size."""
+
+    rows: int
+    cols: int
+
+
+class _EndOfInput:
+    """The client's stdin has ended: the process reads end of file."""
+
+
+END_OF_INPUT = _EndOfInput()
+Input = bytes | Resize | _EndOfInput
+
+
+async def pump(
+    attachment: Attachment,
+    receive: Callable[[], Awaitable[Input | None]],
+    send: Callable[[int, bytes], Awaitable[None]],
+) -> tuple[bool, int | None]:
+    """Carry an attached session over any transport: the process's output to `send` (stream,
+    bytes) until it ends, the client's input from `receive` (None: the client has gone) to the
+    process meanwhile. Returns True and the exit code (None when the task was removed before
+    it could be read), or False when the client went away first.
+
+    The attachment's blocking calls run in worker threads, each direction with a limiter of
+    its own, so a long session never holds a token of the server's shared pool."""
     inbound = anyio.CapacityLimiter(1)
     outbound = anyio.CapacityLimiter(1)
     chunks = iter(attachment.output())
 
     async def forward_input(done: anyio.CancelScope) -> None:
-        try:
-            while True:
-                event = await websocket.receive()
-                if event["type"] == "websocket.disconnect":
-                    break
-                data = event.get("bytes")
-                if data is not None:
-                    await to_thread.run_sync(attachment.write, data, limiter=inbound)
-                elif event.get("text") is not None:
-                    await _control(attachment, event["text"], inbound)
-        finally:
-            done.cancel()  # the client is gone: stop waiting for output
+        while True:
+            item = await receive()
+            if item is None:
+                done.cancel()  # the client is gone: stop waiting for output
+                return
+            if isinstance(item, bytes):
+                await to_thread.run_sync(attachment.write, item, limiter=inbound)
+            elif isinstance(item, Resize):
+                await to_thread.run_sync(attachment.resize, item.rows, item.cols, limiter=inbound)
+            else:
+                await to_thread.run_sync(attachment.close_stdin, limiter=inbound)
 
+    async with anyio.create_task_group() as group:
+        group.start_soon(forward_input, group.cancel_scope)
+        while True:
+            chunk = await to_thread.run_sync(
+                next, chunks, None, limiter=outbound, abandon_on_cancel=True
+            )
+            if chunk is None:
+                break
+            await send(*chunk)
+        code = await to_thread.run_sync(
+            attachment.wait, None, limiter=outbound, abandon_on_cancel=True
+        )
+        group.cancel_scope.cancel()
+        return True, code
+    return False, None  # cancelled: the client went away
+
+
+async def _session(websocket: WebSocket, attachment: Attachment) -> tuple[bool, int | None]:
+    """Pump output and input until the process exits (True and its exit code) or the client
+    goes (False)."""
+
+    async def receive() -> Input | None:
+        while True:
+            event = await websocket.receive()
+            if event["type"] == "websocket.disconnect":
+                return None
+            data = event.get("bytes")
+            if data is not None:
+                return bytes(data)
+            control = _control(event.get("text"))
+            if control is not None:
+                return control
+
+    async def send(stream: int, data: bytes) -> None:
+        await websocket.send_bytes(bytes([stream]) + data)
+
+    finished, code = False, None
     try:
         await websocket.send_text(json.dumps({"dyno": attachment.name}))
-        async with anyio.create_task_group() as group:
-            group.start_soon(forward_input, group.cancel_scope)
-            while True:
-                chunk = await to_thread.run_sync(
-                    next, chunks, None, limiter=outbound, abandon_on_cancel=True
-                )
-                if chunk is None:
-                    break
-                stream, data = chunk
-                await websocket.send_bytes(bytes([stream]) + data)
-            code = await to_thread.run_sync(
-                attachment.wait, None, limiter=outbound, abandon_on_cancel=True
-            )
-            await websocket.send_text(json.dumps({"exit": code}))
-            await websocket.close(1000)
-            group.cancel_scope.cancel()
+        finished, code = await pump(attachment, receive, send)
     except* (WebSocketDisconnect, OSError):
         pass  # the client went away mid-send: the caller kills the process
+    return finished, code
 
 
-async def _control(attachment: Attachment, text: str, limiter: anyio.CapacityLimiter) -> None:
-    """Apply a client's text message: a resize or the end of stdin; ignore anything else."""
+async def _exit(websocket: WebSocket, code: int | None) -> None:
+    """Send the exit code (null: the task was removed before it could be read) and close
+    normally, unless the client has gone."""
+    if websocket.client_state is not WebSocketState.CONNECTED:
+        return
     try:
-        data = json.loads(text)
+        await websocket.send_text(json.dumps({"exit": code}))
+        await websocket.close(1000)
+    except (WebSocketDisconnect, OSError):
+        pass
+
+
+def _control(text: str | None) -> Resize | _EndOfInput | None:
+    """A client's text message: a resize or the end of stdin; None for anything else."""
+    try:
+        data = json.loads(text or "")
     except ValueError:
-        return
+        return None
     if not isinstance(data, dict):
-        return
+        return None
     resize = data.get("resize")
     if (
         isinstance(resize, list)
         and len(resize) == 2
         and all(isinstance(n, int) and 0 < n <= _MAX_SIZE for n in resize)
     ):
-        await to_thread.run_sync(attachment.resize, resize[0], resize[1], limiter=limiter)
+        return Resize(resize[0], resize[1])
     if data.get("eof") is True:
-        await to_thread.run_sync(attachment.close_stdin, limiter=limiter)
+        return END_OF_INPUT
+    return None
 
 
 def _parse(text: str | None) -> tuple[RunRequest, bool, int | None, int | None]:
@@ -185,9 +278,12 @@ def _dimension(data: dict[str, Any], key: str) -> int | None:
     return value
 
 
-async def _refuse(websocket: WebSocket, exc: EmpireError) -> None:
+async def _refuse(websocket: WebSocket, exc: EmpireError | TooManyRequests) -> None:
     """Send the error as `{"error": ...}` and close with 4000 + its HTTP status."""
-    status, ident = errors.status_of(exc)
+    if isinstance(exc, TooManyRequests):
+        status, ident = 429, "rate_limit"
+    else:
+        status, ident = errors.status_of(exc)
     body = errors.body(ident, exc.message)
     if websocket.client_state is not WebSocketState.CONNECTED:
         return

@@ -30,6 +30,6 @@ def event_json(event: Event) -> dict[str, Any]:
 
 
 @router.get("/apps/{app}/audit")  # emp audit
-def audit(app: str, c: Ctx) -> list[dict[str, Any]]:
+async def audit(app: str, c: Ctx) -> list[dict[str, Any]]:
     page = EVENTS.parse(c.range or "created_at ..; order=desc")
-    return [event_json(event) for event in c.empire.audit(app, page, by=c.user)]
+    return [event_json(event) for event in await c.call(c.empire.audit, app, page, by=c.user)]

@@ -15,18 +15,18 @@ router = APIRouter()
 
 @router.get("/apps/{app}/config-vars")  # emp env, heroku config
 async def config(app: str, c: Ctx) -> dict[str, str]:
-    return await c.empire.read(c.empire.config, app, by=c.user)
+    return await c.call(c.empire.config, app, by=c.user)
 
 
 @router.get("/apps/{app}/config-vars/{version}")  # emp env -v N
 async def config_at(app: str, version: str, c: Ctx) -> dict[str, str]:
-    return await c.empire.read(c.empire.config, app, version, by=c.user)
+    return await c.call(c.empire.config, app, version, by=c.user)
 
 
 @router.patch(  # emp set/unset/env-load, heroku config:set
     "/apps/{app}/config-vars", openapi_extra=bodies.UPDATE_CONFIG
 )
-def update_config(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, str]:
+async def update_config(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, str]:
     changes: dict[str, str | None] = {}
     for key, value in obj(body).items():
         if value is not None and not isinstance(value, str):
@@ -35,4 +35,4 @@ def update_config(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[str,
                 f"got {type(value).__name__}"
             )
         changes[key] = value
-    return c.empire.set_config(app, changes, by=c.user, message=c.message)
+    return await c.call(c.empire.set_config, app, changes, by=c.user, message=c.message)

@@ -1,24 +1,73 @@
-"""What every handler receives: the facade, the authenticated user and the commit message."""
+"""What every handler receives: the facade, the authenticated user and the commit message,
+and the one way to call the facade (`Context.call`)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from dataclasses import dataclass
-from typing import Annotated, Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ParamSpec, TypeVar
 
+from anyio import to_thread
 from fastapi import Depends, Request
 
-from empire.core import Empire
+from empire.api.limits import Slot, StreamSlots
+from empire.core import STORE_READS, Empire
 from empire.errors import Invalid
 from empire.model import User
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class Context:
+    """One request's view of the facade. A handler makes one facade call per request, through
+    `call` (or `call_sync` from a thread of the request's own): that call checks every role the
+    request needs before it changes anything, so a refusal never follows a change."""
+
     empire: Empire
     user: User
     message: str | None
     range: str | None
+    token_key: str = ""
+    streams: StreamSlots | None = None
+    _calls: list[str] = field(default_factory=list)
+
+    async def call(self, use_case: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run the request's use case where it belongs: one marked `@store_reads` on the event
+        loop (its round trips awaited, no thread hop), any other in a worker thread of the
+        server's pool, so a write can never block the loop."""
+        self._count(use_case)
+        if getattr(use_case, STORE_READS, False):
+            return await self.empire.read(use_case, *args, **kwargs)
+        return await to_thread.run_sync(lambda: use_case(*args, **kwargs))
+
+    def call_sync(self, use_case: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run the request's use case in the calling thread: a thread the request started for
+        long work (a deploy), never the event loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self._count(use_case)
+            return use_case(*args, **kwargs)
+        raise RuntimeError("call_sync runs on the event loop: use `await Context.call(...)`")
+
+    def stream_slot(self) -> Slot:
+        """Take one of the token's stream slots (log follows, deploys, attached runs), or
+        raise TooManyRequests."""
+        assert self.streams is not None
+        return self.streams.take(self.token_key)
+
+    def _count(self, use_case: Callable[..., Any]) -> None:
+        name = getattr(use_case, "__name__", repr(use_case))
+        if self._calls:
+            raise RuntimeError(
+                f"one facade call per request: {name} after {self._calls[0]} (make one use "
+                "case that checks every permission first)"
+            )
+        self._calls.append(name)
 
 
 async def context(request: Request) -> Context:
@@ -34,6 +83,8 @@ async def context(request: Request) -> Context:
         user=request.state.user,
         message=message.strip() if message and message.strip() else None,
         range=request.headers.get("range"),
+        token_key=request.state.token_key,
+        streams=request.app.state.streams,
     )
 
 

@@ -1,60 +1,56 @@
 """POST /deploys and /apps/{app}/deploys: newline-delimited JSON in Docker's jsonmessage shape.
 
-Messages are held back until the release is created (or for at most a second, so a long pull
-still shows progress), so that a deploy that fails early (a missing image, a bad Procfile)
-answers with a proper 4xx error instead of an error inside a 200 stream.
+The deploy runs in a thread of its own (`api.streams`) and reports typed progress events
+(`empire.progress`); this module alone turns them into the wire format. Messages are held back
+until the release is created (or for at most a second, so a long pull still shows progress),
+so that a deploy that fails early (a missing image, a bad Procfile) answers with a proper 4xx
+error instead of an error inside a 200 stream. A client that goes away leaves the deploy to
+finish; the token's stream slot is held until it has.
 """
 
 from __future__ import annotations
 
-import contextvars
+import asyncio
 import json
 import logging
-import queue
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Body
+import anyio
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response, StreamingResponse
 
 from empire.api import bodies, errors
 from empire.api.context import Ctx, obj, string
-from empire.core import StatusFn
+from empire.api.streams import Channel, Ended, drain, start
 from empire.errors import EmpireError, Invalid
+from empire.progress import Event, Failed, PhaseOutput, Pulled, ReleaseCreated, Status
 
 log = logging.getLogger("empire.api")
 router = APIRouter()
 HOLD_SECONDS = 1.0
-_DONE = object()
 MEDIA_TYPE = "application/json; boundary=NL"
+BUFFER = 10_000  # events kept for a slow client; past that, more are dropped, never waited for
 
 
-class _Failed:
-    def __init__(self, error: EmpireError) -> None:
-        self.error = error
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """The deploy raised: before anything was sent it is a plain error response."""
+
+    error: EmpireError
 
 
 @router.post("/deploys", openapi_extra=bodies.DEPLOY)  # emp deploy IMAGE
-def deploy(c: Ctx, body: Any = Body(default=None)) -> Response:
-    image, stream = _parse(body)
-    return _stream(
-        lambda status: c.empire.deploy(
-            image, by=c.user, message=c.message, status=status, stream=stream
-        )
-    )
+async def deploy(c: Ctx, request: Request, body: Any = Body(default=None)) -> Response:
+    return await _deploy(c, request, body, None)
 
 
 @router.post("/apps/{app}/deploys", openapi_extra=bodies.DEPLOY_TO_APP)  # emp deploy -a APP IMAGE
-def deploy_to_app(app: str, c: Ctx, body: Any = Body(default=None)) -> Response:
-    image, stream = _parse(body)
-    c.empire.app(app, by=c.user)
-    return _stream(
-        lambda status: c.empire.deploy(
-            image, app=app, by=c.user, message=c.message, status=status, stream=stream
-        )
-    )
+async def deploy_to_app(
+    app: str, c: Ctx, request: Request, body: Any = Body(default=None)
+) -> Response:
+    return await _deploy(c, request, body, app)
 
 
 def _parse(body: Any) -> tuple[str, bool]:
@@ -68,54 +64,73 @@ def _parse(body: Any) -> tuple[str, bool]:
     return image, bool(stream)
 
 
-def _stream(run: Callable[[StatusFn], object]) -> Response:
-    messages: queue.Queue[Any] = queue.Queue()
+async def _deploy(c: Ctx, request: Request, body: Any, app: str | None) -> Response:
+    image, stream = _parse(body)
+    slot = c.stream_slot()
+    channel: Channel[Event | _Refused] = Channel(asyncio.get_running_loop(), BUFFER)
+
+    def emit(event: Event) -> None:
+        channel.put(event, wait=False)
 
     def work() -> None:
         try:
-            run(messages.put)
+            c.call_sync(
+                c.empire.deploy,
+                image,
+                app=app,
+                by=c.user,
+                message=c.message,
+                progress=emit,
+                stream=stream,
+            )
         except EmpireError as exc:
-            messages.put(_Failed(exc))
+            channel.put(_Refused(exc), wait=False)
         except Exception as exc:
             log.exception("deploy failed")
-            messages.put(_Failed(EmpireError(f"internal error: {exc}")))
+            channel.put(_Refused(EmpireError(f"internal error: {exc}")), wait=False)
         finally:
-            messages.put(_DONE)
+            slot.release()
+            channel.finish()
 
-    # In a copy of this context: the deploy's events carry the request's id.
-    context = contextvars.copy_context()
-    threading.Thread(target=context.run, args=(work,), name="deploy", daemon=True).start()
-    held: list[Any] = []
-    deadline = time.monotonic() + HOLD_SECONDS
-    while True:
-        try:
-            item = messages.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            break
-        if isinstance(item, _Failed):  # nothing was sent yet: answer with a plain error
-            return errors.from_exception(item.error)
-        held.append(item)
-        if item is _DONE or _created(item):
-            break
-    return StreamingResponse(_lines(held, messages), media_type=MEDIA_TYPE)
+    start("empire-deploy", work)
+    held: list[Event | _Refused] = []
+    with anyio.move_on_after(HOLD_SECONDS):
+        while not held or not isinstance(held[-1], ReleaseCreated | _Refused):
+            try:
+                held.append(await channel.get())
+            except Ended:
+                break
+    if held and isinstance(held[-1], _Refused):  # nothing was sent yet: a plain error
+        channel.close()
+        return errors.from_exception(held[-1].error)
+    return StreamingResponse(_lines(held, channel), media_type=MEDIA_TYPE)
 
 
-def _created(item: Any) -> bool:
-    return isinstance(item, dict) and "Created new release" in str(item.get("status", ""))
+async def _lines(
+    held: list[Event | _Refused], channel: Channel[Event | _Refused]
+) -> AsyncIterator[bytes]:
+    for item in held:
+        yield _line(item)
+    async for item in drain(channel):
+        yield _line(item)
 
 
-def _lines(held: list[Any], messages: queue.Queue[Any]) -> Iterator[bytes]:
-    def items() -> Iterator[Any]:
-        yield from held
-        if _DONE in held:
-            return
-        while (item := messages.get()) is not _DONE:
-            yield item
+def _line(item: Event | _Refused) -> bytes:
+    return json.dumps(wire(item.error if isinstance(item, _Refused) else item)).encode() + b"\n"
 
-    for item in items():
-        if item is _DONE:
-            return
-        if isinstance(item, _Failed):
-            text = item.error.message
-            item = {"errorDetail": {"message": text}, "error": text}
-        yield json.dumps(item).encode() + b"\n"
+
+def wire(event: Event | EmpireError) -> dict[str, Any]:
+    """One progress event as a Docker jsonmessage, as Empire and `emp` 0.13.0 speak them."""
+    if isinstance(event, EmpireError):
+        event = Failed(event.message)
+    match event:
+        case Pulled(message):
+            return dict(message)
+        case Status(text):
+            return {"status": f"Status: {text}"}
+        case ReleaseCreated(version, app):
+            return {"status": f"Status: Created new release v{version} for {app}"}
+        case PhaseOutput(line):
+            return {"stream": f"{line}\n"}
+        case Failed(reason):
+            return {"errorDetail": {"message": reason}, "error": reason}

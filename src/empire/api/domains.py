@@ -19,34 +19,28 @@ DOMAINS = Ranges(fields=("hostname", "id"), default="hostname")
 @router.get("/apps/{app}/domains")  # emp domains, heroku domains
 async def domains(app: str, c: Ctx) -> JSONResponse:
     page = DOMAINS.parse(c.range)
-    current = await c.empire.read(c.empire.app, app, by=c.user)
     window = replace(page, max=page.max + 1)
-    items = await c.empire.read(c.empire.domains, current.id, window, by=c.user)
+    current, items = await c.call(c.empire.domains_of, app, window, by=c.user)
     key = (lambda d: d.hostname) if page.field == "hostname" else (lambda d: d.id)
     return render.page(items, page, DOMAINS, lambda d: render.domain_json(current, d), key)
 
 
 @router.get("/apps/{app}/domains/{hostname}")
 async def domain(app: str, hostname: str, c: Ctx) -> dict[str, Any]:
-    current = await c.empire.read(c.empire.app, app, by=c.user)
-    found = await c.empire.read(c.empire.domain, current.id, hostname, by=c.user)
-    return render.domain_json(current, found)
+    return render.domain_json(*await c.call(c.empire.domain, app, hostname, by=c.user))
 
 
 @router.post(  # emp domain-add, heroku domains:add
     "/apps/{app}/domains", status_code=201, openapi_extra=bodies.ADD_DOMAIN
 )
-def add_domain(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
+async def add_domain(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
     hostname = string(obj(body), "hostname")
     assert hostname is not None
-    current = c.empire.app(app, by=c.user)
-    added = c.empire.add_domain(current.id, hostname, by=c.user, message=c.message)
-    return render.domain_json(current, added)
+    added = await c.call(c.empire.add_domain, app, hostname, by=c.user, message=c.message)
+    return render.domain_json(*added)
 
 
 @router.delete("/apps/{app}/domains/{hostname}")  # emp domain-remove
-def remove_domain(app: str, hostname: str, c: Ctx) -> dict[str, Any]:
-    current = c.empire.app(app, by=c.user)
-    removed = c.empire.domain(current.id, hostname, by=c.user)
-    c.empire.remove_domain(current.id, hostname, by=c.user, message=c.message)
-    return render.domain_json(current, removed)
+async def remove_domain(app: str, hostname: str, c: Ctx) -> dict[str, Any]:
+    removed = await c.call(c.empire.remove_domain, app, hostname, by=c.user, message=c.message)
+    return render.domain_json(*removed)

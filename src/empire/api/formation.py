@@ -19,7 +19,6 @@ router = APIRouter()
 _EXAMPLE = '{"type": "web", "quantity": 2}'
 FORMATION = Ranges(fields=("type", "id"), default="type")
 _INTEGER = re.compile(r"^\s*-?[0-9]+\s*$")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def _update(item: Any, process: str | None = None) -> ScaleUpdate:
@@ -46,15 +45,10 @@ def _update(item: Any, process: str | None = None) -> ScaleUpdate:
     return ScaleUpdate(name, quantity, sizes.parse(size) if size else None)
 
 
-def _render(c: Ctx, app: str, processes: list[Any]) -> list[dict[str, Any]]:
-    current = c.empire.app(app, by=c.user)
-    return [render.formation_json(current, p, current.updated_at) for p in processes]
-
-
 @router.get("/apps/{app}/formation")  # emp scale -l, heroku ps:scale
 async def formation(app: str, c: Ctx) -> JSONResponse:
     page = FORMATION.parse(c.range)
-    current, all_processes = await c.empire.read(c.empire.formation_of, app, by=c.user)
+    current, all_processes = await c.call(c.empire.formation_of, app, by=c.user)
     key = (lambda p: p.name) if page.field == "type" else (lambda p: _id(current, p))
     processes = render.window(all_processes, page, key)
     return render.page(
@@ -68,7 +62,7 @@ async def formation(app: str, c: Ctx) -> JSONResponse:
 
 @router.get("/apps/{app}/formation/{process}")  # heroku3 formation by type or id
 async def formation_one(app: str, process: str, c: Ctx) -> dict[str, Any]:
-    current, processes = await c.empire.read(c.empire.formation_of, app, by=c.user)
+    current, processes = await c.call(c.empire.formation_of, app, by=c.user)
     for p in processes:
         if process in (p.name, render.formation_id(current, p.name)):
             return render.formation_json(current, p, current.updated_at)
@@ -79,32 +73,25 @@ async def formation_one(app: str, process: str, c: Ctx) -> dict[str, Any]:
 
 
 @router.patch("/apps/{app}/formation", openapi_extra=bodies.SCALE)  # emp scale, heroku ps:scale
-def scale(app: str, c: Ctx, body: Any = Body(default=None)) -> list[dict[str, Any]]:
+async def scale(app: str, c: Ctx, body: Any = Body(default=None)) -> list[dict[str, Any]]:
     updates = obj(body).get("updates")
     if not isinstance(updates, list):
         raise Invalid(f"field 'updates' must be a list: {{\"updates\": [{_EXAMPLE}]}}")
-    processes = c.empire.scale(app, [_update(u) for u in updates], by=c.user, message=c.message)
-    return _render(c, app, processes)
+    parsed = [_update(u) for u in updates]
+    current, processes = await c.call(c.empire.scale, app, parsed, by=c.user, message=c.message)
+    return [render.formation_json(current, p, current.updated_at) for p in processes]
 
 
 @router.patch(  # heroku3 scale/resize_formation_process
     "/apps/{app}/formation/{process}", openapi_extra=bodies.SCALE_ONE
 )
-def scale_one(app: str, process: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
-    name = _process_name(c, app, process)
-    processes = c.empire.scale(app, [_update(body, name)], by=c.user, message=c.message)
-    return _render(c, app, processes)[0]
-
-
-def _process_name(c: Ctx, app: str, ident: str) -> str:
-    """A formation is named by its process type or by its id (a UUID): return the type."""
-    if not _UUID.match(ident):
-        return ident
-    current, processes = c.empire.formation_of(app, by=c.user)
-    for process in processes:
-        if render.formation_id(current, process.name) == ident:
-            return process.name
-    return ident
+async def scale_one(
+    app: str, process: str, c: Ctx, body: Any = Body(default=None)
+) -> dict[str, Any]:
+    """The process is named by its type or by its formation id (the use case knows both)."""
+    update = _update(body, process)
+    current, [changed] = await c.call(c.empire.scale, app, [update], by=c.user, message=c.message)
+    return render.formation_json(current, changed, current.updated_at)
 
 
 def _id(app: App, process: Process) -> str:

@@ -5,6 +5,13 @@ token gets 401 whatever its path or body. A WebSocket handshake is authenticated
 (the Authorization header, Bearer or Basic) and refused before it is accepted: with an HTTP 401
 and the JSON error body where the server can send one (the `websocket.http.response` extension),
 else by closing with code 4401.
+
+The body is read here, whole, before any route sees it: within `body_timeout` seconds (else
+408 and the connection is closed: a client trickling a body holds nothing for long), and up to
+`max_body_bytes` (else 413). A refused request's body is read and discarded, up to
+`discard_bytes`, before the answer: a client that writes its whole body before it reads (Python's
+http.client, requests) then gets the answer rather than a reset connection. A body larger than
+that is not read at all: the answer closes the connection.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from anyio import to_thread
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -52,12 +60,21 @@ class Gate:
     """ASGI middleware in front of every route."""
 
     def __init__(
-        self, app: ASGIApp, *, empire: Empire, max_body_bytes: int, rate_per_hour: int
+        self,
+        app: ASGIApp,
+        *,
+        empire: Empire,
+        max_body_bytes: int,
+        rate_per_hour: int,
+        body_timeout: float = 30.0,
+        discard_bytes: int = 16 << 20,
     ) -> None:
         self.app = app
         self.empire = empire
         self.max_body_bytes = max_body_bytes
         self.limiter = RateLimiter(rate_per_hour)
+        self.body_timeout = body_timeout
+        self.discard_bytes = max(discard_bytes, max_body_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -74,40 +91,54 @@ class Gate:
         REQUEST_ID.set(request_id)
         extra: list[tuple[bytes, bytes]] = [(b"request-id", request_id.encode())]
 
-        async def reply(status: int, ident: str, message: str) -> None:
-            await _send_json(send, status, errors.body(ident, message), extra)
+        async def reply(status: int, ident: str, message: str, *, close: bool = False) -> None:
+            headers = [*extra, (b"connection", b"close")] if close else extra
+            await _send_json(send, status, errors.body(ident, message), headers)
 
         admission = await self._admit(scope["method"], scope["path"], headers)
+        refusal: tuple[int, str, str] | None = None
         if admission is not None:
             if admission.remaining is not None:
                 scope.setdefault("state", {}).update(
-                    user=admission.user, rate_limit_remaining=admission.remaining
+                    user=admission.user,
+                    rate_limit_remaining=admission.remaining,
+                    token_key=admission.key,
                 )
                 extra.append((b"ratelimit-remaining", str(admission.remaining).encode()))
-            if admission.refusal is not None:
-                await reply(*admission.refusal)
-                return
+            refusal = admission.refusal
 
         version = _heroku_version(headers.get("accept", ""))
-        if version is not None and not _VERSION_3.match(version):
-            await reply(
+        if refusal is None and version is not None and not _VERSION_3.match(version):
+            refusal = (
                 406,
                 "not_acceptable",
                 f"API version {version} is not served: "
                 "use Accept: application/vnd.heroku+json; version=3",
             )
-            return
 
         if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
-            length = headers.get("content-length")
-            if length and length.isdigit() and int(length) > self.max_body_bytes:
-                await reply(413, "payload_too_large", self._too_large())
+            limit = 0 if refusal is not None else self.max_body_bytes
+            try:
+                with anyio.fail_after(self.body_timeout):
+                    body = await self._read_body(receive, headers, limit)
+            except TimeoutError:
+                message = (
+                    f"the request body did not arrive within {self.body_timeout:g} s: "
+                    "send it whole, then wait for the answer"
+                )
+                await reply(408, "request_timeout", message, close=True)
                 return
-            body = await _read_body(receive, self.max_body_bytes)
-            if body is None:
-                await reply(413, "payload_too_large", self._too_large())
+            if body.disconnected:
+                return  # nobody to answer, and a partial body is no request
+            if refusal is None and body.data is None:
+                refusal = (413, "payload_too_large", self._too_large())
+            if refusal is not None:
+                await reply(*refusal, close=not body.complete)
                 return
-            receive = _replay(body, receive)
+            receive = _replay(body.data or b"", receive)
+        elif refusal is not None:
+            await reply(*refusal)
+            return
 
         started = False
 
@@ -153,7 +184,9 @@ class Gate:
                 await deny(*admission.refusal)
                 return
             scope.setdefault("state", {}).update(
-                user=admission.user, rate_limit_remaining=admission.remaining
+                user=admission.user,
+                rate_limit_remaining=admission.remaining,
+                token_key=admission.key,
             )
         await self.app(scope, receive, send)
 
@@ -169,15 +202,41 @@ class Gate:
         except EmpireError as exc:
             status, ident = errors.status_of(exc)
             return Admission(refusal=(status, ident, exc.message))
-        remaining = self.limiter.take(hash_token(token))
+        key = hash_token(token)
+        remaining = self.limiter.take(key)
         if remaining < 0:
-            return Admission(user, 0, (429, "rate_limit", RATE_LIMITED))
+            return Admission(user, 0, (429, "rate_limit", RATE_LIMITED), key)
         if "\x00" in path:  # refused before a store sees it (PostgreSQL fails on NUL)
-            return Admission(user, remaining, (400, "bad_request", NUL_IN_PATH))
-        return Admission(user, remaining)
+            return Admission(user, remaining, (400, "bad_request", NUL_IN_PATH), key)
+        return Admission(user, remaining, key=key)
 
     def _too_large(self) -> str:
         return f"request body too large: the limit is {self.max_body_bytes} bytes"
+
+    async def _read_body(self, receive: Receive, headers: Headers, limit: int) -> Body:
+        """Read the body, keeping at most `limit` bytes; past that, or when the declared
+        length is over it, read on and discard up to `discard_bytes` (a refused request's
+        body is read to the end this way, so its client reads the answer)."""
+        length = headers.get("content-length")
+        if length and length.isdigit() and int(length) > self.discard_bytes:
+            return Body(None, complete=False)
+        chunks: list[bytes] | None = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return Body(None, complete=False, disconnected=True)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.discard_bytes:
+                return Body(None, complete=False)
+            if chunks is not None:
+                if size > limit:
+                    chunks = None  # from here on, read and discard
+                else:
+                    chunks.append(chunk)
+            if not message.get("more_body", False):
+                return Body(None if chunks is None else b"".join(chunks), complete=True)
 
     async def _authenticate(self, token: str) -> User:
         """Authenticate from the facade's cache at once, else from the store in a thread."""
@@ -190,11 +249,23 @@ class Gate:
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """Who a request is from and what is left of their rate, or why it is refused."""
+    """Who a request is from and what is left of their rate, or why it is refused; `key`
+    names their token (digest) for the limits kept per token."""
 
     user: User | None = None
     remaining: int | None = None
     refusal: tuple[int, str, str] | None = None
+    key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A request body as the gate read it: the bytes (None when over the limit or not read),
+    whether it was read to its end, whether the client went away meanwhile."""
+
+    data: bytes | None
+    complete: bool
+    disconnected: bool = False
 
 
 class RateLimiter:
@@ -245,23 +316,6 @@ def _token(header: str) -> str | None:
             return None
         return password or user or None
     return None
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

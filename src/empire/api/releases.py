@@ -21,26 +21,26 @@ RELEASES = Ranges(fields=("version", "id"), default="version", numeric=("version
 async def list_releases(app: str, c: Ctx) -> JSONResponse:
     page = RELEASES.parse(c.range)
     window = replace(page, max=page.max + 1)
-    releases = await c.empire.read(c.empire.releases, app, window, by=c.user)
+    releases = await c.call(c.empire.releases, app, window, by=c.user)
     key = (lambda r: str(r.version)) if page.field == "version" else (lambda r: r.id)
     return render.page(releases, page, RELEASES, render.release_json, key)
 
 
 @router.get("/apps/{app}/releases/{version}")  # emp release-info, heroku releases:info
 async def release_info(app: str, version: str, c: Ctx) -> dict[str, Any]:
-    release = await c.empire.read(c.empire.release, app, version, by=c.user)
+    release = await c.call(c.empire.release, app, version, by=c.user)
     return render.release_json(release)
 
 
 @router.get("/apps/{app}/releases/{version}/config-vars")  # heroku releases:info
 async def release_config(app: str, version: str, c: Ctx) -> dict[str, str]:
-    return await c.empire.read(c.empire.config, app, version, by=c.user)
+    return await c.call(c.empire.config, app, version, by=c.user)
 
 
 @router.post(  # emp rollback, heroku rollback
     "/apps/{app}/releases", status_code=201, openapi_extra=bodies.ROLLBACK
 )
-def rollback(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
+async def rollback(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
     data = obj(body)
     target = data.get("release")
     if target is None:
@@ -51,5 +51,5 @@ def rollback(app: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]
         target = str(target)
     if not isinstance(target, str):
         raise Invalid("field 'release' must be a version (e.g. \"3\") or a release id")
-    release = c.empire.rollback(app, target, by=c.user, message=c.message)
+    release = await c.call(c.empire.rollback, app, target, by=c.user, message=c.message)
     return render.release_json(release)

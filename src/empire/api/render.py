@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -12,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from empire import sizes
 from empire.api.ranges import Ranges, next_range
+from empire.core import process_id
 from empire.formation import describe_certificate
 from empire.model import (
     App,
@@ -34,9 +34,6 @@ class FastJSONResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
-
-
-_NS = uuid.UUID("6f1d9a3e-57d4-4c8b-9a3b-0d2c3f6f2a11")
 
 
 def when(value: datetime | None) -> str | None:
@@ -124,7 +121,8 @@ def release_json(release: Release | ReleaseSummary) -> dict[str, Any]:
 
 
 def formation_id(app: App, process: str) -> str:
-    return str(uuid.uuid5(_NS, f"{app.id}/{process}"))
+    """A formation's id: its process type's stable id (the facade accepts it for the type)."""
+    return process_id(app.id, process)
 
 
 def formation_json(app: App, process: Process, updated_at: datetime) -> dict[str, Any]:

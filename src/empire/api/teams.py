@@ -40,51 +40,51 @@ def member_json(team: Team, user: User) -> dict[str, Any]:
 
 
 @router.get("/teams")  # emp teams
-def teams(c: Ctx) -> JSONResponse:
+async def teams(c: Ctx) -> JSONResponse:
     page = TEAMS.parse(c.range)
     key = (lambda t: t.name) if page.field == "name" else (lambda t: t.id)
-    found = render.window(c.empire.teams(by=c.user), page, key)
+    found = render.window(await c.call(c.empire.teams, by=c.user), page, key)
     return render.page(found, page, TEAMS, team_json, key)
 
 
 @router.post("/teams", status_code=201, openapi_extra=bodies.CREATE_TEAM)  # emp teams-create
-def create_team(c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
+async def create_team(c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
     name = string(obj(body), "name")
     assert name is not None
-    return team_json(c.empire.create_team(name, by=c.user, message=c.message))
+    return team_json(await c.call(c.empire.create_team, name, by=c.user, message=c.message))
 
 
 @router.get("/teams/{team}")  # emp teams-info
-def team(team: str, c: Ctx) -> dict[str, Any]:
-    return team_json(c.empire.team(team, by=c.user))
+async def team(team: str, c: Ctx) -> dict[str, Any]:
+    return team_json(await c.call(c.empire.team, team, by=c.user))
 
 
 @router.delete("/teams/{team}")  # emp teams-destroy
-def destroy_team(team: str, c: Ctx) -> dict[str, Any]:
-    return team_json(c.empire.destroy_team(team, by=c.user, message=c.message))
+async def destroy_team(team: str, c: Ctx) -> dict[str, Any]:
+    return team_json(await c.call(c.empire.destroy_team, team, by=c.user, message=c.message))
 
 
 @router.get("/teams/{team}/members")  # emp teams-members
-def members(team: str, c: Ctx) -> JSONResponse:
+async def members(team: str, c: Ctx) -> JSONResponse:
     page = MEMBERS.parse(c.range)
     key = (lambda u: u.name) if page.field == "name" else (lambda u: u.id)
-    found, users = c.empire.team_members(team, by=c.user)
+    found, users = await c.call(c.empire.team_members, team, by=c.user)
     return render.page(
         render.window(users, page, key), page, MEMBERS, lambda u: member_json(found, u), key
     )
 
 
 @router.put("/teams/{team}/members", openapi_extra=bodies.ADD_MEMBER)  # emp teams-add-member
-def add_member(team: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
+async def add_member(team: str, c: Ctx, body: Any = Body(default=None)) -> dict[str, Any]:
     data = obj(body)
     user = string(data, "user", required=False) or string(data, "email", required=False)
     if not user:
         raise Invalid('missing field "user" (a name or e-mail address): {"user": "bob"}')
-    found, member = c.empire.add_member(team, user, by=c.user, message=c.message)
+    found, member = await c.call(c.empire.add_member, team, user, by=c.user, message=c.message)
     return member_json(found, member)
 
 
 @router.delete("/teams/{team}/members/{user}")  # emp teams-remove-member
-def remove_member(team: str, user: str, c: Ctx) -> dict[str, Any]:
-    found, member = c.empire.remove_member(team, user, by=c.user, message=c.message)
+async def remove_member(team: str, user: str, c: Ctx) -> dict[str, Any]:
+    found, member = await c.call(c.empire.remove_member, team, user, by=c.user, message=c.message)
     return member_json(found, member)

@@ -9,9 +9,10 @@ import re
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from empire import manifest, sizes
 from empire.errors import (
@@ -40,8 +41,10 @@ from empire.store import Store, Transaction
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
 TOKEN_CACHE_SECONDS = 5.0
-StatusFn = Callable[[dict[str, Any]], None]
+TOKEN_CACHE_SIZE = 10_000  # tokens that exist; those that do not get a tenth of that
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -98,6 +101,7 @@ class Base:
         token_ttl: timedelta | None = timedelta(days=30),
         failpoints: Failpoints = OFF,
         secret_key: str | None = None,
+        token_cache_size: int = TOKEN_CACHE_SIZE,
     ) -> None:
         self.store = store
         self.scheduler = scheduler
@@ -108,8 +112,11 @@ class Base:
         self.token_ttl = token_ttl
         self.failpoints = failpoints
         self._token_key = secret_key  # tokens are stored as HMACs under it
-        # A short cache of token lookups: authentication runs on every request.
-        self._tokens: dict[str, tuple[float, Token | None]] = {}
+        # A short cache of token lookups: authentication runs on every request. Bounded, and
+        # tokens that do not exist kept apart, so random tokens cost bounded memory and never
+        # push out the tokens people use.
+        self._tokens: Lru[str, tuple[float, Token]] = Lru(token_cache_size)
+        self._unknown_tokens: Lru[str, float] = Lru(max(1, token_cache_size // 10))
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._discarded: set[str] = set()  # images already removed from the engine
@@ -302,6 +309,40 @@ class Base:
             self.events.publish(event)
         else:
             record(self.events, tx, event)
+
+
+class Lru(Generic[K, V]):
+    """A mapping of at most `size` entries that drops the least recently used; thread-safe."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def pop(self, key: K) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 def _size(process: Process) -> str:

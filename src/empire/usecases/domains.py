@@ -28,24 +28,30 @@ class Domains(Access):
     @store_reads
     def domains(self, ident: str, page: Page, *, by: User) -> list[Domain]:
         """List an app's domains."""
-        with self.store.read() as tx:
-            app = self._app_as(tx, ident, by, Role.VIEWER, "listing domains")
-            return tx.domains(app.id, page)
+        return self.domains_of(ident, page, by=by)[1]
 
     @store_reads
-    def domain(self, ident: str, hostname: str, *, by: User) -> Domain:
-        """Return one of the app's domains by hostname or id."""
+    def domains_of(self, ident: str, page: Page, *, by: User) -> tuple[App, list[Domain]]:
+        """Return the app and its domains in the window `page`."""
+        with self.store.read() as tx:
+            app = self._app_as(tx, ident, by, Role.VIEWER, "listing domains")
+            return app, tx.domains(app.id, page)
+
+    @store_reads
+    def domain(self, ident: str, hostname: str, *, by: User) -> tuple[App, Domain]:
+        """Return the app and one of its domains by hostname or id."""
         with self.store.read() as tx:
             app = self._app_as(tx, ident, by, Role.VIEWER, "viewing a domain")
             domain = tx.domain(hostname)
         if domain is None or domain.app_id != app.id:
             raise NotFound(f"{hostname} is not a domain of {app.name}", resource="domain")
-        return domain
+        return app, domain
 
     def add_domain(
         self, ident: str, hostname: str, *, by: User, message: str | None = None
-    ) -> Domain:
-        """Route a hostname to the app; the app becomes public."""
+    ) -> tuple[App, Domain]:
+        """Route a hostname to the app; the app becomes public. Returns the app and the
+        domain."""
         self._require_message(message)
         hostname = hostname.strip().lower().rstrip(".")
         rules.check_hostname(hostname)
@@ -66,21 +72,19 @@ class Domains(Access):
             self._publish("domain", by, app, text, message, tx=tx)
         if release is not None:
             self._submit(app, release, record=False)
-        return domain
+        return app, domain
 
     def remove_domain(
         self, ident: str, hostname: str, *, by: User, message: str | None = None
-    ) -> None:
-        """Stop routing a hostname to the app; with no domain left it becomes internal."""
+    ) -> tuple[App, Domain]:
+        """Stop routing a hostname to the app; with no domain left it becomes internal.
+        Returns the app and the domain that was removed."""
         self._require_message(message)
         with self.store.write() as tx:
             app = self._app_as(tx, ident, by, Role.ADMIN, "removing a domain")
             domain = tx.domain(hostname.strip().lower())
             if domain is None or domain.app_id != app.id:
-                raise NotFound(
-                    f"Couldn't find that domain name: {hostname} is not a domain of {app.name}",
-                    resource="domain",
-                )
+                raise NotFound(f"{hostname} is not a domain of {app.name}", resource="domain")
             tx.delete_domain(domain.id)
             if tx.count_domains(app.id) == 0:
                 app = self._set_exposure(tx, app, Exposure.PRIVATE)
@@ -89,6 +93,7 @@ class Domains(Access):
             self._publish("domain", by, app, text, message, tx=tx)
         if release is not None:
             self._submit(app, release, record=False)
+        return app, domain
 
 
 def _check_clashes(tx: Transaction, app: App, hostname: str) -> None:

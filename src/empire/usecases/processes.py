@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import shlex
+import uuid
 from collections.abc import Iterator
 
 from empire import formation as rules
@@ -15,6 +17,7 @@ from empire.errors import (
 from empire.model import (
     App,
     Process,
+    Release,
     Role,
     RunRequest,
     ScaleUpdate,
@@ -24,6 +27,9 @@ from empire.model import (
 from empire.scheduler import Attachment, LogQuery, Manifest
 from empire.usecases.access import Access
 from empire.usecases.base import _size, no_release, store_reads
+
+_PROCESS_IDS = uuid.UUID("6f1d9a3e-57d4-4c8b-9a3b-0d2c3f6f2a11")
+_RELEASE_PREFIX = re.compile(r"^v\d+\.")
 
 
 class Processes(Access):
@@ -53,8 +59,9 @@ class Processes(Access):
         *,
         by: User,
         message: str | None = None,
-    ) -> list[Process]:
-        """Set quantity and/or size per process; a missing quantity keeps the current one."""
+    ) -> tuple[App, list[Process]]:
+        """Set quantity and/or size per process (named by type, or by its `process_id`); a
+        missing quantity keeps the current one. Returns the app and the changed processes."""
         self._require_message(message)
         if not updates:
             raise Invalid("no formation updates given: e.g. web=2 or worker=1:2X")
@@ -63,10 +70,13 @@ class Processes(Access):
             tx.lock_app(app.id)
             release = self._current(tx, app)
             formation = dict(release.formation)
+            ids = {process_id(app.id, name): name for name in formation}
+            names: list[str] = []
             changed: list[tuple[Process, Process]] = []
             for update in updates:
-                before = formation.get(update.process)
-                if before is None:
+                name = update.process if update.process in formation else ids.get(update.process)
+                before = formation.get(name or update.process)
+                if name is None or before is None:
                     known = ", ".join(sorted(formation)) or "none"
                     raise NotFound(
                         f"Couldn't find that formation: no process type {update.process!r} in "
@@ -88,7 +98,8 @@ class Processes(Access):
                     quantity=before.quantity if update.quantity is None else update.quantity,
                     size=update.size or before.size,
                 )
-                formation[update.process] = after
+                formation[name] = after
+                names.append(name)
                 changed.append((before, after))
             tx.update_formation(release.id, formation, self.clock())
             release = dataclasses.replace(release, formation=formation)
@@ -99,14 +110,23 @@ class Processes(Access):
                 )
                 self._publish("scale", by, app, text, message, tx=tx)
         self._submit(app, release, record=False)
-        return [formation[update.process] for update in updates]
+        return app, [formation[name] for name in names]
 
     # -- tasks --------------------------------------------------------------------------------
 
     def tasks(self, ident: str, *, by: User) -> list[Task]:
         """List the app's tasks as the scheduler reports them."""
+        return self.dynos(ident, by=by)[1]
+
+    def dynos(self, ident: str, *, by: User) -> tuple[App, list[Task]]:
+        """Return the app and its tasks as the scheduler reports them."""
         app = self._find_as(ident, by, Role.VIEWER, "listing dynos")
-        return self.scheduler.tasks(app.id)
+        return app, self.scheduler.tasks(app.id)
+
+    def dyno(self, ident: str, name: str, *, by: User) -> tuple[App, Task]:
+        """Return the app and one of its tasks, by name, id or Heroku's `web.1`."""
+        app, tasks = self.dynos(ident, by=by)
+        return app, find_task(tasks, name, app.name)
 
     def restart(
         self, ident: str, process: str | None = None, *, by: User, message: str | None = None
@@ -122,6 +142,34 @@ class Processes(Access):
                 f"no process type {process!r} in {app.name} v{release.version}",
                 resource="formation",
             )
+        self._restart(app, release, domains, process, by, message)
+
+    def restart_dyno(self, ident: str, dyno: str, *, by: User, message: str | None = None) -> None:
+        """Restart what `dyno` names: a process type (`web`) restarts all its instances,
+        rolling; a task (`v3.web.1`, its id, or Heroku's `web.1`) is stopped, and replaced by
+        the scheduler while its process is scaled up."""
+        self._require_message(message)
+        with self.store.read() as tx:
+            app = self._app_as(tx, ident, by, Role.DEPLOYER, "restarting")
+            release = self._current(tx, app)
+            domains = self._domain_names(tx, app)
+        if "." not in dyno and dyno in release.formation:
+            self._restart(app, release, domains, dyno, by, message)
+            return
+        task = find_task(self.scheduler.tasks(app.id), dyno, app.name)
+        self._translate(lambda: self.scheduler.stop(app.id, task.name))
+        text = f"{by.name} restarted `{task.name}` on {app.name}"
+        self._publish("restart", by, app, text, message)
+
+    def _restart(
+        self,
+        app: App,
+        release: Release,
+        domains: tuple[str, ...],
+        process: str | None,
+        by: User,
+        message: str | None,
+    ) -> None:
         with self._lock_for(app.id):
             self._translate(
                 lambda: self.scheduler.restart(manifest.build(app, release, domains), process)
@@ -129,21 +177,11 @@ class Processes(Access):
         what = f"`{process}` on {app.name}" if process else app.name
         self._publish("restart", by, app, f"{by.name} restarted {what}", message)
 
-    def stop(self, ident: str, task: str, *, by: User, message: str | None = None) -> None:
-        """Stop one task; the scheduler replaces it when its process is still scaled up."""
-        self._require_message(message)
-        app = self._find_as(ident, by, Role.DEPLOYER, "restarting a dyno")
-        names = {t.name for t in self.scheduler.tasks(app.id)} | {
-            t.id for t in self.scheduler.tasks(app.id)
-        }
-        if task not in names:
-            raise NotFound(f"no task {task!r} in {app.name}: see `emp ps`", resource="dyno")
-        self.scheduler.stop(app.id, task)
-        self._publish("restart", by, app, f"{by.name} restarted `{task}` on {app.name}", message)
-
-    def run(self, ident: str, request: RunRequest, *, by: User, message: str | None = None) -> Task:
-        """Start a detached one-off task from the current release."""
-        built = self._one_off(ident, request, by, message)
+    def run(
+        self, ident: str, request: RunRequest, *, by: User, message: str | None = None
+    ) -> tuple[App, Task]:
+        """Start a detached one-off task from the current release; return the app and it."""
+        app, built = self._one_off(ident, request, by, message)
         self._publish(
             "run",
             by,
@@ -152,7 +190,7 @@ class Processes(Access):
             message,
             app_id=built.app_id,
         )
-        return self._translate(lambda: self.scheduler.run(built, built.processes[0]))
+        return app, self._translate(lambda: self.scheduler.run(built, built.processes[0]))
 
     def run_attached(
         self,
@@ -166,7 +204,7 @@ class Processes(Access):
         message: str | None = None,
     ) -> Attachment:
         """Start a one-off task attached to the caller; the caller must `kill` it at the end."""
-        built = self._one_off(ident, request, by, message)
+        _, built = self._one_off(ident, request, by, message)
         self._publish(
             "run",
             by,
@@ -179,9 +217,12 @@ class Processes(Access):
             lambda: self.scheduler.attach(built, built.processes[0], tty=tty, rows=rows, cols=cols)
         )
 
-    def _one_off(self, ident: str, request: RunRequest, by: User, message: str | None) -> Manifest:
-        """The manifest of a one-off: a Procfile process by name (extra args appended), else
-        the command itself, with the request's env and size over the current release."""
+    def _one_off(
+        self, ident: str, request: RunRequest, by: User, message: str | None
+    ) -> tuple[App, Manifest]:
+        """The app and the manifest of a one-off: a Procfile process by name (extra args
+        appended), else the command itself, with the request's env and size over the current
+        release."""
         self._require_message(message)
         try:
             argv = shlex.split(request.command)
@@ -205,12 +246,31 @@ class Processes(Access):
             formation={process.name: process},
             config=dataclasses.replace(release.config, vars={**release.config.vars, **request.env}),
         )
-        return manifest.build(app, run_release)
+        return app, manifest.build(app, run_release)
 
     def logs(self, ident: str, query: LogQuery, *, by: User) -> Iterator[str]:
         """Yield the app's log lines."""
         app = self._find_as(ident, by, Role.VIEWER, "reading logs")
         return self.scheduler.logs(app.id, query)
+
+
+def process_id(app_id: str, process: str) -> str:
+    """The stable id of an app's process type (Heroku's formation id): a UUID derived from
+    both, the same in every release."""
+    return str(uuid.uuid5(_PROCESS_IDS, f"{app_id}/{process}"))
+
+
+def find_task(tasks: list[Task], ident: str, app: str) -> Task:
+    """Find a task by name, id, or Heroku's `web.1` (our names carry the release: v3.web.1)."""
+    for task in tasks:
+        if ident in (task.name, task.id):
+            return task
+    for task in tasks:
+        if _RELEASE_PREFIX.sub("", task.name) == ident:
+            return task
+    raise NotFound(
+        f"Couldn't find that dyno: no dyno {ident!r} in {app} (see `emp ps`)", resource="dyno"
+    )
 
 
 def _shown(quantity: int) -> str:

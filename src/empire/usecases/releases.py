@@ -21,8 +21,9 @@ from empire.model import (
     Slug,
     User,
 )
+from empire.progress import Failed, ProgressFn, Pulled, ReleaseCreated, Status, status_line
 from empire.usecases.access import Access, _unknown_app, check_role
-from empire.usecases.base import StatusFn, _new_id, store_reads
+from empire.usecases.base import _new_id, store_reads
 
 
 class Releases(Access):
@@ -37,17 +38,19 @@ class Releases(Access):
         app: str | None = None,
         by: User,
         message: str | None = None,
-        status: StatusFn | None = None,
+        progress: ProgressFn | None = None,
         stream: bool = False,
     ) -> Release:
         """Deploy an image: resolve it, read its Procfile, record a release and roll it out.
 
-        `stream` adds the scheduler's own progress lines to `status` (Empire's `deploy -s`).
-        Deploying needs the deployer role on an existing app; a deploy that creates the app
-        makes `by` its admin.
+        Each step is reported to `progress` as a typed event (`empire.progress`): the image
+        engine's pull messages, Status sentences, ReleaseCreated once the release is committed,
+        and Failed when the rollout ends without a healthy release. `stream` adds the
+        scheduler's own rollout lines (Empire's `deploy -s`). Deploying needs the deployer role
+        on an existing app; a deploy that creates the app makes `by` its admin.
         """
         self._require_message(message)
-        emit = status or (lambda _msg: None)
+        emit: ProgressFn = progress or (lambda _event: None)
         ref = ImageRef.parse(image)
         name = app or ref.name
         if app is not None:
@@ -59,22 +62,21 @@ class Releases(Access):
                     existing = tx.app(name)
                     if existing is not None:
                         self._authorize(tx, by, existing, Role.DEPLOYER, "deploying")
-        resolved = self.images.resolve(ref, emit)
+        resolved = self.images.resolve(ref, lambda message: emit(Pulled(message)))
         if resolved.has_digest:
-            emit({"status": f"Status: Resolved {ref} to {resolved.identity}"})
+            emit(Status(f"Resolved {ref} to {resolved.identity}"))
         else:
             emit(
-                {
-                    "status": "Status: Image has no repository digests. "
+                Status(
+                    "Image has no repository digests. "
                     f"Using {resolved.identity} as image identifier"
-                }
+                )
             )
         source = self.images.procfile(resolved.identity)
         if source.path is not None:
-            emit({"status": f'Status: Extracted Procfile from "{source.path}"'})
+            emit(Status(f'Extracted Procfile from "{source.path}"'))
         else:
-            cmd = list(source.cmd or ())
-            emit({"status": f"Status: Generating Procfile from CMD: {cmd}"})
+            emit(Status(f"Generating Procfile from CMD: {list(source.cmd or ())}"))
         processes = procfile.parse(source.content)
 
         now = self.clock()
@@ -112,21 +114,15 @@ class Releases(Access):
             text = f"{by.name} deployed {image} to {name} (v{release.version})"
             self._publish("deploy", by, target, text, message, tx=tx)
             self.failpoints.hit("before-commit")
-        emit({"status": f"Status: Created new release v{release.version} for {name}"})
-        progress = (lambda line: emit({"status": line})) if stream else None
-        release = self._submit(target, release, progress)
-        emit(
-            {
-                "status": "Status: Finished processing events for release "
-                f"v{release.version} of {name}"
-            }
-        )
+        emit(ReleaseCreated(release.version, name))
+        lines = (lambda line: emit(status_line(line))) if stream else None
+        release = self._submit(target, release, lines)
+        emit(Status(f"Finished processing events for release v{release.version} of {name}"))
         if release.outcome is Outcome.SUCCEEDED:
-            emit({"status": f"Status: Release v{release.version} of {name} succeeded"})
+            emit(Status(f"Release v{release.version} of {name} succeeded"))
         else:
             verdict = "was rolled back" if release.outcome is Outcome.ROLLED_BACK else "failed"
-            text = f"release v{release.version} of {name} {verdict}: {release.reason}"
-            emit({"errorDetail": {"message": text}, "error": text})
+            emit(Failed(f"release v{release.version} of {name} {verdict}: {release.reason}"))
         return release
 
     @store_reads

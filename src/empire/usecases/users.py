@@ -28,7 +28,7 @@ class Users(Base):
     def cached_user(self, token: str) -> User | None:
         """Return the token's user if a fresh cache entry vouches for it, else None (ask)."""
         cached = self._tokens.get(self._digest(token))
-        if cached is None or cached[0] < time.monotonic() or cached[1] is None:
+        if cached is None or cached[0] < time.monotonic():
             return None
         found = cached[1]
         if found.expires_at is not None and found.expires_at <= self.clock():
@@ -36,15 +36,24 @@ class Users(Base):
         return found.user
 
     def authenticate(self, token: str) -> User:
-        """Return the user a token belongs to, or raise Unauthorized."""
+        """Return the user a token belongs to, or raise Unauthorized. Lookups are cached for
+        a few seconds (a bounded number of them: see `Base`)."""
         digest = self._digest(token)
+        now = time.monotonic()
         cached = self._tokens.get(digest)
-        if cached is None or cached[0] < time.monotonic():
-            with self.store.read() as tx:
-                found = tx.token(digest)
-            cached = (time.monotonic() + TOKEN_CACHE_SECONDS, found)
-            self._tokens[digest] = cached
-        found = cached[1]
+        found: Token | None = cached[1] if cached is not None and cached[0] >= now else None
+        if found is None:
+            unknown_until = self._unknown_tokens.get(digest)
+            if unknown_until is None or unknown_until < now:
+                with self.store.read() as tx:
+                    found = tx.token(digest)
+                until = time.monotonic() + TOKEN_CACHE_SECONDS
+                if found is None:
+                    self._tokens.pop(digest)
+                    self._unknown_tokens.put(digest, until)
+                else:
+                    self._unknown_tokens.pop(digest)
+                    self._tokens.put(digest, (until, found))
         if found is None or (found.expires_at is not None and found.expires_at <= self.clock()):
             raise Unauthorized(
                 "Request not authenticated, API token is missing, invalid or expired"
@@ -94,7 +103,9 @@ class Users(Base):
         """Check a user's password and issue a new token; return it and its secret."""
         with self.store.read() as tx:
             found = tx.password_hash(name)
-        if found is None or not check_password(password, found[1]):
+        # Checked even for an unknown user (against a dummy hash): the same cost either way.
+        matches = check_password(password, found[1] if found is not None else None)
+        if found is None or not matches:
             # One message for an unknown user, a disabled one and a wrong password.
             raise Unauthorized("Invalid credentials provided: check your user name and password")
         user = found[0]
@@ -112,6 +123,7 @@ class Users(Base):
                 raise NotFound(f"no user named {name}", resource="user")
             tx.disable_user(user.id)
         self._tokens.clear()
+        self._unknown_tokens.clear()
 
     def tokens(self, user: User) -> list[Token]:
         """List a user's live tokens (their secrets are never stored)."""
@@ -124,3 +136,4 @@ class Users(Base):
             if not tx.revoke_token(user.id, token_id, self.clock()):
                 raise NotFound(f"{user.name} has no token {token_id}", resource="token")
         self._tokens.clear()
+        self._unknown_tokens.clear()
