@@ -476,6 +476,31 @@ class Settings:
         "Requests per token and hour (`RateLimit-Remaining`); 0 = no limit",
         "4500",
     )
+    streams_per_token: int = setting(
+        "EMPIRE_STREAMS_PER_TOKEN",
+        integer("use a number, 0 = no bound"),
+        "Log streams, deploys and attached runs one API token may have open at once (429 "
+        "beyond); 0 = no bound",
+        "10",
+    )
+    max_connections: int = setting(
+        "EMPIRE_MAX_CONNECTIONS",
+        integer("use a number, at least 1", minimum=1),
+        "Connections the API server holds at once; one more is answered 503 and closed",
+        "1000",
+    )
+    header_timeout: float = setting(
+        "EMPIRE_HEADER_TIMEOUT",
+        SECONDS,
+        "Time a request's headers may take to arrive (else 408, and the connection is closed)",
+        "15",
+    )
+    body_timeout: float = setting(
+        "EMPIRE_BODY_TIMEOUT",
+        SECONDS,
+        "Time a request's body may take to arrive (else 408, and the connection is closed)",
+        "30",
+    )
     token_ttl: timedelta | None = setting(
         "EMPIRE_TOKEN_TTL_DAYS", DAYS, "API tokens expire after this; 0 = never", "30"
     )
