@@ -10,6 +10,19 @@ import pytest
 from support.services import PostgresCluster, ensure_dockerd
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_bcrypt() -> Iterator[None]:
+    """bcrypt at its lowest cost in the test process: the default costs a quarter of a second
+    a hash. Every hash and check stays bcrypt, all of one cost (as login's timing rule needs);
+    the server processes the tiers start keep the default for the hashes they make."""
+    import bcrypt
+
+    default = bcrypt.gensalt
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": default(rounds, prefix))
+        yield
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresCluster]:
     """A private PostgreSQL server with an empty ``empire`` database."""

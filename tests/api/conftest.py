@@ -3,6 +3,7 @@ TestClient speaking to it as the Heroku clients and the Go `emp` do."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,43 @@ from api.api_support import APP, HEROKU, IMAGE, PROCFILE, Deploy, Snapshot, ndjs
 from support.stack import Stack, make_stack
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Stack:
-    """A fresh Empire with the admin `alice`; IMAGE is known to the fake images."""
+def fresh_stack(tmp_path: Path) -> Stack:
+    """A new Empire with the admin `alice`; IMAGE is known to the fake images."""
     stack = make_stack(tmp_path)
     stack.images.add(IMAGE, procfile=PROCFILE)
     return stack
+
+
+@pytest.fixture
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Stack:
+    """A fresh Empire with the admin `alice`; IMAGE is known to the fake images. A test that
+    uses `unchanged` gets its module's `pristine` Empire instead (see there)."""
+    if "unchanged" in request.fixturenames:
+        pristine: Stack = request.getfixturevalue("pristine")
+        return pristine
+    return fresh_stack(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    """One Empire per module for the tests that change nothing (`unchanged`), seeded once:
+    each of them checks that it left the store and the scheduler as it found them, and its
+    changes to the fake images are undone, so the next one starts from the same state. (Its
+    token's rate limit, 4500 requests an hour, is far above what one module sends.)"""
+    stack = fresh_stack(tmp_path_factory.mktemp("pristine"))
+    with stack.client() as client:
+        client.headers["Accept"] = HEROKU
+        seed(client)
+    return stack
+
+
+def seed(client: TestClient) -> None:
+    """acme-inc deployed once (v1: web=1, worker=0, migrate noservice), with a domain and a
+    config var (v2)."""
+    response = client.post("/deploys", json={"image": IMAGE, "stream": True})
+    assert ndjson(response.text)[-1] == {"status": "Status: Release v1 of acme-inc succeeded"}
+    assert client.post(f"/apps/{APP}/domains", json={"hostname": "www.acme.com"}).status_code == 201
+    assert client.patch(f"/apps/{APP}/config-vars", json={"KEEP": "1"}).status_code == 200
 
 
 @pytest.fixture
@@ -60,14 +92,20 @@ def snapshot(stack: Stack) -> Snapshot:
 
 
 @pytest.fixture
-def unchanged(client: TestClient, deployed: str, snapshot: Snapshot) -> Iterator[TestClient]:
-    """acme-inc deployed, with a domain and a config var; asserts afterwards that the test's
-    requests changed nothing."""
-    assert client.post(f"/apps/{APP}/domains", json={"hostname": "www.acme.com"}).status_code == 201
-    assert client.patch(f"/apps/{APP}/config-vars", json={"KEEP": "1"}).status_code == 200
+def unchanged(client: TestClient, stack: Stack, snapshot: Snapshot) -> Iterator[TestClient]:
+    """acme-inc deployed, with a domain and a config var (`seed`); asserts afterwards that the
+    test's requests changed nothing. The stack is the module's `pristine` one, or a module's
+    own `stack` (test_on_postgres.py), seeded here."""
+    if client.get(f"/apps/{APP}").status_code == 404:
+        seed(client)
+    images = {name: copy.copy(value) for name, value in vars(stack.images).items()}
     before = snapshot()
-    yield client
-    assert snapshot() == before
+    try:
+        yield client
+        assert snapshot() == before
+    finally:
+        vars(stack.images).clear()
+        vars(stack.images).update(images)
 
 
 @pytest.fixture

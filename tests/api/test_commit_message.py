@@ -38,38 +38,56 @@ WRITES: list[tuple[str, str, Any]] = [
 ]
 
 
-@pytest.fixture
-def strict(tmp_path: Path) -> Stack:
-    stack = make_stack(tmp_path, messages_required=True)
+def strict_stack(data: Path) -> Stack:
+    stack = make_stack(data, messages_required=True)
     stack.images.add(IMAGE, procfile=PROCFILE)
     return stack
 
 
 @pytest.fixture
+def strict(tmp_path: Path) -> Stack:
+    return strict_stack(tmp_path)
+
+
+def prepare(client: TestClient) -> TestClient:
+    """acme-inc deployed, with a config var and a domain."""
+    client.headers["Accept"] = HEROKU
+    deployed = client.post("/deploys", json={"image": IMAGE}, headers=MESSAGE)
+    assert deployed.status_code == 200, deployed.text
+    for method, path, body in (
+        ("PATCH", f"/apps/{APP}/config-vars", {"KEEP": "1"}),
+        ("POST", f"/apps/{APP}/domains", {"hostname": "www.example.com"}),
+    ):
+        response = client.request(method, path, json=body, headers=MESSAGE)
+        assert response.status_code < 300, response.text
+    return client
+
+
+@pytest.fixture
 def strict_client(strict: Stack) -> Iterator[TestClient]:
     with strict.client() as client:
-        client.headers["Accept"] = HEROKU
-        deployed = client.post("/deploys", json={"image": IMAGE}, headers=MESSAGE)
-        assert deployed.status_code == 200, deployed.text
-        for method, path, body in (
-            ("PATCH", f"/apps/{APP}/config-vars", {"KEEP": "1"}),
-            ("POST", f"/apps/{APP}/domains", {"hostname": "www.example.com"}),
-        ):
-            response = client.request(method, path, json=body, headers=MESSAGE)
-            assert response.status_code < 300, response.text
-        yield client
+        yield prepare(client)
+
+
+@pytest.fixture(scope="module")
+def refusing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, TestClient]]:
+    """One strict Empire for every refused write of the module: each checks that it changed
+    nothing, so the next starts from the same state."""
+    stack = strict_stack(tmp_path_factory.mktemp("strict"))
+    with stack.client() as client:
+        yield stack, prepare(client)
 
 
 @pytest.mark.parametrize(("method", "path", "body"), WRITES, ids=[f"{m} {p}" for m, p, _ in WRITES])
 @pytest.mark.parametrize("header", [None, "", "   "])
 def test_a_write_without_a_message_is_refused(
-    strict_client: TestClient,
-    strict: Stack,
+    refusing: tuple[Stack, TestClient],
     method: str,
     path: str,
     body: Any,
     header: str | None,
 ) -> None:
+    strict, strict_client = refusing
     before = take_snapshot(strict)
     headers = {} if header is None else {"Commit-Message": header}
     response = strict_client.request(method, path, json=body, headers=headers)

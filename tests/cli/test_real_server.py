@@ -120,14 +120,7 @@ def test_errors(server: Server) -> None:
 
 
 def test_login_with_a_password_then_logout(server: Server, tmp_path: Path) -> None:
-    subprocess.run(
-        [BIN / "empire", "users", "create", "carol", "--password-stdin"],
-        env=server.empire.env,
-        input="hunter2hunter2\n",
-        text=True,
-        check=True,
-        capture_output=True,
-    )
+    server.empire.empire("users", "create", "carol", "--password-stdin", input="hunter2hunter2\n")
     netrc = {"NETRC_PATH": str(tmp_path / "netrc")}
     code, out, _ = emp(server, "login", env=netrc, stdin="carol\nhunter2hunter2\n")
     assert (code, out) == (0, "Logged in.\n")
@@ -142,10 +135,9 @@ def test_login_with_a_password_then_logout(server: Server, tmp_path: Path) -> No
 
 def test_a_public_server_refuses_to_start_without_its_keys(tmp_path: Path) -> None:
     """Not even with the keys a loopback run made in the data dir: one message names both."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EMPIRE_")}
-    env = {**env, "EMPIRE_DATA_DIR": str(tmp_path), "EMPIRE_SCHEDULER": "fake"}
-    made = [BIN / "empire", "users", "create", "bob"]
-    subprocess.run(made, env=env, check=True, timeout=60, capture_output=True)
+    loopback = EmpireServer(tmp_path, env={"EMPIRE_SCHEDULER": "fake"})
+    loopback.create_user("bob")
+    env = loopback.env
     assert {"secret.key", "encryption.key"} <= {p.name for p in tmp_path.iterdir()}
     done = subprocess.run(
         [BIN / "empire", "server", "--host", "0.0.0.0", "--port", "1"],

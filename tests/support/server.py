@@ -14,7 +14,6 @@ import os
 import signal
 import ssl
 import subprocess
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -22,6 +21,7 @@ from typing import Self
 import httpx
 
 from support.services import REPO_ROOT, ServiceError, free_port
+from support.waiting import wait_for
 
 BIN = REPO_ROOT / ".venv" / "bin"
 
@@ -50,18 +50,24 @@ class EmpireServer:
         self.log_path = data_dir / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def empire(self, *args: str) -> str:
-        """Run an `empire` admin command with the server's settings; return its stdout."""
-        result = subprocess.run(
-            [str(BIN / "empire"), *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise ServiceError(f"empire {' '.join(args)} failed: {result.stderr}")
+    def empire(self, *args: str, input: str | None = None) -> str:
+        """Run an `empire` admin command with the server's settings; return its stdout.
+
+        It runs in this process (the `empire` command's own code, with the server's environment
+        and nothing else of EMPIRE_*): a new interpreter per command cost over a second. The
+        server itself is the real console script.
+        """
+        from click.testing import CliRunner
+
+        from empire.main import cli
+
+        outside = {name: None for name in os.environ if name.startswith("EMPIRE_")}
+        result = CliRunner().invoke(cli, list(args), input=input, env={**outside, **self.env})
+        if result.exit_code != 0:
+            raise ServiceError(
+                f"empire {' '.join(args)} failed: {result.stderr or result.output}"
+                f"{'' if result.exception is None else repr(result.exception)}"
+            )
         return result.stdout
 
     def create_user(self, name: str, *, admin: bool = True, email: str = "") -> str:
@@ -81,18 +87,15 @@ class EmpireServer:
                 stderr=log,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+        process = self.process
+
+        def healthy() -> bool:
+            if process.poll() is not None:
                 raise ServiceError(f"empire server exited: {self.log_tail()}")
-            try:
-                health = httpx.get(f"{self.url}/health", timeout=1, verify=self.verify)
-                if health.status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise ServiceError(f"empire server did not answer /health in 60 s: {self.log_tail()}")
+            health = httpx.get(f"{self.url}/health", timeout=1, verify=self.verify)
+            return health.status_code == 200
+
+        wait_for(healthy, 60, "empire server to answer /health", ignore=(httpx.HTTPError,))
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
         if self.process is None or self.process.poll() is not None:
