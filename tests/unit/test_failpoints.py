@@ -23,9 +23,7 @@ def test_failpoints_are_read_from_the_environment_and_checked(tmp_path: Path) ->
         Settings.from_env({**env, "EMPIRE_FAILPOINTS": "mid-rolout"})
 
 
-def test_a_failpoint_is_inert_unless_armed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failpoint_is_inert_unless_armed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pauses: list[tuple[float, list[str]]] = []  # each pause, and the markers there by then
 
     def sleep(seconds: float) -> None:
