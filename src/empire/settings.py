@@ -378,7 +378,17 @@ class Settings:
         "unix:///var/run/docker.sock",
     )
     docker_network: str = setting(
-        "EMPIRE_DOCKER_NETWORK", TEXT, "The bridge network apps find each other on", "empire"
+        "EMPIRE_DOCKER_NETWORK",
+        TEXT,
+        "The bridge network the router and the apps share (see `EMPIRE_ISOLATE_APPS`)",
+        "empire",
+    )
+    isolate_apps: bool = setting(
+        "EMPIRE_ISOLATE_APPS",
+        BOOLEAN,
+        "Docker: give each app a bridge network of its own, which the router joins, so an app "
+        "reaches another only through the router, by name (`http://<app>/`), never directly",
+        "false",
     )
     docker_config: str | None = setting(
         "EMPIRE_DOCKER_CONFIG",

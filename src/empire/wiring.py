@@ -160,6 +160,7 @@ def build_scheduler(
             stop_timeout=settings.stop_timeout,
             drain=settings.drain_seconds,
             failpoints=build_failpoints(settings),
+            isolate=settings.isolate_apps,
         )
     if settings.scheduler == "ecs":
         from empire.scheduler.ecs import EcsScheduler, make_clients

@@ -269,6 +269,15 @@ class RecordingRouter:
     def resolver(self) -> str | None:
         return self._resolver
 
+    def join(self, network: str) -> str | None:
+        with self._lock:
+            self.calls.append((time.time(), "join", network))
+        return self._resolver
+
+    def leave(self, network: str) -> None:
+        with self._lock:
+            self.calls.append((time.time(), "leave", network))
+
     def ensure(self) -> bool:
         return False
 

@@ -28,6 +28,16 @@ CRASH = b"web: sh -c 'echo boom; exit 3'\n"  # exits at once
 MUTE = b"web: sh -c 'echo listening nowhere; exec sleep 3600'\n"  # runs, never healthy
 
 
+def http_get(host: str, port: int = 80) -> str:
+    """A busybox shell command printing the body of `GET http://<host>:<port>/`.
+
+    busybox wget can crash in these containers, and nc closes its side as soon as its input
+    ends, which a Go server (the router) takes for a client that went away: the request is
+    written, then input stays open until the answer came (or 1 s)."""
+    request = f"GET / HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n"
+    return f"(printf '{request}'; sleep 1) | nc -w 3 {host} {port} | sed '1,/^\\r*$/d'"
+
+
 def unique(prefix: str = "empire-fx") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 

@@ -79,6 +79,15 @@ class Router(Protocol):
         """The DNS server containers must use to find each other by app name (None: none)."""
         ...
 
+    def join(self, network: str) -> str | None:
+        """Serve the containers of another network too (an app's own, when apps are isolated):
+        return the DNS server they must use (the router's address there; None: none)."""
+        ...
+
+    def leave(self, network: str) -> None:
+        """Stop serving that network, and remove it (its app is gone)."""
+        ...
+
     def ensure(self) -> bool:
         """Bring the router back if it is gone or lost its state; True when it had to."""
         ...
@@ -121,6 +130,12 @@ class NoRouter:
 
     def resolver(self) -> str | None:
         return None
+
+    def join(self, network: str) -> str | None:
+        return None
+
+    def leave(self, network: str) -> None:
+        """Nothing joined."""
 
     def ensure(self) -> bool:
         return False

@@ -105,6 +105,33 @@ class RouterContainer:
         self._create(wanted, setup, network.reserved)
         return self._ready(started=True)
 
+    def connect(self, network: str) -> tuple[str, str]:
+        """Join another network (made when missing, with the router's address kept) at that
+        address; return (its subnet, the router's address there)."""
+        found = ensure_network(self.api, network, driver=self.driver)
+        current = self._inspect() or {}
+        attached = ((current.get("NetworkSettings") or {}).get("Networks") or {}).get(network)
+        if attached is None:
+            with engine_errors(f"connect the router to the {network} network"):
+                self.api.connect_container_to_network(
+                    self.name, network, ipv4_address=found.reserved
+                )
+            current = self._inspect() or {}
+        address = str(
+            (((current.get("NetworkSettings") or {}).get("Networks") or {}).get(network) or {}).get(
+                "IPAddress"
+            )
+            or ""
+        )
+        return found.subnet or "", address
+
+    def disconnect(self, network: str) -> None:
+        """Leave that network and remove it (what is still on it keeps it)."""
+        with engine_errors(f"disconnect the router from {network}", missing_ok=True):
+            self.api.disconnect_container_from_network(self.name, network, force=True)
+        with engine_errors(f"remove the {network} network", missing_ok=True):
+            self.api.remove_network(network)
+
     def _inspect(self) -> Json | None:
         with engine_errors(f"inspect the router container {self.name}", missing_ok=True):
             return dict(self.api.inspect_container(self.name))

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -72,6 +73,12 @@ class Records:
         self.generation = int(document.get("generation") or 0)
         router = document.get("router") or {}
         self.address = str(router.get("address") or "")
+        # The router's address on each network it serves (apps isolated on networks of their
+        # own): a container is answered with the address on its own network.
+        self.networks = [
+            (ipaddress.ip_network(str(n["subnet"]), strict=False), str(n["address"]))
+            for n in document.get("networks") or []
+        ]
         self.router = str(router.get("name") or "")
         sentinels = document.get("sentinels") or {}
         self.absent: Target = (self.router, int(sentinels.get("absent") or 8404))
@@ -86,6 +93,18 @@ class Records:
         self.hosts = {
             str(h).lower(): str(a).lower() for h, a in (document.get("hosts") or {}).items()
         }
+
+    def address_for(self, source: str | None) -> str:
+        """The router's address as the container at `source` reaches it."""
+        if source and self.networks:
+            try:
+                client = ipaddress.ip_address(source)
+            except ValueError:
+                return self.address
+            for network, address in self.networks:
+                if client in network:
+                    return address
+        return self.address
 
     def internal_name(self, name: str) -> bool:
         """Whether `name` is an app (with a web process) or `<process>.<app>`."""
@@ -116,8 +135,11 @@ class Records:
         return targets or [self.down]
 
 
-def answer(records: Records, query: dns.message.Message) -> dns.message.Message | None:
-    """The answer to a query in Empire's names, or None when it is to be forwarded."""
+def answer(
+    records: Records, query: dns.message.Message, source: str | None = None
+) -> dns.message.Message | None:
+    """The answer to a query in Empire's names (from the client at `source`), or None when it
+    is to be forwarded."""
     if len(query.question) != 1:
         return None
     question = query.question[0]
@@ -140,8 +162,9 @@ def answer(records: Records, query: dns.message.Message) -> dns.message.Message 
             response.set_rcode(dns.rcode.NXDOMAIN)
         return response
     if records.internal_name(name):
-        if kind == dns.rdatatype.A and records.address:
-            response.answer.append(_rrset(question.name, "A", [records.address]))
+        address = records.address_for(source)
+        if kind == dns.rdatatype.A and address:
+            response.answer.append(_rrset(question.name, "A", [address]))
         return response  # AAAA and the rest: the name exists, with no such record
     return None
 
@@ -177,14 +200,16 @@ class Resolver:
             self._stamp = stamp
         return True
 
-    async def resolve(self, wire: bytes, *, tcp: bool = False) -> bytes | None:
+    async def resolve(
+        self, wire: bytes, *, tcp: bool = False, source: str | None = None
+    ) -> bytes | None:
         """The answer to one query's wire form (None: nothing can be said)."""
         try:
             query = dns.message.from_wire(wire)
         except Exception:
             return None
         try:
-            response = answer(self.records, query)
+            response = answer(self.records, query, source)
         except Exception:
             log.exception("answering %s", query.question)
             response = dns.message.make_response(query)
@@ -260,7 +285,7 @@ class _Udp(asyncio.DatagramProtocol):
         asyncio.get_running_loop().create_task(self._reply(data, addr))
 
     async def _reply(self, data: bytes, addr: Any) -> None:
-        reply = await self.resolver.resolve(data)
+        reply = await self.resolver.resolve(data, source=str(addr[0]))
         if reply is not None and self.transport is not None:
             self.transport.sendto(reply, addr)
 
@@ -268,11 +293,13 @@ class _Udp(asyncio.DatagramProtocol):
 async def _serve_tcp(
     resolver: Resolver, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
+    peer = writer.get_extra_info("peername")
+    source = str(peer[0]) if peer else None
     try:
         while True:
             size = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), 10))[0]
             wire = await asyncio.wait_for(reader.readexactly(size), 10)
-            reply = await resolver.resolve(wire, tcp=True)
+            reply = await resolver.resolve(wire, tcp=True, source=source)
             if reply is None:
                 return
             writer.write(struct.pack("!H", len(reply)) + reply)

@@ -73,6 +73,7 @@ class EngineRouter:
         self._adopted = False
         self._removed: set[str] = set()
         self._address: str | None = None
+        self._joined: dict[str, tuple[str, str]] = {}  # network -> (subnet, our address there)
         self._container_id: str | None = None
         self._generation = 0
         self._pushed: dict[str, Any] | None = None  # the Caddy config we know it runs
@@ -127,6 +128,22 @@ class EngineRouter:
             self._up()
             return self._address or None
 
+    def join(self, network: str) -> str | None:
+        with self._lock:
+            self._up()
+            joined = self.container.connect(network)
+            if self._joined.get(network) != joined:
+                self._joined[network] = joined
+                self._write_records()
+            return joined[1] or None
+
+    def leave(self, network: str) -> None:
+        with self._lock:
+            self._up()
+            self.container.disconnect(network)
+            if self._joined.pop(network, None) is not None:
+                self._write_records()
+
     def ensure(self) -> bool:
         """Start the container when it is not running; give it back what it lost."""
         with self._lock:
@@ -180,6 +197,9 @@ class EngineRouter:
         self._address = running.address
         if not self._adopted:
             self._adopt()
+        if made:  # a new container: back on every network it served
+            for network in list(self._joined):
+                self._joined[network] = self.container.connect(network)
         if made or first:  # give it the records and config it does not have
             if made or self._records_lost():
                 self._write_records()
@@ -194,6 +214,8 @@ class EngineRouter:
         for route in table.routes(document, certificates):
             if route.app_id not in self._table and route.app_id not in self._removed:
                 self._table[route.app_id] = route
+        for network, joined in table.networks(document).items():
+            self._joined.setdefault(network, joined)
         self._generation = table.generation(document)
         self._removed.clear()
         self._adopted = True
@@ -209,6 +231,7 @@ class EngineRouter:
             generation=self._generation,
             address=self._address,
             name=self.container.name,
+            networks=self._joined,
         )
         path = self.container.records_file
         temporary = path.with_suffix(".tmp")

@@ -15,9 +15,15 @@ from empire.router import caddy as caddy_config
 
 
 def records(
-    routes: Iterable[Route], *, generation: int, address: str | None, name: str
+    routes: Iterable[Route],
+    *,
+    generation: int,
+    address: str | None,
+    name: str,
+    networks: Mapping[str, tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """The resolver's document for a table."""
+    """The resolver's document for a table; `networks` are the other networks the router
+    serves, by name: (subnet, the router's address there)."""
     apps: dict[str, dict[str, list[list[str | int]]]] = {}
     ids: dict[str, str] = {}
     hosts: dict[str, str] = {}
@@ -37,6 +43,10 @@ def records(
         "apps": apps,
         "hosts": hosts,
         "ids": ids,
+        "networks": [
+            {"name": n, "subnet": subnet, "address": at}
+            for n, (subnet, at) in sorted((networks or {}).items())
+        ],
     }
 
 
@@ -87,3 +97,14 @@ def certificates(routes: Iterable[Route]) -> list[tuple[str, tuple[str, ...], Ce
         for r in routes
         if r.certificate is not None and r.hostnames
     )
+
+
+def networks(document: Mapping[str, Any] | None) -> dict[str, tuple[str, str]]:
+    """The other networks a document says the router serves."""
+    found: dict[str, tuple[str, str]] = {}
+    for entry in (document or {}).get("networks") or []:
+        try:
+            found[str(entry["name"])] = (str(entry["subnet"]), str(entry["address"]))
+        except (KeyError, TypeError):
+            continue
+    return found

@@ -21,14 +21,14 @@ def start(
     process: ManifestProcess,
     *,
     index: int,
-    network: containers.Network,
+    placement: containers.Placement,
     tty: bool,
     rows: int | None,
     cols: int | None,
 ) -> EngineAttachment:
     """Create the attached one-off container of `process`, attach to it, start it."""
     container_labels = containers.container_labels(
-        manifest, process, kind=labels.RUN, index=index, nonce="", network=network
+        manifest, process, kind=labels.RUN, index=index, nonce="", placement=placement
     )
     container_id = kit.create(
         api,
@@ -40,13 +40,13 @@ def start(
         host_config=limits.host_config(
             api,
             process,
-            network=network.name,
+            network=placement.network,
             restart_policy={"Name": "no"},
             auto_remove=False,
-            dns=[dns] if (dns := network.dns()) else None,
+            dns=[placement.dns] if placement.dns else None,
         ),
         networking_config=api.create_networking_config(
-            {network.name: api.create_endpoint_config()}
+            {placement.network: api.create_endpoint_config()}
         ),
         tty=tty,
     )

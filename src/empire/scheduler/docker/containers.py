@@ -19,8 +19,9 @@ import hashlib
 import json
 import secrets
 import threading
-from collections.abc import Callable
+from dataclasses import dataclass
 
+from empire.router import Router
 from empire.scheduler import Manifest, ManifestProcess, labels
 from empire.scheduler.kit import containers as kit
 from empire.scheduler.kit.api import EngineAPI
@@ -32,10 +33,13 @@ LOOPBACK = "127.0.0.1"
 _UNHASHED_ENV = frozenset({"EMPIRE_PROCESS_SCALE"})
 
 
-def spec_hash(manifest: Manifest, process: ManifestProcess, nonce: str, dns: str | None) -> str:
+def spec_hash(
+    manifest: Manifest, process: ManifestProcess, nonce: str, placement: Placement
+) -> str:
     """Hash what makes a container of `process` different from another one."""
     document = {
-        "dns": dns,
+        "dns": placement.dns,
+        "network": placement.network,
         "image": manifest.image,
         "command": list(process.command),
         "env": {k: v for k, v in process.env.items() if k not in _UNHASHED_ENV},
@@ -70,12 +74,12 @@ def container_labels(
     kind: str,
     index: int,
     nonce: str,
-    network: Network,
+    placement: Placement,
 ) -> dict[str, str]:
     return {
-        **process_labels(manifest, process, kind=kind, network=network.name),
+        **process_labels(manifest, process, kind=kind, network=placement.label),
         labels.INDEX: str(index),
-        labels.SPEC: spec_hash(manifest, process, nonce, network.dns()),
+        labels.SPEC: spec_hash(manifest, process, nonce, placement),
         labels.NONCE: nonce,
     }
 
@@ -88,7 +92,7 @@ def create(
     kind: str,
     index: int,
     nonce: str,
-    network: Network,
+    placement: Placement,
 ) -> str:
     """Create (not start) a container of `process`; return its id.
 
@@ -98,12 +102,12 @@ def create(
     """
     service = kind == labels.SERVICE
     ports = published_ports(process) if service else []
-    dns = network.dns()
+    dns = placement.dns
     names = aliases(manifest, process) if service and dns is None else []
     host_config = kit.host_config(
         api,
         process,
-        network=network.name,
+        network=placement.network,
         restart_policy={"Name": "no"},
         port_bindings={port: (LOOPBACK, None) for port in ports},
         auto_remove=kind == labels.RUN,
@@ -118,11 +122,11 @@ def create(
             name=container_name(manifest, shown, index),
             environment=[f"{k}={v}" for k, v in process.env.items()],
             labels=container_labels(
-                manifest, process, kind=kind, index=index, nonce=nonce, network=network
+                manifest, process, kind=kind, index=index, nonce=nonce, placement=placement
             ),
             ports=ports or None,
             host_config=host_config,
-            networking_config=api.create_networking_config({network.name: endpoint}),
+            networking_config=api.create_networking_config({placement.network: endpoint}),
             use_config_proxy=False,
         )
     return str(created["Id"])
@@ -134,29 +138,56 @@ def arm(api: EngineAPI, container_id: str) -> None:
         api.update_container(container_id, restart_policy={"Name": "unless-stopped"})
 
 
-class Network:
-    """The user-defined bridge network every container joins (created when missing, with the
-    router's address kept: `kit.network`), and the DNS server its containers use."""
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where an app's containers go: the network they join, the backend's network they are
+    labelled with (the same for every app, so one list call finds them all), and the DNS
+    server they ask (the router's resolver; None without a router)."""
 
-    def __init__(self, api: EngineAPI, name: str, dns: Callable[[], str | None]) -> None:
+    network: str
+    label: str
+    dns: str | None
+
+
+class Network:
+    """The user-defined bridge network the containers join (created when missing, with the
+    router's address kept: `kit.network`).
+
+    With `isolate`, each app gets a bridge network of its own instead (`<network>-<app id>`,
+    which the router joins): an app's containers reach another app only through the router,
+    by name, never directly. Without it, every app shares the one network.
+    """
+
+    def __init__(self, api: EngineAPI, name: str, router: Router, *, isolate: bool = False) -> None:
         self.name = name
+        self.isolate = isolate
         self._api = api
-        self._dns = dns
-        self._ready = False
+        self._router = router
+        self._ready: dict[str, str | None] = {}  # network -> its DNS server, once made
         self._lock = threading.Lock()
 
-    def dns(self) -> str | None:
-        """The router's resolver, which every container asks (None: no router)."""
-        return self._dns()
-
-    def ensure(self) -> None:
+    def place(self, app_id: str) -> Placement:
+        """The app's placement; its network is made (and joined by the router) when missing."""
+        network = f"{self.name}-{app_id[:12]}" if self.isolate else self.name
         with self._lock:
-            if self._ready:
-                return
-            ensure_network(self._api, self.name, driver="bridge")
-            self._ready = True
+            if network not in self._ready:
+                ensure_network(self._api, network, driver="bridge")
+                if self.isolate:
+                    self._ready[network] = self._router.join(network)
+                else:
+                    self._ready[network] = self._router.resolver()
+            return Placement(network, self.name, self._ready[network])
+
+    def leave(self, app_id: str) -> None:
+        """The app is gone: its own network goes too (isolated apps only)."""
+        if not self.isolate:
+            return
+        network = f"{self.name}-{app_id[:12]}"
+        with self._lock:
+            self._ready.pop(network, None)
+        self._router.leave(network)
 
     def forget(self) -> None:
-        """Check again next time (the network may have been removed behind our back)."""
+        """Check again next time (a network may have been removed behind our back)."""
         with self._lock:
-            self._ready = False
+            self._ready.clear()

@@ -38,7 +38,7 @@ def run(
     output: Callable[[str], None],
 ) -> PhaseResult:
     """Run the phase to its end (or the timeout); see the module's docstring."""
-    network.ensure()
+    placement = network.place(manifest.app_id)
     earlier = list_instances(
         api, f"{labels.APP_ID}={manifest.app_id}", f"{labels.KIND}={labels.RELEASE_PHASE}"
     )
@@ -51,7 +51,7 @@ def run(
         kind=labels.RELEASE_PHASE,
         index=manifest.release,
         nonce="",
-        network=network,
+        placement=placement,
     )
     tail: collections.deque[str] = collections.deque(maxlen=TAIL)
     with engine_errors(f"attach to the release phase of v{manifest.release}"):

@@ -54,13 +54,16 @@ def desired_quantity(process: ManifestProcess) -> int:
 
 
 def current_nonce(
-    manifest: Manifest, process: ManifestProcess, found: Iterable[Instance], dns: str | None
+    manifest: Manifest,
+    process: ManifestProcess,
+    found: Iterable[Instance],
+    placement: containers.Placement,
 ) -> str:
     """The restart nonce of the instances already running this process's desired spec."""
     matching = [
         i
         for i in found
-        if i.spec == containers.spec_hash(manifest, process, i.nonce, dns) and i.alive
+        if i.spec == containers.spec_hash(manifest, process, i.nonce, placement) and i.alive
     ]
     return max(matching, key=lambda i: i.created).nonce if matching else ""
 
@@ -68,16 +71,18 @@ def current_nonce(
 def plan(
     manifest: Manifest,
     found: Sequence[Instance],
+    placement: containers.Placement,
     nonces: dict[str, str] | None = None,
-    dns: str | None = None,
 ) -> tuple[list[Plan], list[Instance]]:
     """Split the app's service containers into plans per process, and orphans."""
     plans = []
     names = {p.name for p in manifest.processes}
     for process in manifest.processes:
         mine = [i for i in found if i.process == process.name]
-        nonce = (nonces or {}).get(process.name) or current_nonce(manifest, process, mine, dns)
-        spec = containers.spec_hash(manifest, process, nonce, dns)
+        nonce = (nonces or {}).get(process.name) or current_nonce(
+            manifest, process, mine, placement
+        )
+        spec = containers.spec_hash(manifest, process, nonce, placement)
         wanted = desired_quantity(process)
         step = Plan(process, nonce)
         by_index: dict[int, Instance] = {}
@@ -128,7 +133,8 @@ class Rollout:
         status: StatusFn,
         nonces: dict[str, str] | None = None,
     ) -> Verdict:
-        plans, orphans = plan(manifest, found, nonces, self._network.dns())
+        placement = self._network.place(manifest.app_id)
+        plans, orphans = plan(manifest, found, placement, nonces)
         unchecked = self._unchecked(manifest.app_id, plans)
         if not any(p.start or p.retire for p in plans) and not orphans and not unchecked:
             try:
@@ -142,7 +148,7 @@ class Rollout:
                         f"v{manifest.release} running"
                     )
             return Verdict(Outcome.SUCCEEDED)
-        started = self._start(manifest, plans, status)
+        started = self._start(manifest, placement, plans, status)
         if started:
             self._failpoints.hit("mid-rollout")
         if unchecked:
@@ -233,12 +239,15 @@ class Rollout:
         return route(_endpoints(plans, new))
 
     def _start(
-        self, manifest: Manifest, plans: list[Plan], status: StatusFn
+        self,
+        manifest: Manifest,
+        placement: containers.Placement,
+        plans: list[Plan],
+        status: StatusFn,
     ) -> list[health.Candidate]:
         jobs = [(p, n) for p in plans for n in p.start]
         if not jobs:
             return []
-        self._network.ensure()
         for p in plans:
             if p.start:
                 status(
@@ -255,7 +264,7 @@ class Rollout:
                 kind=labels.SERVICE,
                 index=index,
                 nonce=p.nonce,
-                network=self._network,
+                placement=placement,
             )
             kit.start(self._api, container_id)
             return health.Candidate(

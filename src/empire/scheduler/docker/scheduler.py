@@ -65,6 +65,7 @@ class DockerScheduler:
         cron_interval: float = 10.0,
         poll_interval: float = 0.1,
         failpoints: Failpoints = OFF,
+        isolate: bool = False,
     ) -> None:
 
         self._api = engine_api(client)
@@ -72,7 +73,7 @@ class DockerScheduler:
         self._clock = clock
         self._stop_timeout = stop_timeout
         self._drain = max(drain, router.drain)
-        self.network = containers.Network(self._api, network, router.resolver)
+        self.network = containers.Network(self._api, network, router, isolate=isolate)
         self._rollout = Rollout(
             self._api,
             self.network,
@@ -121,6 +122,7 @@ class DockerScheduler:
         with self._app_lock(app_id):
             self._routes.drop(app_id)
             self._remove(list_instances(self._api, f"{labels.APP_ID}={app_id}"))
+            self.network.leave(app_id)
 
     def tasks(self, app_id: str) -> list[Task]:
         """One task per container of the app, running or recently finished."""
@@ -146,7 +148,6 @@ class DockerScheduler:
 
     def run(self, manifest: Manifest, process: ManifestProcess) -> Task:
         """Start a detached one-off container, removed by the engine when it is done."""
-        self.network.ensure()
         with self._runs:  # one index per run, even when two start at once
             found = list_instances(
                 self._api, f"{labels.APP_ID}={manifest.app_id}", f"{labels.KIND}={labels.RUN}"
@@ -176,7 +177,6 @@ class DockerScheduler:
     ) -> EngineAttachment:
         """Start a one-off container attached to the caller (see `attach`); listed in `tasks`
         while it runs, removed by the attachment's `kill`."""
-        self.network.ensure()
         with self._runs:
             found = list_instances(
                 self._api, f"{labels.APP_ID}={manifest.app_id}", f"{labels.KIND}={labels.RUN}"
@@ -187,7 +187,7 @@ class DockerScheduler:
                 manifest,
                 process,
                 index=index,
-                network=self.network,
+                placement=self.network.place(manifest.app_id),
                 tty=tty,
                 rows=rows,
                 cols=cols,
@@ -230,6 +230,8 @@ class DockerScheduler:
             self._cron.forget(app_id)
             self._routes.drop(app_id)
         self._remove(orphans)
+        for app_id in gone:
+            self.network.leave(app_id)
         return gone
 
     def release_phase(
@@ -275,7 +277,6 @@ class DockerScheduler:
         )
         finished = sorted((i for i in found if not i.alive), key=lambda i: i.index)
         self._remove(finished[: max(len(finished) - KEEP_CRON_RUNS, 0)])
-        self.network.ensure()
         first = max((i.index for i in found), default=0) + 1
         for index in range(first, first + max(process.quantity, 1)):
             kit.start(self._api, self._create(manifest, process, labels.CRON, index))
@@ -288,7 +289,7 @@ class DockerScheduler:
             kind=kind,
             index=index,
             nonce="",
-            network=self.network,
+            placement=self.network.place(manifest.app_id),
         )
 
     def _remove(self, instances: list[Instance]) -> None:

@@ -74,6 +74,10 @@ class EngineAPI(Protocol):
 
     def connect_container_to_network(self, container: str, net_id: str, **options: Any) -> None: ...
 
+    def disconnect_container_from_network(
+        self, container: str, net_id: str, force: bool = False
+    ) -> None: ...
+
     # -- swarm --------------------------------------------------------------------------------
 
     def services(self, filters: Mapping[str, Any] | None = None) -> Any: ...
