@@ -58,15 +58,12 @@ def test_health_at_the_wrong_schema_revision(stack: Stack) -> None:
 @pytest.fixture
 def private_postgres(tmp_path: Path) -> Iterator[PostgresCluster]:
     """A PostgreSQL server of this test's own, so stopping it disturbs no other test."""
-    cluster = PostgresCluster()
-    try:
-        cluster.start()
+    with PostgresCluster() as cluster:
         yield cluster
-    finally:
-        cluster.close()
 
 
 @pytest.mark.slow
+@pytest.mark.postgres
 def test_health_follows_a_postgresql_that_stops_and_comes_back(
     tmp_path: Path, private_postgres: PostgresCluster
 ) -> None:

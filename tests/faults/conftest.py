@@ -64,12 +64,8 @@ def images(docker_client: docker.DockerClient) -> Iterator[Images]:
 @pytest.fixture(scope="session")
 def fault_postgres() -> Iterator[PostgresCluster]:
     """A PostgreSQL server of this tier's own: its tests stop and start it."""
-    cluster = PostgresCluster()
-    try:
-        cluster.start()
+    with PostgresCluster() as cluster:
         yield cluster
-    finally:
-        cluster.close()
 
 
 @pytest.fixture

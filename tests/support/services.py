@@ -232,7 +232,12 @@ class _Service:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> Self:
-        self.start()
+        """Start; a start that fails is closed at once (its temp dir, a half-started daemon)."""
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def __exit__(
