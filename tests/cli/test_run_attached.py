@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import io
 import os
-import select
 import signal
 import struct
 import subprocess
@@ -28,7 +27,7 @@ from emp.cli import main
 from emp.session import Io
 from support.server import EmpireServer
 from support.services import free_port
-from support.waiting import wait_for
+from support.waiting import read_until, wait_for
 
 EMP = Path(sys.executable).parent / "emp"
 
@@ -178,17 +177,17 @@ def test_a_terminal_is_raw_sized_resized_and_restored(server: Server) -> None:
     try:
         _wait_for_raw_mode(slave, process)
         os.write(master, b"size\n")
-        assert b"30 100\n" in _read_until(master, b"30 100\n")  # raw: no local echo, no CRLF
+        assert b"30 100\n" in read_until(master, b"30 100\n")  # raw: no local echo, no CRLF
         _set_size(slave, 40, 120)
         os.kill(process.pid, signal.SIGWINCH)
         deadline = time.monotonic() + 10
         seen = b""
         while b"40 120" not in seen and time.monotonic() < deadline:
             os.write(master, b"size\n")
-            seen += _read_until(master, b"\n", timeout=2)
+            seen += read_until(master, b"\n", timeout=2)
         assert b"40 120\n" in seen
         os.write(master, b"warn to the terminal\nexit 4\n")
-        assert b"to the terminal\n" in _read_until(master, b"to the terminal\n")
+        assert b"to the terminal\n" in read_until(master, b"to the terminal\n")
         assert process.wait(timeout=30) == 4
         assert process.stderr is not None and process.stderr.read() == b""
         assert termios.tcgetattr(slave) == before  # restored
@@ -220,14 +219,3 @@ def _wait_for_raw_mode(fd: int, process: subprocess.Popen[bytes]) -> None:
 
 def _set_size(fd: int, rows: int, cols: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-
-def _read_until(fd: int, needle: bytes, timeout: float = 20.0) -> bytes:
-    data = b""
-    poller = select.poll()  # not select(): the test process may hold more than 1024 fds
-    poller.register(fd, select.POLLIN)
-    deadline = time.monotonic() + timeout
-    while needle not in data and time.monotonic() < deadline:
-        if poller.poll(200):
-            data += os.read(fd, 4096)
-    return data

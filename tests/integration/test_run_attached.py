@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import fcntl
 import os
-import select
 import signal
 import struct
 import subprocess
 import sys
 import termios
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +25,7 @@ import pytest
 from empire.model import App, Process, Size
 from empire.scheduler.kit import attach as attached
 from support.server import EmpireServer
-from support.waiting import wait_for
+from support.waiting import read_until, wait_for
 
 EMP = Path(sys.executable).parent / "emp"
 PROCFILE = b"worker: sleep 100000\n"  # scaled to 0: a deploy starts nothing
@@ -183,17 +181,6 @@ def test_a_client_that_goes_away_leaves_no_container(
         if process.poll() is None:
             process.kill()
         process.communicate(timeout=30)
-
-
-def read_until(fd: int, needle: bytes, timeout: float = 30.0) -> bytes:
-    data = b""
-    poller = select.poll()  # not select(): the test process may hold more than 1024 fds
-    poller.register(fd, select.POLLIN)
-    deadline = time.monotonic() + timeout
-    while needle not in data and time.monotonic() < deadline:
-        if poller.poll(200):
-            data += os.read(fd, 4096)
-    return data
 
 
 def test_a_reader_that_stops_reading_ends_the_run(

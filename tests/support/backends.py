@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy import text
 
 from empire.store.sql import connect
+from support.waiting import wait_for
 
 
 def end_backend(url: str, pid: int) -> None:
@@ -19,10 +18,12 @@ def end_backend(url: str, pid: int) -> None:
             admin.commit()
             # The call returns once the signal is sent, before the backend has exited.
             gone = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
-            for _ in range(100):
-                if admin.execute(gone, {"pid": pid}).scalar_one() == 0:
-                    return
+
+            def ended() -> bool:
+                left: int = admin.execute(gone, {"pid": pid}).scalar_one()
                 admin.commit()
-                time.sleep(0.05)
+                return left == 0
+
+            wait_for(ended, 10, f"backend {pid} to end", interval=0.05)
     finally:
         engine.dispose()

@@ -6,9 +6,11 @@ certificate is valid for the service tier's frozen clock and for a real server.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -73,8 +75,8 @@ def issue(
     not_before: datetime = NOT_BEFORE,
     not_after: datetime = NOT_AFTER,
 ) -> Issued:
-    """A certificate for `subject` (its CN) with DNS `names` (None: no SAN extension), signed
-    by `issuer` (None: self-signed)."""
+    """A certificate for `subject` (its CN) with `names` (None: no SAN extension; an IP
+    address is an IP entry, anything else a DNS name), signed by `issuer` (None: self-signed)."""
     key = key if key is not None else ec_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     builder = (
@@ -89,11 +91,29 @@ def issue(
     )
     if names is not None:
         builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
+            x509.SubjectAlternativeName([_general_name(n) for n in names]), critical=False
         )
     signer = issuer.key if issuer else key
     algorithm = None if isinstance(signer, ed25519.Ed25519PrivateKey) else hashes.SHA256()
     return Issued(builder.sign(signer, algorithm), key)
+
+
+def _general_name(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost, and its key (0600), as the PEM
+    files `cert.pem` and `key.pem` in `directory`: what a server's TLS settings name."""
+    made = issue("empire test", names=["127.0.0.1", "localhost"], ca=True)
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    cert.write_text(made.cert_pem)
+    key.write_text(made.key_pem())
+    key.chmod(0o600)
+    return cert, key
 
 
 def authority() -> tuple[Issued, Issued]:

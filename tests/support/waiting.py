@@ -3,10 +3,13 @@
     value = wait_for(lambda: client.get(url).status_code == 200, what="the app to answer")
 
 Nothing here imports pytest; a timeout raises AssertionError, so it reads as a test failure.
+`read_until` waits for bytes on a file descriptor (a terminal's master side) the same way.
 """
 
 from __future__ import annotations
 
+import os
+import select
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -47,3 +50,16 @@ def wait_for(
                 message += "\n" + detail()
             raise AssertionError(message)
         time.sleep(interval)
+
+
+def read_until(fd: int, needle: bytes, timeout: float = 30.0) -> bytes:
+    """Read from `fd` until `needle` has arrived or `timeout` seconds have passed; return all
+    that was read (the caller asserts on it, and sees what came instead)."""
+    data = b""
+    poller = select.poll()  # not select(): the test process may hold more than 1024 fds
+    poller.register(fd, select.POLLIN)
+    deadline = time.monotonic() + timeout
+    while needle not in data and time.monotonic() < deadline:
+        if poller.poll(200):
+            data += os.read(fd, 4096)
+    return data
