@@ -63,6 +63,14 @@ def test_apps_info(heroku: Heroku, deployed: Deployed) -> None:
     assert fields["Repo Size"] == "0 B"
 
 
+def test_addons_are_none(heroku: Heroku, deployed: Deployed) -> None:
+    """heroku addons reads /addons, or /apps/{app}/addons and /addon-attachments: Empire has
+    none to show (issue 13, Empire's own clients)."""
+    app = deployed("cli-addons")
+    assert ok(heroku("addons", "-a", app), "stdout") == [f"No add-ons for app {app}."]
+    assert ok(heroku("addons"), "stdout") == ["No add-ons."]
+
+
 def test_config_set_config_unset(heroku: Heroku, deployed: Deployed) -> None:
     app = deployed("cli-config")
     result = heroku("config:set", "FOO=bar", "BAZ=qux", "-a", app)
