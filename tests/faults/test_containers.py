@@ -8,7 +8,6 @@ two running, armed instances of the current release and nothing else.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,11 +29,11 @@ def _trial(
     """Break the app's containers with `hit` under load; wait until it has healed."""
     load = Load(stack, HOST, accept=lambda body: body.startswith("v1-")).start()
     try:
-        time.sleep(0.5)
+        load.more(50)
         hit(_web(stack, app_id))
-        time.sleep(1.0)  # let the damage be seen before asking whether it healed
+        load.more(100)  # let the damage be seen before asking whether it healed
         problems = stack.converge(APP, HOST, quantity=2, timeout=30)
-        time.sleep(1.0)  # and some traffic on the healed app
+        load.more(100)  # and some traffic on the healed app
     finally:
         load.stop()
     failed = len(load.failures)

@@ -46,14 +46,16 @@ def test_apps_serve_again_after_dockerd_restarts(tmp_path: Path) -> None:
         loads = [Load(stack, host).start() for host, _ in APPS.values()]
         problems: list[str] = []
         try:
-            time.sleep(0.5)
+            for load in loads:
+                load.more(50)
             down = time.monotonic()
             engine.restart()  # SIGTERM, wait, reap; start again on the same roots
             back = time.monotonic() - down
             for app, (host, quantity) in APPS.items():
                 problems += [f"{app}: {p}" for p in stack.converge(app, host, quantity, 60)]
             healed = time.monotonic() - down
-            time.sleep(0.5)
+            for load in loads:
+                load.more(50)
         finally:
             for load in loads:
                 load.stop()

@@ -39,7 +39,7 @@ def test_the_database_goes_away_and_comes_back(
         found: list[str] = []
         load = Load(stack, HOST, accept=lambda body: body.startswith("v")).start()
         try:
-            time.sleep(0.3)
+            load.more(30)
             stop()
             down = time.monotonic()
             answers: list[tuple[str, int, dict[str, Any]]] = []
@@ -51,7 +51,7 @@ def test_the_database_goes_away_and_comes_back(
                 ):
                     r = stack.call(method, path, json=body, timeout=30)
                     answers.append((what, r.status_code, r.json()))
-                time.sleep(1.0)
+                load.more(100)
             health = stack.call("GET", "/health")
             for what, status, body in answers:
                 message = str(body.get("message", ""))

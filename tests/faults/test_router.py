@@ -60,7 +60,7 @@ def test_a_crashed_or_removed_router_gets_every_route_back(
     ):
         load = Load(stack, HOSTS[0], accept=lambda body: body.startswith("v1-")).start()
         try:
-            time.sleep(0.3)
+            load.more(30)
             if empire_down:
                 stack.server.stop()
             breaks(stack)
@@ -71,7 +71,7 @@ def test_a_crashed_or_removed_router_gets_every_route_back(
             took = time.monotonic() - broken
             if empire_down and breaks is _crash:
                 stack.in_ns(stack.server.start)
-            time.sleep(0.5)
+            load.more(50)
         except AssertionError as e:
             took = -1.0
             problems.append(f"{fault}: {e}")

@@ -653,6 +653,13 @@ class Load:
             self._thread = self.stack.netns.thread(loop, name="load")
         return self
 
+    def more(self, requests: int, timeout: float = 60) -> Load:
+        """Wait until the load has sent `requests` more requests: a stretch of traffic counted
+        in requests, not seconds (about 100 a second while the router answers)."""
+        start = len(self.results)
+        wait_for(lambda: len(self.results) >= start + requests, timeout, f"{requests} requests")
+        return self
+
     def stop(self) -> Load:
         self._stop.set()
         if self._thread is not None:
