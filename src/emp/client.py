@@ -66,6 +66,11 @@ class HerokuClient(Transport):
         """Return one release by version."""
         return obj(self.get(f"/apps/{segment(app)}/releases/{segment(version)}"))
 
+    def release_output(self, app: str, version: str) -> str:
+        """What the release's release phase printed (its last lines)."""
+        path = f"/apps/{segment(app)}/releases/{segment(version)}/output"
+        return self.request("GET", path).text
+
     def rollback(self, app: str, version: str, message: str | None = None) -> JSON:
         """Make a new release from an old one."""
         path = f"/apps/{segment(app)}/releases"

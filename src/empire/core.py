@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 from empire.model import Outcome
+from empire.scheduler import Verdict
 from empire.usecases.access import Access
 from empire.usecases.apps import AppChanges, Apps
 from empire.usecases.audit import Audit
@@ -26,6 +27,10 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 RECONCILE_PAGE = 100  # apps read and submitted per query in a reconcile round
+INTERRUPTED = (
+    "the release phase was interrupted (Empire stopped while it ran), so no process of this "
+    "release started: deploy again"
+)
 
 
 class Empire(Users, Apps, Releases, Processes, Domains, Audit, Access):
@@ -73,10 +78,19 @@ class Empire(Users, Apps, Releases, Processes, Domains, Audit, Access):
                 break
             for app, release, domains in states:
                 seen.add(app.id)
-                with self._lock_for(app.id):
+                lock = self._lock_for(app.id)
+                if not lock.acquire(blocking=False):
+                    continue  # a use case is rolling it out (or running its release phase)
+                try:
                     if self._submitted_at.get(app.id, 0.0) > read_at:
                         continue
+                    if release.outcome is Outcome.PENDING and release.phase == "running":
+                        # Empire stopped during its release phase: nothing of it ever starts.
+                        self._record(release, Verdict(Outcome.FAILED, INTERRUPTED))
+                        continue
                     verdict = self._roll_out(app, release, domains)
+                finally:
+                    lock.release()
                 if release.outcome is Outcome.PENDING:
                     self._record(release, verdict)
             after = states[-1][0].name

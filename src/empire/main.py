@@ -103,7 +103,10 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
             ssl_keyfile=settings.tls_key,
             ws=_websockets,  # type: ignore[arg-type]  # a factory: imported at the first WebSocket
             # Header deadline, connection limit, keep-alive, and Go emp's attached runs.
-            **uvicorn_options(),
+            **uvicorn_options(
+                header_timeout=settings.header_timeout,
+                max_connections=settings.max_connections,
+            ),
         )
     finally:
         if dispatcher is not None:

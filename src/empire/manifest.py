@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from empire import sizes
 from empire.model import App, Release
 from empire.scheduler import Manifest, ManifestProcess, labels
 
+RELEASE = "release"  # the Procfile's release phase: run once per release, never a process
 
-def build(app: App, release: Release, domains: tuple[str, ...] = ()) -> Manifest:
-    """Build the manifest of `release`: env, labels, sizes; maintenance means zero instances."""
+
+def phase(app: App, release: Release) -> Manifest | None:
+    """The manifest of the release's release phase (its only process is `release`), or None
+    when the Procfile has none."""
+    process = release.formation.get(RELEASE)
+    if process is None:
+        return None
+    runner = dataclasses.replace(process, quantity=1, noservice=False)
+    return build(app, dataclasses.replace(release, formation={RELEASE: runner}), phase=True)
+
+
+def build(
+    app: App, release: Release, domains: tuple[str, ...] = (), *, phase: bool = False
+) -> Manifest:
+    """Build the manifest of `release`: env, labels, sizes; maintenance means zero instances.
+    The release phase is no process of it (see `phase`)."""
     release_labels = {
         labels.APP: app.name,
         labels.APP_ID: app.id,
@@ -19,6 +35,8 @@ def build(app: App, release: Release, domains: tuple[str, ...] = ()) -> Manifest
     env = dict(release.config.vars)
     processes = []
     for process in release.formation.values():
+        if process.name == RELEASE and not phase:
+            continue
         size = process.size or sizes.DEFAULT
         quantity = 0 if app.maintenance or process.noservice else max(process.quantity, 0)
         penv = {

@@ -201,6 +201,8 @@ class Release:
     outcome: Outcome = Outcome.PENDING
     reason: str = ""
     current: bool = False  # the app's newest release
+    phase: str = ""  # its release phase: "" (none), running, succeeded or failed
+    phase_output: str = ""  # the last lines the release phase printed
 
 
 @dataclass(frozen=True, slots=True)

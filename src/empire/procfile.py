@@ -48,6 +48,7 @@ MAX_NODES = 10_000  # YAML values (scalars, lists, maps) in the whole file
 MAX_PROCESSES = 100  # process types in one Procfile
 MAX_PORTS = 16  # ports of one process (each one is published, routed, health-checked)
 MAX_CRON = 256  # characters of a cron schedule
+RELEASE = "release"  # the release phase's entry
 MAX_PATH = 1024  # characters of a health check path
 EXCERPT = 80  # characters of a bad value an error message quotes
 _NO_ALIAS = "anchors (&) and aliases (*) are not allowed in a Procfile, write each value out"
@@ -259,7 +260,29 @@ def _processes(data: Mapping[Any, object]) -> dict[str, Process]:
             f"Procfile defines {len(data)} processes, over the limit of {MAX_PROCESSES}: "
             "run related work in one process type"
         )
-    return {name: _process(name, value) for name, value in ((_name(k), v) for k, v in data.items())}
+    found = {
+        name: _process(name, value) for name, value in ((_name(k), v) for k, v in data.items())
+    }
+    phase = found.get(RELEASE)
+    if phase is not None:
+        found[RELEASE] = _release_phase(phase)
+    return found
+
+
+def _release_phase(process: Process) -> Process:
+    """The `release` entry is the release phase: a command run once per release, before any
+    process of it starts. It serves nothing and runs on no schedule."""
+    if process.ports:
+        raise InvalidProcfile(
+            'process "release" is the release phase: it runs once per release and serves '
+            "nothing, so it takes no ports"
+        )
+    if process.cron:
+        raise InvalidProcfile(
+            'process "release" is the release phase: it runs once per release, not on a '
+            "schedule; give the scheduled command another name"
+        )
+    return dataclasses.replace(process, noservice=True, quantity=0, healthcheck=None)
 
 
 def _name(key: object) -> str:

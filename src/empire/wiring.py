@@ -203,6 +203,8 @@ def ecs_config(settings: Settings) -> EcsConfig:
         execution_role_arn=settings.ecs_execution_role_arn,
         log_group=settings.ecs_log_group,
         events_role_arn=settings.ecs_events_role_arn,
+        drain_seconds=settings.drain_seconds,
+        allowed_task_roles=settings.ecs_allowed_task_roles,
     )
 
 
@@ -268,6 +270,7 @@ def build_empire(
         token_ttl=settings.token_ttl,
         failpoints=build_failpoints(settings),
         secret_key=build_secret_key(settings, host),
+        release_timeout=settings.release_timeout,
     )
 
 
@@ -277,4 +280,6 @@ def build_api(settings: Settings, empire: Empire) -> FastAPI:
         empire,
         max_body_bytes=settings.max_body_bytes,
         rate_per_hour=settings.rate_limit_per_hour,
+        streams_per_token=settings.streams_per_token,
+        body_timeout=settings.body_timeout,
     )

@@ -20,7 +20,8 @@ def test_ps(client: TestClient, deployed: str) -> None:
     [dyno] = client.get(f"/apps/{APP}/dynos").json()
     assert dyno["name"] == "v1.web.1"
     assert dyno["type"] == "web"
-    assert dyno["command"] == "./bin/web --port 80"  # as it runs: $PORT expanded
+    # As the Procfile wrote it: a viewer never reads an expanded value (a secret, say).
+    assert dyno["command"] == "./bin/web --port $PORT"
     assert dyno["state"] == "up"
     assert dyno["size"] == "1X"
     assert dyno["host"] == {"id": "fake"}

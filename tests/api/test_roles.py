@@ -92,6 +92,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/apps/{app}/config-vars"): Rule("deployer"),
     ("GET", "/apps/{app}/config-vars/{version}"): Rule("deployer"),
     ("GET", "/apps/{app}/releases/{version}/config-vars"): Rule("deployer"),
+    ("GET", "/apps/{app}/releases/{version}/output"): Rule("viewer"),
     ("PATCH", "/apps/{app}/config-vars"): Rule("deployer", lambda c: {"A": "1"}),
     ("POST", "/apps/{app}/releases"): Rule("deployer", lambda c: {"release": "1"}, 201),
     ("POST", "/deploys"): Rule("deployer", _image),

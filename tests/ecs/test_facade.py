@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ecs.ecs_support import Infra, container, env, parameters, resolved_env
-from empire import sizes
+from empire import progress, sizes
 from empire.core import Empire
 from empire.events import MemorySink
 from empire.images.fake import FakeImages
@@ -52,8 +52,8 @@ def web_definition(infra: Infra) -> dict[str, object]:
 
 def test_the_facade_drives_ecs(empire: tuple[Empire, User], infra: Infra) -> None:
     facade, alice = empire
-    progress: list[dict[str, object]] = []
-    v1 = facade.deploy("acme/acme:v1", by=alice, status=progress.append, stream=True)
+    events: list[progress.Event] = []
+    v1 = facade.deploy("acme/acme:v1", by=alice, progress=events.append, stream=True)
     assert v1.outcome is Outcome.SUCCEEDED, v1.reason
     app = facade.app("acme", by=alice)
     services = infra.services()
@@ -62,9 +62,9 @@ def test_the_facade_drives_ecs(empire: tuple[Empire, User], infra: Infra) -> Non
         services["acme_web"]["desiredCount"] == 1 and services["acme_worker"]["desiredCount"] == 0
     )
     assert container(web_definition(infra))["image"] == v1.slug.image
-    statuses = [str(m.get("status")) for m in progress]
-    assert "Status: web: created service acme_web, 1 wanted" in statuses
-    assert "Status: Release v1 of acme succeeded" in statuses
+    statuses = [e.text for e in events if isinstance(e, progress.Status)]
+    assert "web: created service acme_web, 1 wanted" in statuses
+    assert "Release v1 of acme succeeded" in statuses
 
     facade.scale("acme", [ScaleUpdate("web", 2, sizes.parse("2X"))], by=alice)
     web = infra.services()["acme_web"]
@@ -89,7 +89,7 @@ def test_the_facade_drives_ecs(empire: tuple[Empire, User], infra: Infra) -> Non
     assert [r["hosts"] for r in public] == [["acme.example.com"]]
     assert public[0]["tags"]["empire.app.id"] == app.id
 
-    task = facade.run("acme", RunRequest(command="worker --once"), by=alice)
+    _, task = facade.run("acme", RunRequest(command="worker --once"), by=alice)
     assert task.process == "worker" and task.command == "./bin/worker --once"
     assert task.name in {t.name for t in facade.tasks("acme", by=alice)}
 

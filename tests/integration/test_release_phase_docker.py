@@ -22,8 +22,8 @@ def new_app() -> App:
 def phase(
     scheduler, make_manifest, app: App, version: int, script: str, *, timeout: float = 30
 ) -> tuple[object, list[str]]:
-    release = Process("release", ("sh", "-c", script), 0, SMALL, noservice=True)
-    manifest = make_manifest(app, version, {"release": release}, config={"SECRET": "s3"})
+    release = Process("migrate", ("sh", "-c", script), 0, SMALL, noservice=True)
+    manifest = make_manifest(app, version, {"migrate": release}, config={"SECRET": "s3"})
     lines: list[str] = []
     result = scheduler.release_phase(
         manifest, manifest.processes[0], timeout=timeout, output=lines.append

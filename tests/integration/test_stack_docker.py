@@ -309,3 +309,31 @@ def test_no_request_is_lost_inside_or_outside_through_releases(
         assert len(result["bodies"]) >= 2, (name, result)  # it saw the releases change
     assert results["internal app keep-alive"]["connections"] == 1
     assert results["public keep-alive"]["connections"] == 1
+
+
+PHASED = (
+    b'web: sh -c "echo $EMPIRE_RELEASE > /www/index.html; exec httpd -f -p $PORT -h /www"\n'
+    b"release: sh -c 'echo migrating $EMPIRE_RELEASE; exit ${FAIL:-0}'\n"
+)
+
+
+def test_the_release_phase_runs_first_and_a_failure_keeps_the_old_release(
+    stack: Stack, busybox_image
+) -> None:
+    image = busybox_image(workdir="/app", procfile=PHASED, run="mkdir -p /www")
+    app = image.tag.split(":")[0]
+    messages = stack.deploy(image.tag)
+    assert {"stream": "migrating v1\n"} in messages
+    assert messages[-1] == {"status": f"Status: Release v1 of {app} succeeded"}
+    stack.api.post(f"/apps/{app}/domains", json={"hostname": "phase.acme.test"})
+    assert stack.get("phase.acme.test").text.strip() == "v1"
+
+    changed = stack.api.patch(f"/apps/{app}/config-vars", json={"FAIL": "1"})
+    assert changed.is_success
+    failed = stack.api.get(f"/apps/{app}/releases/2").json()
+    assert (failed["status"], failed["release_phase"]) == ("failed", "failed")
+    assert failed["outcome_reason"].startswith("the release phase exited with code 1")
+    output = httpx.get(failed["output_stream_url"], headers=stack.api.headers, timeout=5)
+    assert output.text == "migrating v2\n"
+    assert stack.get("phase.acme.test").text.strip() == "v1"  # v2 never started
+    assert stack.api.get(f"/apps/{app}/formation").json()[0]["type"] == "web"  # not release

@@ -152,9 +152,9 @@ def check_an_attached_run_gives_its_output_and_exit_code(backend: Backend) -> No
 def check_the_release_phase_gives_its_exit_code_and_output(backend: Backend) -> None:
     app = backend.app()
     phase = Process(
-        "release", ("sh", "-c", "echo migrated $COLOR; exit 2"), 0, SIZE, noservice=True
+        "migrate", ("sh", "-c", "echo migrated $COLOR; exit 2"), 0, SIZE, noservice=True
     )
-    built = backend.build(app, 4, {"release": phase}, {"COLOR": "red"})
+    built = backend.build(app, 4, {"migrate": phase}, {"COLOR": "red"})  # its command
     lines: list[str] = []
     result = backend.scheduler.release_phase(
         built, built.processes[0], timeout=backend.patience, output=lines.append

@@ -8,8 +8,8 @@ from swarm.test_services import SMALL, sh
 
 
 def phase(scheduler, make_manifest, app, version: int, script: str, timeout: float = 60):
-    release = Process("release", sh(script), 0, SMALL, noservice=True)
-    manifest = make_manifest(app, version, {"release": release}, config={"SECRET": "s3"})
+    release = Process("migrate", sh(script), 0, SMALL, noservice=True)
+    manifest = make_manifest(app, version, {"migrate": release}, config={"SECRET": "s3"})
     lines: list[str] = []
     result = scheduler.release_phase(
         manifest, manifest.processes[0], timeout=timeout, output=lines.append

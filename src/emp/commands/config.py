@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from emp import dotenv
+from emp.commands.releases import verdict
 from emp.parsing import ParseError
 from emp.registry import check_args, command, flag, option
 from emp.session import Fail, Session
@@ -103,6 +104,15 @@ def set_(s: Session, args: tuple[str, ...]) -> None:
         changes[key] = value
     s.write(lambda message: s.client.update_config(name, changes, message))
     s.err(f"Set env vars and restarted {name}.")
+    _released(s, name)
+
+
+def _released(s: Session, name: str) -> None:
+    """Fail when the release a config change made did not roll out (its release phase
+    failed, or it was not healthy): the config is changed, but the old release still runs."""
+    newest = s.client.releases(name, 1)
+    if newest:
+        verdict(name, newest[0])
 
 
 @command(
@@ -126,6 +136,7 @@ def unset(s: Session, args: tuple[str, ...]) -> None:
     changes: dict[str, str | None] = dict.fromkeys(args)
     s.write(lambda message: s.client.update_config(name, changes, message))
     s.err(f"Unset env vars and restarted {name}.")
+    _released(s, name)
 
 
 @command(

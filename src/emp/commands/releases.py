@@ -128,6 +128,15 @@ def release_info(s: Session, args: tuple[str, ...]) -> None:
     slug = release.get("slug") or {}
     if slug:
         s.out(f"Slug:     {slug.get('id') or ''}")
+    status = release.get("outcome") or ""
+    if status and status != "succeeded":  # Empire's own lines stay as they were otherwise
+        reason = release.get("outcome_reason") or ""
+        s.out(f"Status:   {status}{f' ({reason})' if reason else ''}")
+    phase = release.get("release_phase")
+    if phase and phase != "none":
+        s.out(f"Release phase: {phase}")
+        for line in s.client.release_output(s.app(), str(release.get("version"))).splitlines():
+            s.out(f"    {line}")
 
 
 @command(
@@ -167,13 +176,13 @@ def rollback(s: Session, args: tuple[str, ...], confirm: str | None) -> None:
         s.confirm(warning, f"v{version}", given)
     release = s.write(lambda message: s.client.rollback(name, version, message))
     s.err(f"Rolled back {name} to v{version} as v{release.get('version')}.")
-    _verdict(name, release)
+    verdict(name, release)
 
 
-def _verdict(app: str, release: JSON) -> None:
+def verdict(app: str, release: JSON) -> None:
     """Fail when the new release's rollout did not succeed."""
     outcome = release.get("outcome")
     if outcome in ("failed", "rolled_back"):
-        verdict = "was rolled back" if outcome == "rolled_back" else "failed"
+        ended = "was rolled back" if outcome == "rolled_back" else "failed"
         reason = release.get("outcome_reason") or "no reason given"
-        raise Fail(f"release v{release.get('version')} of {app} {verdict}: {reason}")
+        raise Fail(f"release v{release.get('version')} of {app} {ended}: {reason}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from fastapi import APIRouter, Body
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from empire.api import bodies, render
 from empire.api.context import Ctx, obj
@@ -27,9 +27,17 @@ async def list_releases(app: str, c: Ctx) -> JSONResponse:
 
 
 @router.get("/apps/{app}/releases/{version}")  # emp release-info, heroku releases:info
-async def release_info(app: str, version: str, c: Ctx) -> dict[str, Any]:
+async def release_info(app: str, version: str, c: Ctx, request: Request) -> dict[str, Any]:
     release = await c.call(c.empire.release, app, version, by=c.user)
-    return render.release_json(release)
+    return render.with_output_url(render.release_json(release), release, str(request.base_url))
+
+
+@router.get("/apps/{app}/releases/{version}/output")  # the release's output_stream_url
+async def release_output(app: str, version: str, c: Ctx) -> PlainTextResponse:
+    """What the release phase printed (its last lines), as text."""
+    release = await c.call(c.empire.release, app, version, by=c.user)
+    text = release.phase_output + ("\n" if release.phase_output else "")
+    return PlainTextResponse(text)
 
 
 @router.get("/apps/{app}/releases/{version}/config-vars")  # heroku releases:info

@@ -117,7 +117,26 @@ def release_json(release: Release | ReleaseSummary) -> dict[str, Any]:
         "artifacts": [],
         "output_stream_url": None,
         "commit_message": release.message,
+        **_phase(release),
     }
+
+
+def _phase(release: Release | ReleaseSummary) -> dict[str, Any]:
+    """Empire's extension, on a release that had a release phase: how it went
+    (`release_phase`: running, succeeded or failed); its output is at `output_stream_url`
+    (`with_output_url`)."""
+    if not isinstance(release, Release) or not release.phase:
+        return {}
+    return {"release_phase": release.phase}
+
+
+def with_output_url(body: dict[str, Any], release: Release, base: str) -> dict[str, Any]:
+    """Point `output_stream_url` at the release phase's output, when the release had one."""
+    if release.phase:
+        body["output_stream_url"] = (
+            f"{base.rstrip('/')}/apps/{release.app_name}/releases/{release.version}/output"
+        )
+    return body
 
 
 def formation_id(app: App, process: str) -> str:

@@ -178,7 +178,8 @@ class Scheduler(Protocol):
         ...
 
     def logs(self, app_id: str, query: LogQuery) -> Iterator[str]:
-        """Yield the app's log lines."""
+        """Yield the app's log lines. Following a quiet app, yield "" every few seconds, so the
+        consumer can notice its client left and close the iterator (which ends the follow)."""
         ...
 
     def prune(self, keep: Collection[str]) -> None:

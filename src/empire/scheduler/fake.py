@@ -378,8 +378,8 @@ def script(argv: list[str], env: dict[str, str]) -> tuple[list[str], int] | None
         words = shlex.split(statement.strip())
         if not words:
             continue
-        if words[0] == "echo":
-            lines.append(" ".join(_expand(w, env) for w in words[1:]))
+        if words[0] == "echo":  # an unquoted word that expands to nothing is no word
+            lines.append(" ".join(w for w in (_expand(w, env) for w in words[1:]) if w))
         elif words[0] == "exit":
             return lines, _code(words[1:2])
         elif words[0] not in ("sleep", "true"):

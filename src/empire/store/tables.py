@@ -106,6 +106,9 @@ releases = Table(
     Column("message", Text),
     Column("outcome", String(16), nullable=False, server_default="pending"),
     Column("reason", Text, nullable=False, server_default=""),
+    # The release phase: "" (none), running, succeeded or failed, and its output's last lines.
+    Column("phase", String(16), nullable=False, server_default=""),
+    Column("phase_output", Text, nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("app_id", "version", name="releases_app_version"),

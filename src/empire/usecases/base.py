@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import hmac
@@ -45,6 +46,9 @@ K = TypeVar("K")
 V = TypeVar("V")
 TOKEN_CACHE_SECONDS = 5.0
 TOKEN_CACHE_SIZE = 10_000  # tokens that exist; those that do not get a tenth of that
+PHASE_LINES = 200  # lines of a release phase's output kept on its release
+PHASE_LINE = 2000  # characters of one of them
+PHASE_TAIL = 5  # of them in the reason of a release that failed its phase
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -102,8 +106,10 @@ class Base:
         failpoints: Failpoints = OFF,
         secret_key: str | None = None,
         token_cache_size: int = TOKEN_CACHE_SIZE,
+        release_timeout: float = 3600.0,
     ) -> None:
         self.store = store
+        self.release_timeout = release_timeout  # seconds a release phase may run
         self.scheduler = scheduler
         self.images = images
         self.events = events or NullSink()
@@ -207,12 +213,16 @@ class Base:
         status: Callable[[str], None] | None = None,
         *,
         record: bool = True,
+        phase_output: Callable[[str], None] | None = None,
     ) -> Release:
         """Roll out the app's current state from the store; record the outcome on `release`.
 
         Under the app's lock the store is read again, so what is submitted is always the newest
         release with the app's current formation, maintenance and domains. A release that a
         newer one superseded before its turn is not rolled out at all.
+
+        A new release (`record`) first runs its release phase, when the Procfile has one
+        (`_release_phase`): no process of the release starts unless it exits 0.
         """
         self.failpoints.hit("after-commit")
         with self._lock_for(app.id):
@@ -227,10 +237,70 @@ class Base:
                     Outcome.FAILED, f"superseded by v{latest.version} before it was rolled out"
                 )
             else:
-                verdict = self._roll_out(current, latest, domains, status)
+                failure = (
+                    self._release_phase(current, latest, status, phase_output) if record else None
+                )
+                if failure is not None:
+                    verdict = Verdict(Outcome.FAILED, failure)
+                else:
+                    verdict = self._roll_out(current, latest, domains, status)
         if not record:
             return release
         return self._record(release, verdict)
+
+    def _release_phase(
+        self,
+        app: App,
+        release: Release,
+        status: Callable[[str], None] | None,
+        output: Callable[[str], None] | None,
+    ) -> str | None:
+        """Run the release's release phase, if it has one; None when it exited 0 (or there is
+        none), else why the release fails. Its output goes to `output` as it comes and its last
+        lines are kept on the release (`phase_output`)."""
+        built = manifest.phase(app, release)
+        if built is None:
+            return None
+        process = built.processes[0]
+        say = status or (lambda _line: None)
+        say(f"Status: release phase: running `{process.shown}`")
+        with self.store.write() as tx:
+            tx.set_phase(release.id, "running", "", self.clock())
+        kept: collections.deque[str] = collections.deque(maxlen=PHASE_LINES)
+
+        def line(text: str) -> None:
+            kept.append(text[:PHASE_LINE])
+            if output is not None:
+                output(text)
+
+        try:
+            result = self.scheduler.release_phase(
+                built, process, timeout=self.release_timeout, output=line
+            )
+            code, error = result.exit_code, ""
+        except EmpireError as exc:
+            code, error = -1, str(exc)
+        text = "\n".join(kept)
+        passed = code == 0 and not error
+        with self.store.write() as tx:
+            tx.set_phase(release.id, "succeeded" if passed else "failed", text, self.clock())
+        if passed:
+            say("Status: release phase: succeeded")
+            return None
+        if error:
+            why = f"the release phase could not run: {error}"
+        elif code is None:
+            why = (
+                f"the release phase was still running after {self.release_timeout:g}s "
+                "(EMPIRE_RELEASE_TIMEOUT) and was stopped"
+            )
+        else:
+            why = f"the release phase exited with code {code}"
+        tail = list(kept)[-PHASE_TAIL:]
+        if tail:
+            why += "; its last lines: " + " | ".join(t[:200] for t in tail)
+        say(f"Status: {why}")
+        return why
 
     def _roll_out(
         self,

@@ -50,7 +50,8 @@ class Processes(Access):
             view = self._view_as(tx, ident, by, Role.VIEWER, action, formation=True)
         if view.formation is None:
             raise no_release(view.app)
-        return view.app, [view.formation[name] for name in sorted(view.formation)]
+        names = sorted(n for n in view.formation if n != manifest.RELEASE)  # the release phase
+        return view.app, [view.formation[name] for name in names]
 
     def scale(
         self,
@@ -71,17 +72,23 @@ class Processes(Access):
             release = self._current(tx, app)
             formation = dict(release.formation)
             ids = {process_id(app.id, name): name for name in formation}
+            listed = sorted(n for n in formation if n != manifest.RELEASE)
             names: list[str] = []
             changed: list[tuple[Process, Process]] = []
             for update in updates:
                 name = update.process if update.process in formation else ids.get(update.process)
                 before = formation.get(name or update.process)
                 if name is None or before is None:
-                    known = ", ".join(sorted(formation)) or "none"
+                    known = ", ".join(listed) or "none"
                     raise NotFound(
                         f"Couldn't find that formation: no process type {update.process!r} in "
                         f"{app.name} v{release.version} (process types: {known})",
                         resource="formation",
+                    )
+                if name == manifest.RELEASE:
+                    raise Invalid(
+                        "release is the release phase: it runs once per release, before the "
+                        "release's processes start, and is not scaled"
                     )
                 if before.noservice:
                     raise Invalid(

@@ -21,7 +21,15 @@ from empire.model import (
     Slug,
     User,
 )
-from empire.progress import Failed, ProgressFn, Pulled, ReleaseCreated, Status, status_line
+from empire.progress import (
+    Failed,
+    PhaseOutput,
+    ProgressFn,
+    Pulled,
+    ReleaseCreated,
+    Status,
+    status_line,
+)
 from empire.usecases.access import Access, _unknown_app, check_role
 from empire.usecases.base import _new_id, store_reads
 
@@ -116,7 +124,9 @@ class Releases(Access):
             self.failpoints.hit("before-commit")
         emit(ReleaseCreated(release.version, name))
         lines = (lambda line: emit(status_line(line))) if stream else None
-        release = self._submit(target, release, lines)
+        release = self._submit(
+            target, release, lines, phase_output=lambda line: emit(PhaseOutput(line))
+        )
         emit(Status(f"Finished processing events for release v{release.version} of {name}"))
         if release.outcome is Outcome.SUCCEEDED:
             emit(Status(f"Release v{release.version} of {name} succeeded"))

@@ -42,6 +42,7 @@ def read(
         yield _line(app, event)
     while query.follow:
         sleep(poll)
+        yield ""  # quiet: the consumer may stop here (see Scheduler.logs)
         for event in _events(aws, group, prefix, newest):
             key = str(event.get("eventId", ""))
             if key in seen:

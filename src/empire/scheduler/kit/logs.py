@@ -119,7 +119,7 @@ def _follow(
             try:
                 yield lines.get(timeout=RESCAN)
             except queue.Empty:
-                continue
+                yield ""  # quiet: the consumer may stop here (see Scheduler.logs)
     finally:
         done.set()
         for close in list(closers):

@@ -107,6 +107,8 @@ def _release(m: Any, config_vars: dict[str, str]) -> Release:
         slug=Slug(m["slug_id"], m["slug_image"], bytes(m["slug_procfile"])),
         config=Config(m["config_id"], m["app_id"], config_vars, _now_utc(m["config_created_at"])),
         formation=formation_from_json(m["formation"]),
+        phase=m["phase"] or "",
+        phase_output=m["phase_output"] or "",
         **_release_fields(m),
     )
 

@@ -128,6 +128,11 @@ _SET_OUTCOME = (
     .where(t.releases.c.id == bindparam("release"))
     .values(outcome=bindparam("outcome"), reason=bindparam("reason"), updated_at=bindparam("at"))
 )
+_SET_PHASE = (
+    t.releases.update()
+    .where(t.releases.c.id == bindparam("release"))
+    .values(phase=bindparam("phase"), phase_output=bindparam("output"), updated_at=bindparam("at"))
+)
 _INSERT_EVENT = t.events.insert()
 _LIVE_APPS = select(t.apps).where(_LIVE_APP)
 _APP_DOMAINS = select(t.domains).where(t.domains.c.app_id == bindparam("app"))

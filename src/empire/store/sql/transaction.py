@@ -60,6 +60,7 @@ from empire.store.sql.statements import (
     _RELEASED,
     _RELEASES,
     _SET_OUTCOME,
+    _SET_PHASE,
     VERSION,
     _windowed,
 )
@@ -321,6 +322,11 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
         self.conn.execute(
             _SET_OUTCOME,
             {"release": release_id, "outcome": outcome.value, "reason": reason, "at": at},
+        )
+
+    def set_phase(self, release_id: str, phase: str, output: str, at: datetime) -> None:
+        self.conn.execute(
+            _SET_PHASE, {"release": release_id, "phase": phase, "output": output, "at": at}
         )
 
     # -- domains ------------------------------------------------------------------------------

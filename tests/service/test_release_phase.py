@@ -1,0 +1,109 @@
+"""The release phase through the facade: a Procfile's `release` runs once per new release,
+before any process of it starts, and decides whether the release goes on."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from empire import progress
+from empire.errors import Invalid
+from empire.model import Outcome, ScaleUpdate
+from support.stack import Stack
+
+OK = b"web: ./bin/web\nrelease: sh -c 'echo migrating $DATABASE; echo done'\n"
+BROKEN = b"web: ./bin/web2\nrelease: sh -c 'echo step 1; echo step 2; exit 3'\n"
+
+
+def test_exit_0_streams_its_output_then_the_release_rolls_out(stack: Stack) -> None:
+    stack.images.add("acme/acme-inc:v1", procfile=OK)
+    events: list[progress.Event] = []
+    release = stack.empire.deploy("acme/acme-inc:v1", by=stack.user, progress=events.append)
+    assert release.outcome is Outcome.SUCCEEDED
+    phase_lines = [e.line for e in events if isinstance(e, progress.PhaseOutput)]
+    assert phase_lines == ["migrating", "done"]
+    created = next(i for i, e in enumerate(events) if isinstance(e, progress.ReleaseCreated))
+    first_line = next(i for i, e in enumerate(events) if isinstance(e, progress.PhaseOutput))
+    assert created < first_line  # the release exists, then its phase runs
+    kept = stack.empire.release("acme-inc", "1", by=stack.user)
+    assert (kept.phase, kept.phase_output) == ("succeeded", "migrating\ndone")
+    assert [p[1] for p in stack.scheduler.phases] == [1]
+    # The release phase is no process of the app.
+    assert [p.name for p in stack.empire.formation("acme-inc", by=stack.user)] == ["web"]
+    with pytest.raises(Invalid, match="release is the release phase"):
+        stack.empire.scale("acme-inc", [ScaleUpdate("release", 1)], by=stack.user)
+    manifest = stack.scheduler.manifests[release.app_id]
+    assert [p.name for p in manifest.processes] == ["web"]
+
+
+def test_every_release_runs_it_with_its_own_config(stack: Stack) -> None:
+    stack.images.add("acme/acme-inc:v1", procfile=OK)
+    stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
+    stack.empire.set_config("acme-inc", {"DATABASE": "db2"}, by=stack.user)
+    assert stack.empire.release("acme-inc", "2", by=stack.user).phase_output == (
+        "migrating db2\ndone"
+    )
+    rolled = stack.empire.rollback("acme-inc", "1", by=stack.user)
+    assert rolled.version == 3 and rolled.outcome is Outcome.SUCCEEDED
+    assert stack.empire.release("acme-inc", "3", by=stack.user).phase_output == "migrating\ndone"
+    assert [p[1] for p in stack.scheduler.phases] == [1, 2, 3]
+    # A scale is no new release: no phase.
+    stack.empire.scale("acme-inc", [ScaleUpdate("web", 2)], by=stack.user)
+    assert [p[1] for p in stack.scheduler.phases] == [1, 2, 3]
+
+
+def test_a_failing_phase_fails_the_release_and_nothing_of_it_starts(stack: Stack) -> None:
+    stack.images.add("acme/acme-inc:v1", procfile=OK)
+    first = stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
+    stack.images.add("acme/acme-inc:v2", procfile=BROKEN)
+    events: list[progress.Event] = []
+    failed = stack.empire.deploy("acme/acme-inc:v2", by=stack.user, progress=events.append)
+
+    assert failed.outcome is Outcome.FAILED
+    assert failed.reason.startswith("the release phase exited with code 3")
+    assert "step 1 | step 2" in failed.reason
+    assert isinstance(events[-1], progress.Failed) and "exited with code 3" in events[-1].reason
+    kept = stack.empire.release("acme-inc", "2", by=stack.user)
+    assert (kept.phase, kept.phase_output) == ("failed", "step 1\nstep 2")
+    # v1 still runs: v2 was never submitted.
+    assert stack.scheduler.manifests[first.app_id].release == 1
+    info = stack.empire.app("acme-inc", by=stack.user)
+    assert info.name == "acme-inc"
+    current = [r for r in stack.empire.releases("acme-inc", _page(), by=stack.user) if r.current]
+    assert [r.version for r in current] == [1]
+
+
+def test_empire_stopped_during_the_phase_fails_the_release_at_the_next_reconcile(
+    stack: Stack,
+) -> None:
+    stack.images.add("acme/acme-inc:v1", procfile=OK)
+    first = stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
+    stack.images.add("acme/acme-inc:v2", procfile=OK)
+    # v2 is committed and its phase started, then the process died: what the store keeps.
+    release = first
+    with stack.store.write() as tx:
+        app = tx.app(first.app_id)
+        assert app is not None
+        release = stack.empire._new_release(
+            tx,
+            app,
+            slug=first.slug,
+            config=first.config,
+            formation=first.formation,
+            description="Deploy v2",
+            by=stack.user,
+            message=None,
+        )
+        tx.set_phase(release.id, "running", "", stack.clock())
+    stack.empire.reconcile()
+    interrupted = stack.empire.release("acme-inc", str(release.version), by=stack.user)
+    assert interrupted.outcome is Outcome.FAILED
+    assert "interrupted" in interrupted.reason
+    assert stack.scheduler.manifests[first.app_id].release == 1
+
+
+def _page():  # type: ignore[no-untyped-def]
+    from empire.model import Page
+
+    return dataclasses.replace(Page(field="version"), max=100)
