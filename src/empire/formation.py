@@ -23,11 +23,20 @@ HOSTNAME = re.compile(
 
 
 def check_app_name(name: str) -> None:
-    """Raise Invalid unless `name` is a valid app name."""
+    """Raise Invalid unless `name` is a valid app name.
+
+    Every container resolves an app's internal names (`<app>`, `<process>.<app>`) to the
+    router, before the world's DNS: an app named like a top-level domain would take names
+    such as `api.com` from every other app, so those names are refused."""
     if not APP_NAME.match(name):
         raise Invalid(
             f"invalid app name {name!r}: use 3 to 30 characters, lowercase letters, digits and "
             "dashes, starting with a letter (e.g. acme-inc)"
+        )
+    if name in TOP_LEVEL_DOMAINS:
+        raise Invalid(
+            f"invalid app name {name!r}: it is a top-level domain, and the app's internal names "
+            f"(<process>.{name}) would hide real domains from every app: pick another name"
         )
 
 
@@ -55,6 +64,13 @@ _PUBLIC_SUFFIXES = """
     onrender.com ngrok.io ngrok-free.app glitch.me repl.co readthedocs.io surge.sh
     """
 PUBLIC_SUFFIXES = frozenset(_PUBLIC_SUFFIXES.split())
+# Top-level domains an app must not be named after (two-letter names are no app names): the
+# original generic ones, whose second-level names everybody calls, and the special-use ones.
+_TOP_LEVEL_DOMAINS = """
+    com net org edu gov mil int arpa info biz name pro aero coop museum mobi
+    local localhost internal example invalid test onion corp lan home intranet
+    """
+TOP_LEVEL_DOMAINS = frozenset(_TOP_LEVEL_DOMAINS.split())
 # How browsers (the WHATWG URL standard) tell an IPv4 address: the last label is a number,
 # decimal, octal or 0x-hexadecimal (`127.1`, `2130706433`, `0x7f.1`, `0`).
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
