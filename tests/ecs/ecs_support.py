@@ -299,6 +299,13 @@ class AppState:
         return cls(app, image, {}, formation)
 
     def manifest(self) -> Manifest:
+        return manifests.build(*self._release(), self.domains)
+
+    def phase(self) -> Manifest | None:
+        """The manifest of the release phase, as the core builds it (None: no `release`)."""
+        return manifests.phase(*self._release())
+
+    def _release(self) -> tuple[App, Release]:
         exposure = Exposure.PUBLIC if self.domains else Exposure.PRIVATE
         app = dataclasses.replace(self.app, exposure=exposure)
         slug = Slug(id=f"slug-{self.version}", image=self.image, procfile=b"")
@@ -315,7 +322,7 @@ class AppState:
             created_at=NOW,
             updated_at=NOW,
         )
-        return manifests.build(app, release, self.domains)
+        return app, release
 
     def scale(self, process: str, quantity: int) -> None:
         self.formation[process] = dataclasses.replace(self.formation[process], quantity=quantity)

@@ -41,11 +41,9 @@ release: ./bin/migrate --all
 
 def split(state: AppState) -> tuple[Manifest, ManifestProcess]:
     """The manifest the core submits (no `release` process) and the release process."""
-    full = state.manifest()
-    release = full.process("release")
-    assert release is not None
-    rest = tuple(p for p in full.processes if p.name != "release")
-    return dataclasses.replace(full, processes=rest), release
+    phase = state.phase()
+    assert phase is not None
+    return state.manifest(), phase.processes[0]
 
 
 class Task:

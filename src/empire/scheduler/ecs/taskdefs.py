@@ -25,6 +25,7 @@ from typing import Any
 
 from empire.model import HealthCheck
 from empire.scheduler import Manifest, ManifestProcess
+from empire.scheduler import labels as labels_
 from empire.scheduler.ecs.aws import Aws
 from empire.scheduler.ecs.config import KIND, PROCESS, RELEASE, SPEC, EcsConfig, ecs_tags
 from empire.scheduler.ecs.parameters import container_env
@@ -48,6 +49,7 @@ def definition(
         PROCESS: process.name,
         RELEASE: f"v{manifest.release}",
         KIND: kind,
+        labels_.COMMAND: process.shown,  # what ps shows: as the Procfile wrote it
     }
     container: dict[str, Any] = {
         "name": process.name,

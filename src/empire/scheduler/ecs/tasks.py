@@ -33,6 +33,7 @@ from empire.scheduler.ecs.config import (
 )
 from empire.scheduler.ecs.parameters import Parameters
 from empire.scheduler.ecs.taskdefs import MIB, TaskDefinitions, definition
+from empire.scheduler.labels import COMMAND
 
 _STATES = {
     "RUNNING": "up",
@@ -195,7 +196,14 @@ class Tasks:
         kind = tags.get(KIND) or labels.get(KIND, "")
         task_id = str(task["taskArn"]).rsplit("/", 1)[-1]
         overrides = (task.get("overrides") or {}).get("containerOverrides") or [{}]
-        command = overrides[0].get("command") or container.get("command") or []
+        # As the Procfile wrote it (a viewer never reads an expanded value); a one-off's own
+        # command comes as an override, with only Empire's variables expanded.
+        shown = overrides[0].get("command") or []
+        command = (
+            " ".join(shown)
+            if shown
+            else labels.get(COMMAND, "") or " ".join(container.get("command") or [])
+        )
         nproc = next(
             (u["hardLimit"] for u in container.get("ulimits", []) if u["name"] == "nproc"), 0
         )
@@ -210,7 +218,7 @@ class Tasks:
             id=task_id,
             process=process,
             release=release,
-            command=" ".join(command),
+            command=command,
             state=_STATES.get(state, state.lower()),
             host=hosts.get(str(task.get("containerInstanceArn", "")), ""),
             size=Size(
