@@ -48,9 +48,13 @@ def test_every_release_runs_it_with_its_own_config(stack: Stack) -> None:
     assert rolled.version == 3 and rolled.outcome is Outcome.SUCCEEDED
     assert stack.empire.release("acme-inc", "3", by=stack.user).phase_output == "migrating\ndone"
     assert [p[1] for p in stack.scheduler.phases] == [1, 2, 3]
-    # A scale is no new release: no phase.
+    # A scale is no new release: no phase. Nor is submitting the same release again.
     stack.empire.scale("acme-inc", [ScaleUpdate("web", 2)], by=stack.user)
+    stack.empire.set_maintenance("acme-inc", True, by=stack.user)
+    stack.empire.set_maintenance("acme-inc", False, by=stack.user)
+    stack.empire.rename("acme-inc", "acme-shop", by=stack.user)
     assert [p[1] for p in stack.scheduler.phases] == [1, 2, 3]
+    assert stack.scheduler.manifests[rolled.app_id].release == 3
 
 
 def test_a_failing_phase_fails_the_release_and_nothing_of_it_starts(stack: Stack) -> None:

@@ -257,9 +257,10 @@ class Base:
     ) -> str | None:
         """Run the release's release phase, if it has one; None when it exited 0 (or there is
         none), else why the release fails. Its output goes to `output` as it comes and its last
-        lines are kept on the release (`phase_output`)."""
+        lines are kept on the release (`phase_output`). A release whose phase already passed
+        (submitted again: maintenance, a rename, a certificate) does not run it again."""
         built = manifest.phase(app, release)
-        if built is None:
+        if built is None or release.phase == "succeeded":
             return None
         process = built.processes[0]
         say = status or (lambda _line: None)
