@@ -11,12 +11,12 @@ import time
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from empire.model import Outcome
+from empire.model import Clock, Outcome, utcnow
 from empire.scheduler import Verdict
 from empire.usecases.access import Access
 from empire.usecases.apps import AppChanges, Apps
 from empire.usecases.audit import Audit
-from empire.usecases.base import STORE_READS, Clock, hash_token, utcnow
+from empire.usecases.base import STORE_READS, hash_token
 from empire.usecases.domains import Domains
 from empire.usecases.processes import Processes, process_id
 from empire.usecases.releases import Releases

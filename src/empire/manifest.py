@@ -6,7 +6,7 @@ import dataclasses
 import re
 
 from empire import sizes
-from empire.model import App, Release
+from empire.model import App, Exposure, Release
 from empire.scheduler import Manifest, ManifestProcess, labels
 
 RELEASE = "release"  # the Procfile's release phase: run once per release, never a process
@@ -26,7 +26,9 @@ def build(
     app: App, release: Release, domains: tuple[str, ...] = (), *, phase: bool = False
 ) -> Manifest:
     """Build the manifest of `release`: env, labels, sizes; maintenance means zero instances.
-    The release phase is no process of it (see `phase`)."""
+    The release phase is no process of it (see `phase`). Whether the app is public is the
+    app's stored `exposure` (adding its first domain sets it, removing its last one clears
+    it, in the same transaction), never worked out again here."""
     release_labels = {
         labels.APP: app.name,
         labels.APP_ID: app.id,
@@ -76,8 +78,8 @@ def build(
         env=env,
         labels=release_labels,
         processes=tuple(sorted(processes, key=lambda p: p.name)),
-        public=bool(domains),
-        domains=domains,
+        public=app.exposure is Exposure.PUBLIC,
+        domains=domains if app.exposure is Exposure.PUBLIC else (),
         certs=dict(app.certs),
     )
 

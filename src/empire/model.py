@@ -7,9 +7,17 @@ Vocabulary: app, release, config, slug, formation, process, task, domain. The He
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
+
+Clock = Callable[[], datetime]  # what tells the time: utcnow, or a test's clock
+
+
+def utcnow() -> datetime:
+    """The time now, in UTC: every clock's default."""
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from empire.events import Delivery
+from empire.model import Clock, utcnow
 from empire.store import Store
 
 if TYPE_CHECKING:  # httpx loads only where webhooks are sent (it costs the server megabytes)
@@ -42,8 +43,6 @@ TOLERANCE_SECONDS = 300.0
 TIMEOUT_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 600.0
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
-
-Clock = Callable[[], datetime]
 
 
 def derive_secret(secret_key: str) -> str:
@@ -129,7 +128,7 @@ class Dispatcher:
         self.timeout = timeout
         self.interval = interval
         self.batch = batch
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or utcnow
         self.jitter = jitter
         self._http = http
         self._stopping = threading.Event()

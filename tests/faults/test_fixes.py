@@ -63,7 +63,8 @@ def _manifest(app: App, version: int, image: str, command: tuple[str, ...]) -> M
         created_at=now,
         updated_at=now,
     )
-    built = manifests.build(app, release, ("acme.fx.test",))
+    public = dataclasses.replace(app, exposure=Exposure.PUBLIC)
+    built = manifests.build(public, release, ("acme.fx.test",))
     processes = tuple(dataclasses.replace(p, command=command) for p in built.processes)
     return dataclasses.replace(built, processes=processes)
 

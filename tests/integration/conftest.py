@@ -357,10 +357,11 @@ def docker_scheduler(
 @pytest.fixture
 def make_manifest(busybox_base: BuiltImage) -> Callable[..., object]:
     """Build a Manifest with `empire.manifest.build` from a formation of `model.Process`es."""
+    import dataclasses
     from datetime import UTC, datetime
 
     from empire import manifest as manifests
-    from empire.model import App, Config, Release, Slug
+    from empire.model import App, Config, Exposure, Release, Slug
 
     def make(
         app: App,
@@ -384,6 +385,7 @@ def make_manifest(busybox_base: BuiltImage) -> Callable[..., object]:
             created_at=now,
             updated_at=now,
         )
-        return manifests.build(app, release, domains)
+        exposure = Exposure.PUBLIC if domains else Exposure.PRIVATE  # as adding one does
+        return manifests.build(dataclasses.replace(app, exposure=exposure), release, domains)
 
     return make

@@ -10,6 +10,7 @@ goes only to addresses inside the two namespaces: the load loop runs in the mana
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import signal
 import subprocess
@@ -23,7 +24,7 @@ from typing import Any
 import pytest
 
 from empire import manifest as manifests
-from empire.model import App, Config, Release, Slug
+from empire.model import App, Config, Exposure, Release, Slug
 from empire.router.router import EngineRouter
 from empire.scheduler import Manifest
 from empire.scheduler.kit.api import engine_api
@@ -154,7 +155,8 @@ def make_manifest(web_image: str) -> Callable[..., Manifest]:
             created_at=now,
             updated_at=now,
         )
-        return manifests.build(app, release, domains)
+        exposure = Exposure.PUBLIC if domains else Exposure.PRIVATE  # as adding one does
+        return manifests.build(dataclasses.replace(app, exposure=exposure), release, domains)
 
     return make
 

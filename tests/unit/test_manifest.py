@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from empire import manifest
-from empire.model import App, Config, Port, Process, Release, Slug
+from empire.model import App, Config, Exposure, Port, Process, Release, Slug
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
@@ -47,7 +47,7 @@ def test_env_labels_and_port_expansion() -> None:
 
 
 def test_maintenance_and_noservice_run_nothing() -> None:
-    app = App("a1", "acme-inc", NOW, NOW, maintenance=True)
+    app = App("a1", "acme-inc", NOW, NOW, exposure=Exposure.PUBLIC, maintenance=True)
     formation = {
         "web": Process("web", ("w",), quantity=3),
         "job": Process("job", ("j",), quantity=1, noservice=True),

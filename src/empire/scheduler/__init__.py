@@ -12,17 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from empire.model import HealthCheck, Outcome, Port, Task
 
 StatusFn = Callable[[str], None]
-
-
-def utcnow() -> datetime:
-    """The backends' default clock."""
-    return datetime.now(UTC)
 
 
 def quiet(_: str) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 
 from empire.errors import NotFound
-from empire.model import Outcome, Size, Task
+from empire.model import Clock, Outcome, Size, Task, utcnow
 from empire.scheduler import (
     STDERR,
     STDOUT,
@@ -27,14 +27,13 @@ from empire.scheduler import (
     PhaseResult,
     StatusFn,
     Verdict,
-    utcnow,
 )
 
 
 class FakeScheduler:
     """Pretends every rollout succeeds at once, unless told otherwise with `fail_next`."""
 
-    def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, clock: Clock = utcnow) -> None:
         self.clock = clock
         self.manifests: dict[str, Manifest] = {}
         self.runs: dict[str, list[Task]] = {}

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
 from empire import manifest, sizes
@@ -27,6 +27,7 @@ from empire.failpoints import OFF, Failpoints
 from empire.images import Images
 from empire.model import (
     App,
+    Clock,
     Config,
     Exposure,
     Outcome,
@@ -36,11 +37,11 @@ from empire.model import (
     Slug,
     Token,
     User,
+    utcnow,
 )
-from empire.scheduler import Scheduler, Verdict
+from empire.scheduler import Scheduler, StatusFn, Verdict
 from empire.store import Store, Transaction
 
-Clock = Callable[[], datetime]
 T = TypeVar("T")
 K = TypeVar("K")
 V = TypeVar("V")
@@ -60,10 +61,6 @@ def store_reads(use_case: F) -> F:
     blocking I/O. Only these may run on the API's event loop (`Empire.read`)."""
     setattr(use_case, STORE_READS, True)
     return use_case
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _new_id() -> str:
@@ -210,7 +207,7 @@ class Base:
         self,
         app: App,
         release: Release,
-        status: Callable[[str], None] | None = None,
+        status: StatusFn | None = None,
         *,
         record: bool = True,
         phase_output: Callable[[str], None] | None = None,
@@ -252,7 +249,7 @@ class Base:
         self,
         app: App,
         release: Release,
-        status: Callable[[str], None] | None,
+        status: StatusFn | None,
         output: Callable[[str], None] | None,
     ) -> str | None:
         """Run the release's release phase, if it has one; None when it exited 0 (or there is
@@ -308,7 +305,7 @@ class Base:
         app: App,
         release: Release,
         domains: tuple[str, ...],
-        status: Callable[[str], None] | None = None,
+        status: StatusFn | None = None,
     ) -> Verdict:
         """Submit one app's state (the caller holds its lock) and note when it was done."""
         try:

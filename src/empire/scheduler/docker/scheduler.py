@@ -20,7 +20,7 @@ import docker
 
 from empire.errors import Invalid, NotFound
 from empire.failpoints import OFF, Failpoints
-from empire.model import Outcome, Size, Task
+from empire.model import Clock, Outcome, Size, Task, utcnow
 from empire.router import Endpoint, Router
 from empire.scheduler import (
     LogQuery,
@@ -31,7 +31,6 @@ from empire.scheduler import (
     Verdict,
     labels,
     quiet,
-    utcnow,
 )
 from empire.scheduler.docker import attach, containers, cron, logs, phase
 from empire.scheduler.docker.instances import Instance, list_instances
@@ -57,7 +56,7 @@ class DockerScheduler:
         router: Router,
         *,
         network: str = "empire",
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = utcnow,
         health_timeout: float = 60.0,
         min_running: float = 3.0,
         stop_timeout: int = 30,

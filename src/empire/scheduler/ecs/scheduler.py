@@ -14,10 +14,9 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
-from datetime import datetime
 
 from empire.errors import NotFound, NotSupported
-from empire.model import Outcome, Task
+from empire.model import Clock, Outcome, Task, utcnow
 from empire.scheduler import (
     Attachment,
     LogQuery,
@@ -27,7 +26,6 @@ from empire.scheduler import (
     StatusFn,
     Verdict,
     quiet,
-    utcnow,
 )
 from empire.scheduler.ecs import logs
 from empire.scheduler.ecs.aws import Aws, Clients
@@ -55,7 +53,7 @@ class EcsScheduler:
         clients: Clients,
         config: EcsConfig,
         *,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = utcnow,
         deadline: float = 600.0,
         poll_interval: float = 5.0,
         phase_poll_interval: float | None = None,

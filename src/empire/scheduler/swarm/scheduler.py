@@ -11,13 +11,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
-from datetime import datetime
 from typing import Any
 
 import docker
 
 from empire.errors import NotFound, NotSupported, SchedulerError
-from empire.model import Outcome, Task
+from empire.model import Clock, Outcome, Task, utcnow
 from empire.router import Endpoint, Router
 from empire.scheduler import (
     LogQuery,
@@ -28,7 +27,6 @@ from empire.scheduler import (
     Verdict,
     labels,
     quiet,
-    utcnow,
 )
 from empire.scheduler.kit.api import engine_api
 from empire.scheduler.kit.attach import EngineAttachment
@@ -52,7 +50,7 @@ class SwarmScheduler:
         *,
         network: str = "empire",
         registry: str | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = utcnow,
         health_timeout: float = 60.0,
         monitor: float = 5.0,
         stop_grace: float = 10.0,
