@@ -40,13 +40,16 @@ from support.server import EmpireServer  # noqa: E402
 from support.services import free_port  # noqa: E402
 
 PROCFILE = 'web: sh -c "echo $EMPIRE_RELEASE > /www/index.html; exec httpd -f -p $PORT -h /www"\n'
+PHASED = PROCFILE + "release: true\n"
 ROUNDS = 5
 DRAIN = 2  # EMPIRE_DRAIN_SECONDS, as by default
 
 
-def build_images(client: docker.DockerClient, repo: str, count: int, workdir: Path) -> list[str]:
+def build_images(
+    client: docker.DockerClient, repo: str, count: int, workdir: Path, procfile: str = PROCFILE
+) -> list[str]:
     shutil.copy2("/usr/bin/busybox", workdir / "busybox")
-    (workdir / "Procfile").write_text(PROCFILE)
+    (workdir / "Procfile").write_text(procfile)
     tags = []
     for n in range(1, count + 1):
         (workdir / "Dockerfile").write_text(
@@ -139,6 +142,7 @@ def main() -> None:
     router = f"127.0.0.1:{free_port()}"
     with tempfile.TemporaryDirectory() as tmp:
         tags = build_images(client, repo, ROUNDS + 12, Path(tmp))
+        phased = build_images(client, f"{repo}-phase", ROUNDS, Path(tmp), PHASED)
         server = EmpireServer(
             Path(tmp) / "empire",
             env={
@@ -177,6 +181,13 @@ def main() -> None:
                     timed_until_serving(lambda t=tag: deploy(t), router, host, f"v{version}")
                 )
                 bares.append(bare_docker_run(client, tag))
+            # The same deploys with a release phase (`release: true`): what the phase adds.
+            with_phase = []
+            for tag in phased:
+                version += 1
+                with_phase.append(
+                    timed_until_serving(lambda t=tag: deploy(t), router, host, f"v{version}")
+                )
             for _ in range(ROUNDS):
                 version += 1
                 target = str(version - 2)
@@ -262,7 +273,7 @@ def main() -> None:
                 c.remove(force=True)
             for net in client.networks.list(names=[network]):
                 net.remove()
-            for tag in tags:
+            for tag in tags + phased:
                 client.images.remove(tag, force=True)
 
     d, b, rb = statistics.median(deploys), statistics.median(bares), statistics.median(rollbacks)
@@ -270,6 +281,11 @@ def main() -> None:
         f"deploy -> first 200 of the new release through the router: median {d:.2f} s "
         f"(target <= 1.5 s); bare docker run + wait-for-HTTP: median {b:.2f} s; "
         f"ratio {d / b:.1f}x  (samples {[round(x, 2) for x in deploys]})"
+    )
+    p = statistics.median(with_phase)
+    print(
+        f"deploy -> serving with a release phase (`true`): median {p:.2f} s, {p - d:+.2f} s "
+        f"over none (target <= +0.5 s)  (samples {[round(x, 2) for x in with_phase]})"
     )
     print(
         f"rollback -> serving: median {rb:.2f} s (target <= 1.5 s) "
