@@ -61,6 +61,31 @@ run_pytest() {
     return "$rc"
 }
 
+# run_pytest_halves MARKEXPR "PATHS" "PATHS" ARGS...: the two halves at once, in two pytest
+# processes of their own temp dirs; their outputs one after the other. Fails when either
+# fails or selects nothing.
+run_pytest_halves() {
+    local marks="$1" dir rc=0 half
+    local -a halves=("$2" "$3") pids=()
+    shift 3
+    dir="$(mktemp -d)"
+    for half in 0 1; do
+        # shellcheck disable=SC2086  # the paths are space-separated on purpose
+        pytest -m "$marks" --durations=25 --basetemp="$dir/tmp$half" ${halves[half]} "$@" \
+            >"$dir/out$half" 2>&1 &
+        pids+=($!)
+    done
+    for half in 0 1; do
+        local code=0
+        wait "${pids[half]}" || code=$?
+        printf -- '---- pytest %s (exit %d)\n' "${halves[half]}" "$code"
+        cat "$dir/out$half"
+        [[ $code -eq 0 ]] || rc=1
+    done
+    rm -rf "$dir"
+    return "$rc"
+}
+
 # Bytecode, and the test modules pytest rewrites, are cached outside the tree: with
 # PYTHONDONTWRITEBYTECODE every run compiled and rewrote hundreds of modules again.
 unset PYTHONDONTWRITEBYTECODE
