@@ -1,6 +1,6 @@
 """The swarm backend's pure parts: service specs, the router's Caddy config, names, parsing.
 
-These need no cluster (the session fixtures are only built for the tests that ask for them).
+They need no cluster, so they are unit tests (the swarm tier has the cluster).
 """
 
 from __future__ import annotations
