@@ -27,10 +27,11 @@ from typing import Any
 from empire.errors import SchedulerError
 from empire.scheduler import Manifest, ManifestProcess, PhaseResult
 from empire.scheduler.ecs.aws import Aws
-from empire.scheduler.ecs.config import KIND, PROCESS, RELEASE, RELEASE_PHASE, EcsConfig, ecs_tags
+from empire.scheduler.ecs.config import RELEASE_PHASE, EcsConfig
 from empire.scheduler.ecs.logs import StreamReader
 from empire.scheduler.ecs.parameters import Parameters
 from empire.scheduler.ecs.taskdefs import TaskDefinitions, definition
+from empire.scheduler.ecs.tasks import start_one_off
 
 TAIL = 20  # lines kept for the result
 MAX_LINE = 8192  # characters; longer lines are cut
@@ -101,37 +102,18 @@ class ReleasePhase:
 
     def _start(self, manifest: Manifest, process: ManifestProcess) -> Any:
         family = self._config.release_family(manifest.app_name)
-        spec = definition(self._config, manifest, process, family, RELEASE_PHASE)
-        self._parameters.ensure(manifest)
-        arn = self._taskdefs.register(spec)
-        tags = self._config.tags(
-            manifest.app_id,
-            manifest.app_name,
-            **{PROCESS: process.name, RELEASE: f"v{manifest.release}", KIND: RELEASE_PHASE},
+        return start_one_off(
+            self._aws,
+            self._config,
+            self._taskdefs,
+            self._parameters,
+            definition(self._config, manifest, process, family, RELEASE_PHASE),
+            manifest,
+            process,
+            kind=RELEASE_PHASE,
+            doing=f"start the release phase of v{manifest.release}",
+            noun="the release phase",
         )
-        try:
-            found = self._aws.must(
-                f"start the release phase of v{manifest.release}",
-                self._aws.ecs.run_task,
-                cluster=self._config.cluster,
-                taskDefinition=arn,
-                count=1,
-                startedBy=manifest.app_id,
-                launchType="EC2",
-                networkConfiguration=self._config.network(),
-                tags=ecs_tags(tags),
-                enableECSManagedTags=True,
-            )
-        finally:
-            self._taskdefs.deregister(arn)
-        if found.get("failures") or not found.get("tasks"):
-            failure = (found.get("failures") or [{}])[0]
-            detail = f" ({failure['detail']})" if failure.get("detail") else ""
-            raise SchedulerError(
-                "ECS could not start the release phase: "
-                f"{failure.get('reason', 'no task started')}{detail}"
-            )
-        return found["tasks"][0]
 
     def _describe(self, arn: str) -> Any:
         found = self._aws.must(

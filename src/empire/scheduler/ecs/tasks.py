@@ -106,36 +106,18 @@ class Tasks:
 
     def run(self, manifest: Manifest, process: ManifestProcess) -> Task:
         family = self._config.run_family(manifest.app_name)
-        spec = definition(self._config, manifest, process, family, RUN)
-        self._parameters.ensure(manifest)
-        arn = self._taskdefs.register(spec)
-        try:
-            tags = self._config.tags(
-                manifest.app_id,
-                manifest.app_name,
-                **{PROCESS: process.name, RELEASE: f"v{manifest.release}", KIND: RUN},
-            )
-            found = self._aws.must(
-                f"run {' '.join(process.command)}",
-                self._aws.ecs.run_task,
-                cluster=self._cluster,
-                taskDefinition=arn,
-                count=1,
-                startedBy=manifest.app_id,
-                launchType="EC2",
-                networkConfiguration=self._config.network(),
-                tags=ecs_tags(tags),
-                enableECSManagedTags=True,
-            )
-        finally:
-            self._taskdefs.deregister(arn)
-        if found.get("failures") or not found.get("tasks"):
-            failure = (found.get("failures") or [{}])[0]
-            raise SchedulerError(
-                f"ECS could not start the one-off task: {failure.get('reason', 'no task started')}"
-                f"{' (' + failure['detail'] + ')' if failure.get('detail') else ''}"
-            )
-        task = found["tasks"][0]
+        task = start_one_off(
+            self._aws,
+            self._config,
+            self._taskdefs,
+            self._parameters,
+            definition(self._config, manifest, process, family, RUN),
+            manifest,
+            process,
+            kind=RUN,
+            doing=f"run {' '.join(process.command)}",
+            noun="the one-off task",
+        )
         hosts = self._hosts(
             {task["containerInstanceArn"]} if task.get("containerInstanceArn") else set()
         )
@@ -227,6 +209,52 @@ class Tasks:
             updated_at=when if isinstance(when, datetime) else self._clock(),
             exit_code=int(codes[0]) if stopped and codes else None,
         )
+
+
+def start_one_off(
+    aws: Aws,
+    config: EcsConfig,
+    taskdefs: TaskDefinitions,
+    parameters: Parameters,
+    spec: dict[str, Any],
+    manifest: Manifest,
+    process: ManifestProcess,
+    *,
+    kind: str,
+    doing: str,
+    noun: str,
+) -> Any:
+    """Register `spec` (a task definition of the release), start one task of it, deregister
+    it; return the task. `doing` and `noun` name it in errors ("ECS could not start <noun>")."""
+    parameters.ensure(manifest)
+    arn = taskdefs.register(spec)
+    try:
+        tags = config.tags(
+            manifest.app_id,
+            manifest.app_name,
+            **{PROCESS: process.name, RELEASE: f"v{manifest.release}", KIND: kind},
+        )
+        found = aws.must(
+            doing,
+            aws.ecs.run_task,
+            cluster=config.cluster,
+            taskDefinition=arn,
+            count=1,
+            startedBy=manifest.app_id,
+            launchType="EC2",
+            networkConfiguration=config.network(),
+            tags=ecs_tags(tags),
+            enableECSManagedTags=True,
+        )
+    finally:
+        taskdefs.deregister(arn)
+    if found.get("failures") or not found.get("tasks"):
+        failure = (found.get("failures") or [{}])[0]
+        detail = f" ({failure['detail']})" if failure.get("detail") else ""
+        raise SchedulerError(
+            f"ECS could not start {noun}: {failure.get('reason', 'no task started')}{detail}"
+        )
+    return found["tasks"][0]
 
 
 def _family(task: Any) -> str:

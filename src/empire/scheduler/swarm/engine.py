@@ -44,6 +44,26 @@ def tasks(api: EngineAPI, service_id: str) -> list[Json]:
     return []
 
 
+def create_service(api: EngineAPI, document: Mapping[str, Any], what: str) -> str:
+    """Create a service from a whole ServiceSpec document (`spec`); return its id. `what`
+    names it in an error ("the one-off service x")."""
+    optional = {
+        key: document[field]
+        for key, field in (("update_config", "UpdateConfig"), ("rollback_config", "RollbackConfig"))
+        if field in document
+    }
+    with engine_errors(f"create {what}"):
+        created = api.create_service(
+            document["TaskTemplate"],
+            name=document["Name"],
+            labels=document["Labels"],
+            mode=document["Mode"],
+            endpoint_spec=document["EndpointSpec"],
+            **optional,
+        )
+    return str(created["ID"])
+
+
 def remove_service(api: EngineAPI, service: str) -> None:
     with engine_errors(f"remove service {service}", missing_ok=True):
         api.remove_service(service)

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from empire.errors import SchedulerError
 from empire.scheduler import Manifest, ManifestProcess, PhaseResult, labels
 from empire.scheduler.kit.api import EngineAPI, Json
-from empire.scheduler.kit.errors import engine_errors
 from empire.scheduler.swarm import engine, spec, tasks
 
 TAIL = 20
@@ -54,15 +53,7 @@ def run(
         kind=labels.RELEASE_PHASE,
     )
     engine.ensure_network(api, network)
-    with engine_errors(f"create the release phase {document['Name']}"):
-        created = api.create_service(
-            document["TaskTemplate"],
-            name=document["Name"],
-            labels=document["Labels"],
-            mode=document["Mode"],
-            endpoint_spec=document["EndpointSpec"],
-        )
-    service_id = str(created["ID"])
+    service_id = engine.create_service(api, document, f"the release phase {document['Name']}")
     tail: collections.deque[str] = collections.deque(maxlen=TAIL)
     seen: list[str] = []
     closers: list[Callable[[], None]] = []

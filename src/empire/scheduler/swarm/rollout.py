@@ -32,7 +32,6 @@ from empire.errors import SchedulerError
 from empire.model import Outcome
 from empire.scheduler import Manifest, StatusFn, Verdict, labels
 from empire.scheduler.kit.api import EngineAPI
-from empire.scheduler.kit.errors import engine_errors
 from empire.scheduler.swarm import engine, spec, tasks
 from empire.scheduler.swarm.spec import Desired
 
@@ -167,17 +166,9 @@ class Rollout:
         document = step.desired.spec
         if step.action == "create":
             status(f"Status: {step.process}: creating service {step.desired.name} ({what})")
-            with engine_errors(f"create service {step.desired.name}"):
-                created = self.api.create_service(
-                    document["TaskTemplate"],
-                    name=document["Name"],
-                    labels=document["Labels"],
-                    mode=document["Mode"],
-                    update_config=document["UpdateConfig"],
-                    rollback_config=document["RollbackConfig"],
-                    endpoint_spec=document["EndpointSpec"],
-                )
-            step.service_id = str(created["ID"])
+            step.service_id = engine.create_service(
+                self.api, document, f"service {step.desired.name}"
+            )
             return
         assert step.current is not None
         if step.action == "scale":  # the running template stays (and EMPIRE_PROCESS_SCALE)

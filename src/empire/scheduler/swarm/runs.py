@@ -17,7 +17,6 @@ from empire.errors import SchedulerError
 from empire.model import Task
 from empire.scheduler import Manifest, ManifestProcess, labels
 from empire.scheduler.kit.api import EngineAPI
-from empire.scheduler.kit.errors import engine_errors
 from empire.scheduler.kit.names import run_task
 from empire.scheduler.swarm import engine, spec, tasks
 
@@ -54,15 +53,7 @@ def start(
         manifest, process, index=number, network=network, stop_grace=stop_grace, dns=dns
     )
     engine.ensure_network(api, network)
-    with engine_errors(f"create the one-off service {document['Name']}"):
-        created = api.create_service(
-            document["TaskTemplate"],
-            name=document["Name"],
-            labels=document["Labels"],
-            mode=document["Mode"],
-            endpoint_spec=document["EndpointSpec"],
-        )
-    service_id = str(created["ID"])
+    service_id = engine.create_service(api, document, f"the one-off service {document['Name']}")
     deadline = time.monotonic() + wait
     task: dict[str, Any] | None = None
     while time.monotonic() < deadline:
