@@ -15,7 +15,7 @@ from empire import formation as rules
 from empire.errors import Conflict, Forbidden, Invalid, NotFound
 from empire.model import App, Grant, Role, Team, User
 from empire.store import AppView, Transaction
-from empire.usecases.base import Base, _new_id
+from empire.usecases.base import Base, new_id
 
 TEAM_PREFIX = "team:"
 
@@ -72,7 +72,7 @@ class Access(Base):
             ident, role_of=None if by.admin else by.id, formation=formation, config=config
         )
         if view is None:
-            raise _unknown_app(ident)
+            raise unknown_app(ident)
         if not by.admin:
             check_role(by, view.app.name, view.role, role, action, ident)
         return view
@@ -84,7 +84,7 @@ class Access(Base):
 
     def _grant_creator(self, tx: Transaction, app: App, by: User) -> None:
         """Make the user who created an app its admin (in the transaction that created it)."""
-        tx.put_grant(Grant(_new_id(), app.id, app.name, Role.ADMIN, self.clock(), user=by))
+        tx.put_grant(Grant(new_id(), app.id, app.name, Role.ADMIN, self.clock(), user=by))
 
     def _global_admin(self, by: User, action: str) -> None:
         if not by.admin:
@@ -125,7 +125,7 @@ class Access(Base):
                 if not create:
                     raise _no_grant(subject, app)
                 user, team = self._subject(tx, subject)
-                grant = Grant(_new_id(), app.id, app.name, wanted, self.clock(), user, team)
+                grant = Grant(new_id(), app.id, app.name, wanted, self.clock(), user, team)
             elif existing.role is wanted:
                 return existing
             else:
@@ -185,7 +185,7 @@ class Access(Base):
                 f"invalid team name {name!r}: use 2 to 64 characters, lowercase letters, digits "
                 "and dashes, starting with a letter (e.g. ops)"
             )
-        team = Team(_new_id(), name, self.clock())
+        team = Team(new_id(), name, self.clock())
         with self.store.write() as tx:
             if tx.team(name) is not None:
                 raise Conflict(f"team {name} already exists")
@@ -272,7 +272,7 @@ def check_role(by: User, app: str, have: Role | None, need: Role, action: str, i
     """Raise unless role `have` on app `app` includes `need`: NotFound without any role (the
     answer of an unknown app named `ident`), Forbidden when it is too low."""
     if have is None:
-        raise _unknown_app(ident)
+        raise unknown_app(ident)
     if have < need:
         raise Forbidden(
             f"{by.name} is a {have} of {app}: {action} needs the {need} role "
@@ -280,7 +280,7 @@ def check_role(by: User, app: str, have: Role | None, need: Role, action: str, i
         )
 
 
-def _unknown_app(ident: str) -> NotFound:
+def unknown_app(ident: str) -> NotFound:
     return NotFound(f"Couldn't find that app: no app named {ident}", resource="app")
 
 

@@ -18,7 +18,7 @@ from empire.model import (
 )
 from empire.store import Transaction
 from empire.usecases.access import Access
-from empire.usecases.base import _new_id, store_reads
+from empire.usecases.base import new_id, store_reads
 
 
 class Apps(Access):
@@ -42,7 +42,7 @@ class Apps(Access):
         self._require_message(message)
         rules.check_app_name(name)
         now = self.clock()
-        app = App(id=_new_id(), name=name, created_at=now, updated_at=now)
+        app = App(id=new_id(), name=name, created_at=now, updated_at=now)
         with self.store.write() as tx:
             if tx.app(name) is not None:
                 raise Conflict(f"Name {name} is already taken")

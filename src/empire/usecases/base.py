@@ -63,7 +63,7 @@ def store_reads(use_case: F) -> F:
     return use_case
 
 
-def _new_id() -> str:
+def new_id() -> str:
     return str(uuid.uuid4())
 
 
@@ -158,7 +158,7 @@ class Base:
         return release
 
     def _empty_config(self, tx: Transaction, app_id: str) -> Config:
-        config = Config(_new_id(), app_id, {}, self.clock())
+        config = Config(new_id(), app_id, {}, self.clock())
         tx.insert_config(config)
         return config
 
@@ -176,7 +176,7 @@ class Base:
     ) -> Release:
         now = self.clock()
         release = Release(
-            id=_new_id(),
+            id=new_id(),
             app_id=app.id,
             app_name=app.name,
             version=tx.next_version(app.id),
@@ -413,5 +413,5 @@ class Lru(Generic[K, V]):
         return len(self._items)
 
 
-def _size(process: Process) -> str:
+def size_text(process: Process) -> str:
     return sizes.render(process.size or sizes.DEFAULT)

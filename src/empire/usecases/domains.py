@@ -17,7 +17,7 @@ from empire.model import (
 )
 from empire.store import Transaction
 from empire.usecases.access import Access
-from empire.usecases.base import _new_id, store_reads
+from empire.usecases.base import new_id, store_reads
 
 
 class Domains(Access):
@@ -64,7 +64,7 @@ class Domains(Access):
                     raise Conflict(f"{hostname} is already added to this app.")
                 raise Conflict(f"{hostname} is currently in use by another app.")
             _check_clashes(tx, app, hostname)
-            domain = Domain(_new_id(), app.id, hostname, self.clock())
+            domain = Domain(new_id(), app.id, hostname, self.clock())
             tx.insert_domain(domain)
             app = self._set_exposure(tx, app, Exposure.PUBLIC)
             release = tx.latest_release(app.id)

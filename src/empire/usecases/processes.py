@@ -26,7 +26,7 @@ from empire.model import (
 )
 from empire.scheduler import Attachment, LogQuery, Manifest
 from empire.usecases.access import Access
-from empire.usecases.base import _size, no_release, store_reads
+from empire.usecases.base import no_release, size_text, store_reads
 
 _PROCESS_IDS = uuid.UUID("6f1d9a3e-57d4-4c8b-9a3b-0d2c3f6f2a11")
 _RELEASE_PREFIX = re.compile(r"^v\d+\.")
@@ -113,7 +113,8 @@ class Processes(Access):
             for before, after in changed:
                 text = (
                     f"{by.name} scaled `{after.name}` on {app.name} from "
-                    f"{before.quantity}({_size(before)}) to {after.quantity}({_size(after)})"
+                    f"{before.quantity}({size_text(before)}) "
+                    f"to {after.quantity}({size_text(after)})"
                 )
                 self._publish("scale", by, app, text, message, tx=tx)
         self._submit(app, release, record=False)

@@ -30,8 +30,8 @@ from empire.progress import (
     Status,
     status_line,
 )
-from empire.usecases.access import Access, _unknown_app, check_role
-from empire.usecases.base import _new_id, store_reads
+from empire.usecases.access import Access, check_role, unknown_app
+from empire.usecases.base import new_id, store_reads
 
 
 class Releases(Access):
@@ -93,8 +93,8 @@ class Releases(Access):
             target = tx.app(name)
             if target is None:
                 if app is not None:  # destroyed since it was found
-                    raise _unknown_app(app)
-                target = App(id=_new_id(), name=name, created_at=now, updated_at=now)
+                    raise unknown_app(app)
+                target = App(id=new_id(), name=name, created_at=now, updated_at=now)
                 target = dataclasses.replace(target, repo=ref.full_repository)
                 tx.insert_app(target)
                 self._grant_creator(tx, target, by)
@@ -104,7 +104,7 @@ class Releases(Access):
             tx.lock_app(target.id)
             previous = tx.latest_release(target.id)
             config = tx.latest_config(target.id) or self._empty_config(tx, target.id)
-            slug = Slug(_new_id(), resolved.identity, source.content)
+            slug = Slug(new_id(), resolved.identity, source.content)
             tx.insert_slug(slug)
             release = self._new_release(
                 tx,
@@ -229,7 +229,7 @@ class Releases(Access):
                     merged.pop(key, None)
                 else:
                     merged[key] = value
-            config = Config(_new_id(), app.id, merged, self.clock())
+            config = Config(new_id(), app.id, merged, self.clock())
             tx.insert_config(config)
             release = None
             if previous is not None:

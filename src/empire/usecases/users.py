@@ -17,7 +17,7 @@ from empire.model import (
 )
 from empire.passwords import check_password, hash_password
 from empire.store import Transaction
-from empire.usecases.base import TOKEN_CACHE_SECONDS, Base, _new_id
+from empire.usecases.base import TOKEN_CACHE_SECONDS, Base, new_id
 
 
 class Users(Base):
@@ -64,7 +64,7 @@ class Users(Base):
         """Create a user and a first API token; return both (the token only this once)."""
         if not rules.APP_NAME.match(name.lower()) and not name.replace(".", "").isalnum():
             raise Invalid(f"invalid user name {name!r}: use letters, digits, dots and dashes")
-        user = User(id=_new_id(), name=name, email=email or f"{name}@empire.local", admin=admin)
+        user = User(id=new_id(), name=name, email=email or f"{name}@empire.local", admin=admin)
         with self.store.write() as tx:
             tx.insert_user(user, self.clock())
             token = self._issue_token(tx, user, "created with the user")
@@ -82,7 +82,7 @@ class Users(Base):
         secret = secrets.token_urlsafe(32)
         now = self.clock()
         expires = now + self.token_ttl if self.token_ttl else None
-        tx.insert_token(Token(_new_id(), user, description, now, expires), self._digest(secret))
+        tx.insert_token(Token(new_id(), user, description, now, expires), self._digest(secret))
         return secret
 
     def users(self) -> list[User]:

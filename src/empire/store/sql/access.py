@@ -16,15 +16,15 @@ from empire.model import App, Grant, Page, Role, Team, User
 from empire.secrets import Cipher
 from empire.store import tables as t
 from empire.store.sql import views
-from empire.store.sql.rows import _app, _now_utc, _user
-from empire.store.sql.statements import _HELD, _windowed
+from empire.store.sql.rows import app_from_row, as_utc, user_from_row
+from empire.store.sql.statements import HELD, windowed
 
 # Built once: constructing a query costs more than running it (see statements._RELEASES).
 # The highest role on one app, ranked as `views` ranks it for the app reads.
 _ROLE = select(views.ROLE_RANK).where(t.apps.c.id == bindparam("app_id"))
 # The live apps a user holds a role on, directly or through a team.
 _VISIBLE_APPS = select(t.apps).where(
-    t.apps.c.deleted_at.is_(None), t.apps.c.id.in_(select(t.grants.c.app_id).where(_HELD))
+    t.apps.c.deleted_at.is_(None), t.apps.c.id.in_(select(t.grants.c.app_id).where(HELD))
 )
 _GRANTS = (
     select(
@@ -91,9 +91,9 @@ class AccessQueries:
 
     def visible_apps(self, user_id: str, page: Page) -> list[App]:
         column = t.apps.c.name if page.field == "name" else t.apps.c.id
-        query, params = _windowed(_VISIBLE_APPS, column, page, page.start)
+        query, params = windowed(_VISIBLE_APPS, column, page, page.start)
         rows = self.conn.execute(query, {"user_id": user_id, **params})
-        return [_app(r._mapping, self.cipher) for r in rows]
+        return [app_from_row(r._mapping, self.cipher) for r in rows]
 
     # -- users and teams ----------------------------------------------------------------------
 
@@ -106,7 +106,7 @@ class AccessQueries:
             .limit(1)
         )
         row = self.conn.execute(query).first()
-        return _user(row._mapping) if row else None
+        return user_from_row(row._mapping) if row else None
 
     def team(self, ident: str) -> Team | None:
         query = select(t.teams).where(or_(t.teams.c.name == ident, t.teams.c.id == ident))
@@ -147,7 +147,7 @@ class AccessQueries:
             .where(t.team_members.c.team_id == team_id)
             .order_by(t.users.c.name)
         )
-        return [_user(row._mapping) for row in self.conn.execute(query)]
+        return [user_from_row(row._mapping) for row in self.conn.execute(query)]
 
     def is_member(self, team_id: str, user_id: str) -> bool:
         m = t.team_members.c
@@ -180,7 +180,7 @@ def _subject(grant: Grant) -> Any:
 
 
 def _team(m: Any) -> Team:
-    return Team(id=m["id"], name=m["name"], created_at=_now_utc(m["created_at"]))
+    return Team(id=m["id"], name=m["name"], created_at=as_utc(m["created_at"]))
 
 
 def _grant(m: Any) -> Grant:
@@ -193,13 +193,13 @@ def _grant(m: Any) -> Grant:
             admin=bool(m["user_admin"]),
         )
     else:
-        team = Team(id=m["team_id"], name=m["team_name"], created_at=_now_utc(m["team_created_at"]))
+        team = Team(id=m["team_id"], name=m["team_name"], created_at=as_utc(m["team_created_at"]))
     return Grant(
         id=m["id"],
         app_id=m["app_id"],
         app_name=m["app_name"],
         role=Role(m["role"]),
-        created_at=_now_utc(m["created_at"]),
+        created_at=as_utc(m["created_at"]),
         user=user,
         team=team,
     )

@@ -7,8 +7,8 @@ from sqlalchemy import Connection, select
 from empire.events import Event
 from empire.model import Page
 from empire.store import tables as t
-from empire.store.sql.rows import _now_utc
-from empire.store.sql.statements import _INSERT_EVENT
+from empire.store.sql.rows import as_utc
+from empire.store.sql.statements import INSERT_EVENT
 
 
 class EventQueries:
@@ -21,7 +21,7 @@ class EventQueries:
     def insert_event(self, event: Event) -> int:
         """Insert an event; return the seq it got (webhook deliveries point at it)."""
         inserted = self.conn.execute(
-            _INSERT_EVENT,
+            INSERT_EVENT,
             {
                 "kind": event.kind,
                 "user_name": event.user,
@@ -50,7 +50,7 @@ class EventQueries:
                 app=m["app_name"],
                 text=m["text"],
                 message=m["message"],
-                at=_now_utc(m["created_at"]),
+                at=as_utc(m["created_at"]),
                 data=dict(m["data"] or {}),
                 request_id=m["request_id"],
                 app_id=m["app_id"],

@@ -26,19 +26,19 @@ from empire.model import (
 from empire.secrets import Cipher, is_encrypted
 
 
-def _utc(value: datetime | None) -> datetime | None:
+def utc_or_none(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _now_utc(value: datetime) -> datetime:
-    result = _utc(value)
+def as_utc(value: datetime) -> datetime:
+    result = utc_or_none(value)
     assert result is not None
     return result
 
 
-def _app_row(app: App, cipher: Cipher | None = None) -> dict[str, Any]:
+def app_row(app: App, cipher: Cipher | None = None) -> dict[str, Any]:
     """An app's row; with a cipher its certificates are encrypted (they hold private keys)."""
     certs: dict[str, str] = dict(app.certs)
     return {
@@ -67,7 +67,7 @@ def _certs(stored: Any, cipher: Cipher | None) -> dict[str, str]:
     return dict(stored)
 
 
-def _app(m: Any, cipher: Cipher | None = None) -> App:
+def app_from_row(m: Any, cipher: Cipher | None = None) -> App:
     return App(
         id=m["id"],
         name=m["name"],
@@ -75,9 +75,9 @@ def _app(m: Any, cipher: Cipher | None = None) -> App:
         exposure=Exposure(m["exposure"]),
         maintenance=bool(m["maintenance"]),
         certs=_certs(m["certs"], cipher),
-        created_at=_now_utc(m["created_at"]),
-        updated_at=_now_utc(m["updated_at"]),
-        released_at=_utc(m["released_at"]),
+        created_at=as_utc(m["created_at"]),
+        updated_at=as_utc(m["updated_at"]),
+        released_at=utc_or_none(m["released_at"]),
     )
 
 
@@ -92,8 +92,8 @@ def _release_fields(m: Any) -> dict[str, Any]:
         "app_name": m["app_name"],
         "version": m["version"],
         "description": m["description"],
-        "created_at": _now_utc(m["created_at"]),
-        "updated_at": _now_utc(m["updated_at"]),
+        "created_at": as_utc(m["created_at"]),
+        "updated_at": as_utc(m["updated_at"]),
         "user": user,
         "message": m["message"],
         "outcome": Outcome(m["outcome"]),
@@ -102,10 +102,10 @@ def _release_fields(m: Any) -> dict[str, Any]:
     }
 
 
-def _release(m: Any, config_vars: dict[str, str]) -> Release:
+def release_from_row(m: Any, config_vars: dict[str, str]) -> Release:
     return Release(
         slug=Slug(m["slug_id"], m["slug_image"], bytes(m["slug_procfile"])),
-        config=Config(m["config_id"], m["app_id"], config_vars, _now_utc(m["config_created_at"])),
+        config=Config(m["config_id"], m["app_id"], config_vars, as_utc(m["config_created_at"])),
         formation=formation_from_json(m["formation"]),
         phase=m["phase"] or "",
         phase_output=m["phase_output"] or "",
@@ -113,15 +113,15 @@ def _release(m: Any, config_vars: dict[str, str]) -> Release:
     )
 
 
-def _summary(m: Any) -> ReleaseSummary:
+def summary_from_row(m: Any) -> ReleaseSummary:
     return ReleaseSummary(slug_id=m["slug_id"], image=m["slug_image"], **_release_fields(m))
 
 
-def _domain(m: Any) -> Domain:
-    return Domain(m["id"], m["app_id"], m["hostname"], _now_utc(m["created_at"]))
+def domain_from_row(m: Any) -> Domain:
+    return Domain(m["id"], m["app_id"], m["hostname"], as_utc(m["created_at"]))
 
 
-def _user(m: Any) -> User:
+def user_from_row(m: Any) -> User:
     return User(id=m["id"], name=m["name"], email=m["email"] or "", admin=bool(m["admin"]))
 
 

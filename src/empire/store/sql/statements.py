@@ -17,7 +17,7 @@ from empire.store import tables as t
 _WINDOWS: dict[tuple[int, str, bool, bool, bool], Select[Any]] = {}
 
 
-def _windowed(
+def windowed(
     query: Select[Any], column: Any, page: Page, start: Any
 ) -> tuple[Select[Any], dict[str, Any]]:
     """Apply a Range window to a query built once (a module constant): keyset from `start`, in
@@ -54,10 +54,10 @@ def live(releases: FromClause) -> ColumnElement[bool]:
     return releases.c.outcome.in_([literal(value) for value in _LIVE_OUTCOMES])
 
 
-_LIVE = live(t.releases)
+LIVE = live(t.releases)
 # The grants bound `user_id` holds, directly or through a team.
 _TEAMS_OF = select(t.team_members.c.team_id).where(t.team_members.c.user_id == bindparam("user_id"))
-_HELD = or_(t.grants.c.user_id == bindparam("user_id"), t.grants.c.team_id.in_(_TEAMS_OF))
+HELD = or_(t.grants.c.user_id == bindparam("user_id"), t.grants.c.team_id.in_(_TEAMS_OF))
 
 
 def _build_releases(current: Any = None) -> Select[Any]:
@@ -89,57 +89,57 @@ def _build_releases(current: Any = None) -> Select[Any]:
 
 
 # Built once: constructing these queries costs more than running them.
-_RELEASES = _build_releases()
+RELEASES = _build_releases()
 # The current release is by definition the newest live one.
 # Its id is found first, backwards along the (app_id, version) index, so the joins touch one
 # row (joining first made PostgreSQL sort every release of the app).
 _CURRENT_ID = (
     select(t.releases.c.id)
-    .where(t.releases.c.app_id == bindparam("app"), _LIVE)
+    .where(t.releases.c.app_id == bindparam("app"), LIVE)
     .order_by(t.releases.c.version.desc())
     .limit(1)
     .scalar_subquery()
 )
-_LATEST = _build_releases(literal(True)).where(t.releases.c.id == _CURRENT_ID)
+LATEST = _build_releases(literal(True)).where(t.releases.c.id == _CURRENT_ID)
 # The statements every request runs, built once (building one costs more than running it).
-_LIVE_APP = t.apps.c.deleted_at.is_(None)
-_LOCK_APP = select(t.apps.c.id).where(t.apps.c.id == bindparam("app")).with_for_update()
-_LIVE_CONFIG = select(t.configs).where(
+LIVE_APP = t.apps.c.deleted_at.is_(None)
+LOCK_APP = select(t.apps.c.id).where(t.apps.c.id == bindparam("app")).with_for_update()
+LIVE_CONFIG = select(t.configs).where(
     t.configs.c.id
     == select(t.releases.c.config_id).where(t.releases.c.id == _CURRENT_ID).scalar_subquery()
 )
-_POINTED_CONFIG = (
+POINTED_CONFIG = (
     select(t.configs)
     .join(t.apps, t.apps.c.config_id == t.configs.c.id)
     .where(t.apps.c.id == bindparam("app"))
 )
-_INSERT_CONFIG = t.configs.insert()
-_POINT_CONFIG = (
+INSERT_CONFIG = t.configs.insert()
+POINT_CONFIG = (
     t.apps.update().where(t.apps.c.id == bindparam("app")).values(config_id=bindparam("config"))
 )
-_INSERT_RELEASE = t.releases.insert()
-_RELEASED = (
+INSERT_RELEASE = t.releases.insert()
+RELEASED = (
     t.apps.update()
     .where(t.apps.c.id == bindparam("app"))
     .values(config_id=bindparam("config"), released_at=bindparam("at"))
 )
-_SET_OUTCOME = (
+SET_OUTCOME = (
     t.releases.update()
     .where(t.releases.c.id == bindparam("release"))
     .values(outcome=bindparam("outcome"), reason=bindparam("reason"), updated_at=bindparam("at"))
 )
-_SET_PHASE = (
+SET_PHASE = (
     t.releases.update()
     .where(t.releases.c.id == bindparam("release"))
     .values(phase=bindparam("phase"), phase_output=bindparam("output"), updated_at=bindparam("at"))
 )
-_INSERT_EVENT = t.events.insert()
-_LIVE_APPS = select(t.apps).where(_LIVE_APP)
-_APP_DOMAINS = select(t.domains).where(t.domains.c.app_id == bindparam("app"))
+INSERT_EVENT = t.events.insert()
+LIVE_APPS = select(t.apps).where(LIVE_APP)
+APP_DOMAINS = select(t.domains).where(t.domains.c.app_id == bindparam("app"))
 # The newest version: read backwards from the end of the (app_id, version) index. PostgreSQL
 # plans max(version) as a scan of all the app's index entries once the table is analyzed,
 # which grows with every release.
-_NEWEST_VERSION = (
+NEWEST_VERSION = (
     select(t.releases.c.version)
     .where(t.releases.c.app_id == bindparam("app"))
     .order_by(t.releases.c.version.desc())

@@ -36,33 +36,33 @@ from empire.store.sql.access import AccessQueries
 from empire.store.sql.deliveries import DeliveriesMixin
 from empire.store.sql.events import EventQueries
 from empire.store.sql.rows import (
-    _app,
-    _app_row,
-    _domain,
-    _now_utc,
-    _release,
-    _summary,
+    app_from_row,
+    app_row,
+    as_utc,
+    domain_from_row,
     formation_from_json,
     formation_to_json,
+    release_from_row,
+    summary_from_row,
 )
 from empire.store.sql.statements import (
-    _APP_DOMAINS,
-    _INSERT_CONFIG,
-    _INSERT_RELEASE,
-    _LATEST,
-    _LIVE,
-    _LIVE_APPS,
-    _LIVE_CONFIG,
-    _LOCK_APP,
-    _NEWEST_VERSION,
-    _POINT_CONFIG,
-    _POINTED_CONFIG,
-    _RELEASED,
-    _RELEASES,
-    _SET_OUTCOME,
-    _SET_PHASE,
+    APP_DOMAINS,
+    INSERT_CONFIG,
+    INSERT_RELEASE,
+    LATEST,
+    LIVE,
+    LIVE_APPS,
+    LIVE_CONFIG,
+    LOCK_APP,
+    NEWEST_VERSION,
+    POINT_CONFIG,
+    POINTED_CONFIG,
+    RELEASED,
+    RELEASES,
+    SET_OUTCOME,
+    SET_PHASE,
     VERSION,
-    _windowed,
+    windowed,
 )
 from empire.store.sql.users import UserQueries
 
@@ -89,7 +89,7 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
         return self.cipher.decrypt(stored) if self.cipher else dict(stored or {})
 
     def _release(self, m: Any) -> Release:
-        return _release(m, self._vars(m["config_vars"]))
+        return release_from_row(m, self._vars(m["config_vars"]))
 
     # -- apps ---------------------------------------------------------------------------------
 
@@ -115,7 +115,7 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
         m = row._mapping
         stored_formation = m["formation"] if formation else None
         return AppView(
-            app=_app(m, self.cipher),
+            app=app_from_row(m, self.cipher),
             role=views.role(m["role_rank"]) if role_of is not None else None,
             formation=formation_from_json(stored_formation) if stored_formation else None,
             config=self._vars(m["config_vars"]) if config else None,
@@ -123,13 +123,13 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
 
     def apps(self, page: Page) -> list[App]:
         column = t.apps.c.name if page.field == "name" else t.apps.c.id
-        query, params = _windowed(_LIVE_APPS, column, page, page.start)
-        return [_app(row._mapping, self.cipher) for row in self.conn.execute(query, params)]
+        query, params = windowed(LIVE_APPS, column, page, page.start)
+        return [app_from_row(row._mapping, self.cipher) for row in self.conn.execute(query, params)]
 
     def insert_app(self, app: App) -> None:
         try:
             with self.conn.begin_nested():
-                self.conn.execute(t.apps.insert().values(**_app_row(app, self.cipher)))
+                self.conn.execute(t.apps.insert().values(**app_row(app, self.cipher)))
         except IntegrityError as exc:
             raise Conflict(f"Name {app.name} is already taken") from exc
 
@@ -137,9 +137,7 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
         try:
             with self.conn.begin_nested():
                 self.conn.execute(
-                    t.apps.update()
-                    .where(t.apps.c.id == app.id)
-                    .values(**_app_row(app, self.cipher))
+                    t.apps.update().where(t.apps.c.id == app.id).values(**app_row(app, self.cipher))
                 )
         except IntegrityError as exc:
             raise Conflict(f"Name {app.name} is already taken") from exc
@@ -150,23 +148,23 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
 
     def lock_app(self, app_id: str) -> None:
         if self.postgres:
-            self.conn.execute(_LOCK_APP, {"app": app_id})
+            self.conn.execute(LOCK_APP, {"app": app_id})
 
     # -- configs and slugs --------------------------------------------------------------------
 
     def latest_config(self, app_id: str) -> Config | None:
         # The current release's config; before the first release, the newest config set.
-        row = self.conn.execute(_LIVE_CONFIG, {"app": app_id}).first()
+        row = self.conn.execute(LIVE_CONFIG, {"app": app_id}).first()
         if row is None:
-            row = self.conn.execute(_POINTED_CONFIG, {"app": app_id}).first()
+            row = self.conn.execute(POINTED_CONFIG, {"app": app_id}).first()
         if row is None:
             return None
         m = row._mapping
-        return Config(m["id"], m["app_id"], self._vars(m["vars"]), _now_utc(m["created_at"]))
+        return Config(m["id"], m["app_id"], self._vars(m["vars"]), as_utc(m["created_at"]))
 
     def insert_config(self, config: Config) -> None:
         self.conn.execute(
-            _INSERT_CONFIG,
+            INSERT_CONFIG,
             {
                 "id": config.id,
                 "app_id": config.app_id,
@@ -174,7 +172,7 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
                 "created_at": config.created_at,
             },
         )
-        self.conn.execute(_POINT_CONFIG, {"app": config.app_id, "config": config.id})
+        self.conn.execute(POINT_CONFIG, {"app": config.app_id, "config": config.id})
 
     def insert_slug(self, slug: Slug) -> None:
         self.conn.execute(
@@ -184,11 +182,11 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
     # -- releases -----------------------------------------------------------------------------
 
     def latest_release(self, app_id: str) -> Release | None:
-        row = self.conn.execute(_LATEST, {"app": app_id}).first()
+        row = self.conn.execute(LATEST, {"app": app_id}).first()
         return self._release(row._mapping) if row else None
 
     def release(self, app_id: str, ident: str) -> Release | None:
-        query = _RELEASES.where(t.releases.c.app_id == app_id)
+        query = RELEASES.where(t.releases.c.app_id == app_id)
         if VERSION.fullmatch(ident):
             query = query.where(t.releases.c.version == int(ident))
         else:
@@ -204,16 +202,16 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
         start: Any = page.start
         if page.field != "id":
             start = int(page.start) if page.start and VERSION.fullmatch(page.start) else None
-        query, params = _windowed(base, column, page, start)
+        query, params = windowed(base, column, page, start)
         rows = self.conn.execute(query, {"ident": ident, "user_id": role_of, **params}).all()
         role = views.role(rows[0]._mapping["role_rank"]) if rows and role_of is not None else None
-        return [_summary(row._mapping) for row in rows], role
+        return [summary_from_row(row._mapping) for row in rows], role
 
     def current_states(
         self, after: str = "", limit: int | None = None
     ) -> list[tuple[App, Release, tuple[str, ...]]]:
         live_release = (
-            select(t.releases.c.id).where(t.releases.c.app_id == t.apps.c.id, _LIVE).exists()
+            select(t.releases.c.id).where(t.releases.c.app_id == t.apps.c.id, LIVE).exists()
         )
         page = (
             select(t.apps)
@@ -222,18 +220,19 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
             .limit(limit)
         )
         apps = {
-            row._mapping["id"]: _app(row._mapping, self.cipher) for row in self.conn.execute(page)
+            row._mapping["id"]: app_from_row(row._mapping, self.cipher)
+            for row in self.conn.execute(page)
         }
         if not apps:
             return []
         ids = list(apps)
         latest = (
             select(t.releases.c.app_id, func.max(t.releases.c.version).label("version"))
-            .where(_LIVE, t.releases.c.app_id.in_(ids))
+            .where(LIVE, t.releases.c.app_id.in_(ids))
             .group_by(t.releases.c.app_id)
             .subquery()
         )
-        query = _RELEASES.join(
+        query = RELEASES.join(
             latest,
             and_(latest.c.app_id == t.releases.c.app_id, latest.c.version == t.releases.c.version),
         )
@@ -273,7 +272,7 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
         return list(self.conn.execute(query).scalars())
 
     def next_version(self, app_id: str) -> int:
-        current = self.conn.execute(_NEWEST_VERSION, {"app": app_id}).scalar()
+        current = self.conn.execute(NEWEST_VERSION, {"app": app_id}).scalar()
         return int(current or 0) + 1
 
     def insert_release(self, release: Release) -> None:
@@ -281,7 +280,7 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
         # No savepoint: a conflict aborts the whole transaction, which Conflict then ends.
         try:
             self.conn.execute(
-                _INSERT_RELEASE,
+                INSERT_RELEASE,
                 {
                     "id": release.id,
                     "app_id": release.app_id,
@@ -307,7 +306,7 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
             ) from exc
         # The app's current config is its newest release's (a rollback brings the old one back).
         self.conn.execute(
-            _RELEASED,
+            RELEASED,
             {"app": release.app_id, "config": release.config.id, "at": release.created_at},
         )
 
@@ -320,27 +319,29 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
 
     def set_outcome(self, release_id: str, outcome: Outcome, reason: str, at: datetime) -> None:
         self.conn.execute(
-            _SET_OUTCOME,
+            SET_OUTCOME,
             {"release": release_id, "outcome": outcome.value, "reason": reason, "at": at},
         )
 
     def set_phase(self, release_id: str, phase: str, output: str, at: datetime) -> None:
         self.conn.execute(
-            _SET_PHASE, {"release": release_id, "phase": phase, "output": output, "at": at}
+            SET_PHASE, {"release": release_id, "phase": phase, "output": output, "at": at}
         )
 
     # -- domains ------------------------------------------------------------------------------
 
     def domains(self, app_id: str, page: Page) -> list[Domain]:
         column = t.domains.c.hostname if page.field == "hostname" else t.domains.c.id
-        query, params = _windowed(_APP_DOMAINS, column, page, page.start)
-        return [_domain(r._mapping) for r in self.conn.execute(query, {"app": app_id, **params})]
+        query, params = windowed(APP_DOMAINS, column, page, page.start)
+        return [
+            domain_from_row(r._mapping) for r in self.conn.execute(query, {"app": app_id, **params})
+        ]
 
     def domain(self, ident: str) -> Domain | None:
         row = self.conn.execute(
             select(t.domains).where((t.domains.c.hostname == ident) | (t.domains.c.id == ident))
         ).first()
-        return _domain(row._mapping) if row else None
+        return domain_from_row(row._mapping) if row else None
 
     def insert_domain(self, domain: Domain) -> None:
         try:
@@ -369,7 +370,7 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
             # Hostnames hold no LIKE wildcard (`%`, `_`): the pattern is the suffix, literally.
             found = or_(found, t.domains.c.hostname.like("%." + under))
         query = select(t.domains).where(found).order_by(t.domains.c.hostname)
-        return [_domain(row._mapping) for row in self.conn.execute(query)]
+        return [domain_from_row(row._mapping) for row in self.conn.execute(query)]
 
     def lock_domains(self) -> None:
         # SQLite: a writer already holds the database's one write lock (BEGIN IMMEDIATE).

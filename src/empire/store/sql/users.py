@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from empire.errors import Conflict
 from empire.model import Token, User
 from empire.store import tables as t
-from empire.store.sql.rows import _now_utc, _user, _utc
+from empire.store.sql.rows import as_utc, user_from_row, utc_or_none
 
 
 class UserQueries:
@@ -22,11 +22,11 @@ class UserQueries:
 
     def user(self, name: str) -> User | None:
         row = self.conn.execute(select(t.users).where(t.users.c.name == name)).first()
-        return _user(row._mapping) if row else None
+        return user_from_row(row._mapping) if row else None
 
     def users(self) -> list[User]:
         rows = self.conn.execute(select(t.users).order_by(t.users.c.name))
-        return [_user(row._mapping) for row in rows]
+        return [user_from_row(row._mapping) for row in rows]
 
     def insert_user(self, user: User, created_at: datetime) -> None:
         try:
@@ -58,7 +58,7 @@ class UserQueries:
     def password_hash(self, name: str) -> tuple[User, str | None] | None:
         live = t.users.c.disabled.is_(False)
         row = self.conn.execute(select(t.users).where(t.users.c.name == name, live)).first()
-        return (_user(row._mapping), row._mapping["password_hash"]) if row else None
+        return (user_from_row(row._mapping), row._mapping["password_hash"]) if row else None
 
     def set_password(self, user_id: str, password_hash: str) -> None:
         self.conn.execute(
@@ -79,8 +79,8 @@ class UserQueries:
                 id=m["id"],
                 user=user,
                 description=m["description"],
-                created_at=_now_utc(m["created_at"]),
-                expires_at=_utc(m["expires_at"]),
+                created_at=as_utc(m["created_at"]),
+                expires_at=utc_or_none(m["expires_at"]),
             )
             for m in (row._mapping for row in self.conn.execute(query))
         ]
@@ -119,8 +119,8 @@ class UserQueries:
         m = row._mapping
         return Token(
             id=m["token_id"],
-            user=_user(m),
+            user=user_from_row(m),
             description=m["description"],
-            created_at=_now_utc(m["token_created_at"]),
-            expires_at=_utc(m["expires_at"]),
+            created_at=as_utc(m["token_created_at"]),
+            expires_at=utc_or_none(m["expires_at"]),
         )

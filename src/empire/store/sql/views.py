@@ -17,17 +17,17 @@ from sqlalchemy import Select, bindparam, case, func, select
 
 from empire.model import Role
 from empire.store import tables as t
-from empire.store.sql.statements import _HELD, _LIVE, _LIVE_APP, live
+from empire.store.sql.statements import HELD, LIVE, LIVE_APP, live
 
 _RANK = case(
     *((t.grants.c.role == role.value, role.rank) for role in Role),
     else_=0,
 )
 # The highest role the user holds on the app (correlated to the outer apps row), or NULL.
-ROLE_RANK = select(func.max(_RANK)).where(t.grants.c.app_id == t.apps.c.id, _HELD).scalar_subquery()
+ROLE_RANK = select(func.max(_RANK)).where(t.grants.c.app_id == t.apps.c.id, HELD).scalar_subquery()
 # The current release is the newest live one (see `statements`); read backwards along the
 # (app_id, version) index.
-_CURRENT = select().where(t.releases.c.app_id == t.apps.c.id, _LIVE)
+_CURRENT = select().where(t.releases.c.app_id == t.apps.c.id, LIVE)
 _FORMATION = (
     _CURRENT.add_columns(t.releases.c.formation)
     .order_by(t.releases.c.version.desc())
@@ -88,7 +88,7 @@ def app_view(*, by_id: bool, role: bool, formation: bool, config: bool) -> Selec
     statement = _VIEWS.get(key)
     if statement is None:
         column = t.apps.c.id if by_id else t.apps.c.name
-        statement = select(t.apps).where(_LIVE_APP, column == bindparam("ident"))
+        statement = select(t.apps).where(LIVE_APP, column == bindparam("ident"))
         if role:
             statement = statement.add_columns(ROLE_RANK.label("role_rank"))
         if formation:
@@ -110,7 +110,7 @@ def app_summaries(*, by_id: bool, role: bool) -> Select[Any]:
         statement = (
             summaries.join(t.apps, t.apps.c.id == _R.app_id)
             .join(t.slugs, t.slugs.c.id == _R.slug_id)
-            .where(_LIVE_APP, column == bindparam("ident"))
+            .where(LIVE_APP, column == bindparam("ident"))
         )
         if role:
             statement = statement.add_columns(ROLE_RANK.label("role_rank"))
