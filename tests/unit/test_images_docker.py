@@ -12,7 +12,7 @@ import pytest
 
 from empire.errors import RegistryError
 from empire.images import ImageRef, ResolvedImage
-from empire.images.docker import DockerImages, _identity
+from empire.images.docker import DockerImages, identity_of
 
 
 def test_an_unreachable_engine_is_a_registry_error(tmp_path: Path) -> None:
@@ -51,6 +51,6 @@ def test_docker_hub_digests_match_however_the_repository_is_spelled() -> None:
     attrs = {"Id": "sha256:" + "cd" * 32, "RepoDigests": [f"other@{digest}", f"busybox@{digest}"]}
 
     for text in ("busybox", "library/busybox", "docker.io/library/busybox"):
-        resolved = _identity(ImageRef.parse(text), attrs)
+        resolved = identity_of(ImageRef.parse(text), attrs)
         assert resolved == ResolvedImage(identity=f"busybox@{digest}", has_digest=True)
-    assert _identity(ImageRef.parse("acme/api"), attrs).has_digest is False
+    assert identity_of(ImageRef.parse("acme/api"), attrs).has_digest is False

@@ -96,10 +96,10 @@ class DockerImages:
                     raise ImageNotFound(
                         f"image {ref} not found: the engine pulled it but has no {name}"
                     )
-                resolved = _identity(ref, attrs)
+                resolved = identity_of(ref, attrs)
                 self.pulled.add(resolved.identity, None if ref.digest else name)
                 return resolved
-        return _identity(ref, attrs)
+        return identity_of(ref, attrs)
 
     def procfile(self, identity: str) -> ProcfileSource:
         """Read `<WORKDIR>/Procfile` from the image, else generate one from its command."""
@@ -252,7 +252,7 @@ def _local_name(ref: ImageRef) -> str:
     return f"{ref.full_repository}:{ref.tag or 'latest'}"
 
 
-def _identity(ref: ImageRef, attrs: dict[str, Any]) -> ResolvedImage:
+def identity_of(ref: ImageRef, attrs: dict[str, Any]) -> ResolvedImage:
     """Pick the repository digest of the same repository, else fall back to the image ID."""
     wanted = _canonical_repository(ref.full_repository)
     digests = [
