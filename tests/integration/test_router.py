@@ -5,7 +5,6 @@ of its own, busybox app containers behind it, public requests through its port p
 from __future__ import annotations
 
 import contextlib
-import datetime
 import subprocess
 import threading
 import time
@@ -17,15 +16,12 @@ import docker
 import docker.errors
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from empire.router import Certificate, Endpoint, Route
 from empire.router.caddy import NOT_ROUTED, NOT_RUNNING
 from empire.router.router import EngineRouter
 from empire.scheduler.kit.api import engine_api
+from support import pki
 from support.busybox import http_get
 from support.services import free_port
 from support.waiting import wait_for
@@ -169,6 +165,7 @@ def test_route_changes_keep_keep_alive_connections_and_reload_nothing(fixture: F
     config = router._get_config()
     errors: list[str] = []
     seen: set[str] = set()
+    answers: list[str] = []
     stop = threading.Event()
 
     def load() -> None:
@@ -179,6 +176,7 @@ def test_route_changes_keep_keep_alive_connections_and_reload_nothing(fixture: F
                 try:
                     r = client.get(f"http://{fixture.listen}/", headers={"Host": "ka.test"})
                     seen.add(r.text.strip())
+                    answers.append(r.text.strip())
                     if r.status_code != 200:
                         errors.append(f"{r.status_code} {r.text[:60]}")
                 except httpx.HTTPError as e:
@@ -191,7 +189,13 @@ def test_route_changes_keep_keep_alive_connections_and_reload_nothing(fixture: F
         for n in range(20):
             hosts = ("ka.test", "more.test") if n % 4 == 1 else ("ka.test",)
             router.route(route("id-ka", "ka", hosts, green if n % 2 else blue))
-            time.sleep(router.drain)
+            now = "green" if n % 2 else "blue"
+            mark = len(answers)  # a few requests answered by the new instances, then the next
+            wait_for(
+                lambda m=mark, w=now: answers[m:].count(w) >= 3,
+                timeout=20,
+                what=f"requests to reach {now}",
+            )
     finally:
         stop.set()
         thread.join(timeout=30)
@@ -271,28 +275,8 @@ def dataclass_replace(found: Route, certificate: Certificate) -> Route:
 
 
 def _certificate(hostname: str) -> Certificate:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return Certificate(
-        cert.public_bytes(serialization.Encoding.PEM).decode(),
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode(),
-    )
+    issued = pki.issue(hostname, names=[hostname])
+    return Certificate(issued.cert_pem, issued.key_pem())
 
 
 def _tls_get(address: str, hostname: str, trusted: Certificate) -> str:

@@ -19,6 +19,7 @@ import pytest
 
 from empire.model import App, HealthCheck, Outcome, Port, Process, Size
 from empire.scheduler import LogQuery
+from support.waiting import wait_for
 
 MB = 1024 * 1024
 SMALL = Size(cpu_shares=128, memory=64 * MB, nproc=64)
@@ -193,11 +194,12 @@ def test_deploy_under_load_is_start_first_and_drops_no_request(
     statuses = Statuses()
     loader = threading.Thread(target=load)
     loader.start()
-    time.sleep(0.5)
+    wait_for(lambda: len(results) >= 20, timeout=30, what="the load to be under way")
     started = time.time()
     verdict = scheduler.submit(make_manifest(app, 2, {"web": web(2)}, domains=domains), statuses)
     took = time.time() - started
-    time.sleep(0.5)
+    after = len(results)
+    wait_for(lambda: len(results) >= after + 20, timeout=30, what="requests after the deploy")
     stop.set()
     loader.join()
 
