@@ -164,6 +164,22 @@ def check_the_release_phase_gives_its_exit_code_and_output(backend: Backend) -> 
     assert backend.scheduler.tasks(app.id) == []  # no process of the app
 
 
+def check_tasks_show_the_command_as_written(backend: Backend) -> None:
+    """A command that uses a config var runs with it expanded, but a task (what `ps` shows
+    to every viewer) carries the command as the Procfile wrote it, never the secret."""
+    app = backend.app()
+    command = ("env", "SEEN=$SECRET", "sleep", "3600")
+    built = backend.build(
+        app, 1, {"worker": Process("worker", command, 1, SIZE)}, {"SECRET": "hunter2"}
+    )
+    assert built.processes[0].command == ("env", "SEEN=hunter2", "sleep", "3600")  # it runs so
+    submitted(backend, built)
+    wait_for(lambda: len(backend.up(app)) == 1, backend.patience, "the worker up")
+    (task,) = backend.up(app)
+    assert task.command == "env SEEN=$SECRET sleep 3600"
+    assert all("hunter2" not in t.command for t in backend.scheduler.tasks(app.id))
+
+
 def check_prune_removes_what_the_store_no_longer_knows(backend: Backend) -> None:
     kept, gone = backend.app(), backend.app()
     submitted(backend, backend.release(kept, 1, worker=0))
@@ -181,6 +197,7 @@ CHECKS = [
     check_a_detached_run_is_listed,
     check_an_attached_run_gives_its_output_and_exit_code,
     check_the_release_phase_gives_its_exit_code_and_output,
+    check_tasks_show_the_command_as_written,
     check_prune_removes_what_the_store_no_longer_knows,
 ]
 
