@@ -8,11 +8,17 @@ network is created plain first, read, and made again with that subnet configured
 
 A network made otherwise (by hand, or by an older Empire) is used as it is: the router then
 has whatever address the engine gives it (`reserved` is None).
+
+The engine lets two networks share a name when they are created at once, and then refuses
+every container that names it ("ambiguous"). So one caller at a time makes a given network
+(the router's supervision and a first deploy both ask at start), and a name found twice is
+settled: the oldest stays, the others go when nothing is attached to them.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,8 +37,22 @@ class Network:
     reserved: str | None  # the router's address, when the network keeps one for it
 
 
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_LOCK = threading.Lock()
+
+
+def _lock(name: str) -> threading.Lock:
+    with _LOCKS_LOCK:
+        return _LOCKS.setdefault(name, threading.Lock())
+
+
 def ensure_network(api: EngineAPI, name: str, *, driver: str = "bridge") -> Network:
     """Find the network, or create it with the router's address kept; return what it is."""
+    with _lock(name):
+        return _ensure(api, name, driver)
+
+
+def _ensure(api: EngineAPI, name: str, driver: str) -> Network:
     found = _find(api, name)
     if found is None:
         options = {"attachable": True} if driver == "overlay" else {}
@@ -85,11 +105,22 @@ def _settle(done: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
 
 
 def _find(api: EngineAPI, name: str) -> Json | None:
+    """The network of that name; when there are several (made at once), the oldest, and the
+    others are removed if nothing is attached to them."""
     with engine_errors(f"look up the {name} network"):
-        for network in api.networks(names=[name]):
-            if network.get("Name") == name:
-                return dict(api.inspect_network(network["Id"]))
-    return None
+        same = [n for n in api.networks(names=[name]) if n.get("Name") == name]
+        if not same:
+            return None
+        found = sorted((dict(api.inspect_network(n["Id"])) for n in same), key=_created)
+    for extra in found[1:]:
+        if not extra.get("Containers"):
+            with engine_errors(f"remove a second {name} network", missing_ok=True):
+                api.remove_network(extra["Id"])
+    return found[0]
+
+
+def _created(network: Json) -> str:
+    return str(network.get("Created") or "")
 
 
 def _subnet(network: Json) -> tuple[str, str] | None:
