@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import ssl
 import termios
 import threading
@@ -62,26 +63,53 @@ def run(s: Session, app: str, request: JSON, message: str | None) -> int:
         sent.update(rows=rows, cols=cols)
     sent["env"] = env
     url = _ws_url(s.api_url, app)
-    with _connection(s, url, message) as ws:
-        ws.send(json.dumps(sent))
-        _started(ws)
-        streams = {STDOUT: _Sink(s.io.stdout), STDERR: _Sink(s.io.stderr)}
-        with _raw_mode(in_fd if use_tty else None), _resizes(ws, out_fd if use_tty else None):
-            reader = threading.Thread(
-                target=_pump_stdin, args=(ws, s.io.stdin, in_fd), name="emp-stdin", daemon=True
-            )
-            reader.start()
-            try:
-                code = _pump_output(ws, streams)
-            finally:
-                for sink in streams.values():
-                    sink.close()
+    with _connection(s, url, message) as ws, _interruptible(ws) as interrupted:
+        try:
+            ws.send(json.dumps(sent))
+            _started(ws)
+            streams = {STDOUT: _Sink(s.io.stdout), STDERR: _Sink(s.io.stderr)}
+            with _raw_mode(in_fd if use_tty else None), _resizes(ws, out_fd if use_tty else None):
+                reader = threading.Thread(
+                    target=_pump_stdin, args=(ws, s.io.stdin, in_fd), name="emp-stdin", daemon=True
+                )
+                reader.start()
+                try:
+                    code = _pump_output(ws, streams)
+                finally:
+                    for sink in streams.values():
+                        sink.close()
+        except (Fail, ConnectionClosed):
+            if interrupted.is_set():
+                raise KeyboardInterrupt from None
+            raise
     if code is None:
         raise Fail("the process ended but Empire could not read its exit code")
     return code
 
 
 # -- the connection ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _interruptible(ws: ClientConnection) -> Iterator[threading.Event]:
+    """Make SIGINT (without a TTY: a terminal in raw mode sends ^C to the process instead)
+    end the run by closing the socket, not by raising inside the WebSocket library, which can
+    leave its locks held and the close waiting forever. The event says it happened."""
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        interrupted.set()
+        with contextlib.suppress(OSError):
+            ws.socket.shutdown(socket.SHUT_RDWR)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _ws_url(api_url: str, app: str) -> str:
