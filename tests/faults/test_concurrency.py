@@ -35,7 +35,9 @@ def test_fifty_concurrent_writes_to_one_app(
     url = None
     if database == "postgres":
         url = fault_postgres.create_database(f"fx_{uuid.uuid4().hex[:8]}")
-    stack = make_stack(database_url=url)
+    # Every client here uses the one token: let it hold more deploy streams than the 10 a
+    # token may have open by default (EMPIRE_STREAMS_PER_TOKEN), or 429s are the answer.
+    stack = make_stack(database_url=url, env={"EMPIRE_STREAMS_PER_TOKEN": "0"})
     assert stack.deploy(images.web, APP).verdict == f"Status: Release v1 of {APP} succeeded"
     assert stack.call("POST", f"/apps/{APP}/domains", json={"hostname": HOST}).status_code == 201
     assert stack.converge(APP, HOST) == []

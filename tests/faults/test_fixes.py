@@ -76,10 +76,15 @@ def _hosts(router: NoRouter, app_id: str) -> tuple[str, ...]:
 
 def _interrupted(api: Any, built: Manifest, network: containers.Network) -> str:
     """Start v2's web container as a rollout does, then stop there (no check, no arming)."""
-    network.ensure()
     process = built.processes[0]
     container_id = containers.create(
-        api, built, process, kind=labels.SERVICE, index=1, nonce="", network=network
+        api,
+        built,
+        process,
+        kind=labels.SERVICE,
+        index=1,
+        nonce="",
+        placement=network.place(built.app_id),
     )
     kit.start(api, container_id)
     return container_id
