@@ -5,6 +5,7 @@ of its own, busybox app containers behind it, public requests through its port p
 from __future__ import annotations
 
 import contextlib
+import stat
 import subprocess
 import threading
 import time
@@ -222,6 +223,25 @@ def test_a_bad_certificate_is_left_out_and_only_its_app_is_told(fixture: Fixture
     router.route(dataclass_replace(route("id-bad", "bad", ("bad.test",), bad_app), other))
     assert router.problems() == {}
     assert _tls_get(fixture.tls, "bad.test", other) == "bad"
+
+
+def test_the_admin_api_is_a_private_socket_and_no_port(fixture: Fixture) -> None:
+    """Caddy's admin API (every private key, every route) answers only on a unix socket in a
+    directory only root can enter: not on its default port 2019, inside the router or from the
+    app network."""
+    router = fixture.router()
+    router.route(route("id-adm", "adm", ("adm.test",), fixture.app("adm")))
+    assert stat.S_IMODE(fixture.state.stat().st_mode) == 0o700
+    socket_path = fixture.state / "admin.sock"
+    transport = httpx.HTTPTransport(uds=str(socket_path))
+    with httpx.Client(transport=transport, timeout=5) as client:
+        config = client.get("http://empire-router/config/", headers={"Origin": "empire-router"})
+    assert config.status_code == 200 and "adm.test" not in config.text  # hosts live in records
+    container = fixture.client.containers.get(fixture.name)
+    probe = ["busybox", "nc", "-w", "2", "127.0.0.1", "2019"]
+    assert container.exec_run(probe, stdin=False).exit_code != 0
+    outside = fixture.inside(router, "sh", "-c", f"nc -w 2 {fixture.name} 2019 </dev/null; echo $?")
+    assert outside.splitlines()[-1] != "0"
 
 
 def test_a_new_router_adopts_the_table_of_the_running_one(fixture: Fixture) -> None:
