@@ -42,7 +42,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from empire import manifest as manifests  # noqa: E402
-from empire.model import App, Config, Outcome, Port, Process, Release, Size, Slug  # noqa: E402
+from empire.model import (  # noqa: E402
+    App,
+    Config,
+    Exposure,
+    Outcome,
+    Port,
+    Process,
+    Release,
+    Size,
+    Slug,
+)
 from empire.router.router import EngineRouter  # noqa: E402
 from empire.scheduler import Manifest, Scheduler  # noqa: E402
 from empire.scheduler.docker import DockerScheduler  # noqa: E402
@@ -86,6 +96,7 @@ class Releases:
             name=f"bench-{uuid.uuid4().hex[:6]}",
             created_at=now,
             updated_at=now,
+            exposure=Exposure.PUBLIC,  # it has a domain, as adding one makes it
         )
         self.images = images
         self.version = 0

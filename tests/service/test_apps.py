@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from empire.errors import Conflict, Invalid, MessageRequired, NotFound
@@ -95,6 +97,22 @@ def test_domains_make_an_app_public_until_the_last_goes(stack: Stack) -> None:
     stack.empire.remove_domain("acme-inc", "api.example.com", by=stack.user)
     assert stack.empire.app("acme-inc", by=stack.user).exposure is Exposure.PRIVATE
     assert not stack.scheduler.manifests[app.id].public
+
+
+def test_a_stale_copy_of_the_app_written_back_keeps_its_exposure(stack: Stack) -> None:
+    """Maintenance, a rename or a certificate write the app's row from a copy read earlier; a
+    domain added meanwhile keeps the app public (only domain changes write the exposure)."""
+    stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
+    with stack.store.read() as tx:
+        stale = tx.app("acme-inc")
+    assert stale is not None and stale.exposure is Exposure.PRIVATE
+    stack.empire.add_domain("acme-inc", "www.example.com", by=stack.user)
+    with stack.store.write() as tx:
+        tx.update_app(dataclasses.replace(stale, maintenance=True))
+    stack.empire.set_maintenance("acme-inc", False, by=stack.user)
+    app = stack.empire.app("acme-inc", by=stack.user)
+    assert app.exposure is Exposure.PUBLIC
+    assert stack.scheduler.manifests[app.id].domains == ("www.example.com",)
 
 
 def test_domains_are_globally_unique(stack: Stack) -> None:

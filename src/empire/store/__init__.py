@@ -19,6 +19,7 @@ from empire.model import (
     App,
     Config,
     Domain,
+    Exposure,
     Formation,
     Grant,
     Outcome,
@@ -72,7 +73,15 @@ class Transaction(Protocol):
 
     def apps(self, page: Page) -> list[App]: ...
     def insert_app(self, app: App) -> None: ...
-    def update_app(self, app: App) -> None: ...
+    def update_app(self, app: App) -> None:
+        """Write the app's row, but its exposure (`set_exposure`: only domain changes do)."""
+        ...
+
+    def set_exposure(self, app_id: str, exposure: Exposure) -> None:
+        """Make the app public or internal; the domain use cases call it under
+        `lock_domains`, so a stale copy of the app written meanwhile cannot undo it."""
+        ...
+
     def delete_app(self, app_id: str, at: datetime) -> None: ...
     def lock_app(self, app_id: str) -> None: ...
 

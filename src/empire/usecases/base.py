@@ -196,9 +196,8 @@ class Base:
     def _set_exposure(self, tx: Transaction, app: App, exposure: Exposure) -> App:
         if app.exposure == exposure:
             return app
-        app = dataclasses.replace(app, exposure=exposure, updated_at=self.clock())
-        tx.update_app(app)
-        return app
+        tx.set_exposure(app.id, exposure)
+        return dataclasses.replace(app, exposure=exposure)
 
     def _domain_names(self, tx: Transaction, app: App) -> tuple[str, ...]:
         return tuple(d.hostname for d in tx.domains(app.id, Page(field="hostname", max=1000)))

@@ -82,6 +82,7 @@ class Domains(Access):
         self._require_message(message)
         with self.store.write() as tx:
             app = self._app_as(tx, ident, by, Role.ADMIN, "removing a domain")
+            tx.lock_domains()  # one domain writer at a time: the count below stays true
             domain = tx.domain(hostname.strip().lower())
             if domain is None or domain.app_id != app.id:
                 raise NotFound(f"{hostname} is not a domain of {app.name}", resource="domain")

@@ -19,7 +19,7 @@ from empire.store.sql import views
 from empire.store.sql.rows import app_from_row, as_utc, user_from_row
 from empire.store.sql.statements import HELD, windowed
 
-# Built once: constructing a query costs more than running it (see statements._RELEASES).
+# Built once: constructing a query costs more than running it (see statements.RELEASES).
 # The highest role on one app, ranked as `views` ranks it for the app reads.
 _ROLE = select(views.ROLE_RANK).where(t.apps.c.id == bindparam("app_id"))
 # The live apps a user holds a role on, directly or through a team.

@@ -20,6 +20,7 @@ from empire.model import (
     App,
     Config,
     Domain,
+    Exposure,
     Formation,
     Outcome,
     Page,
@@ -136,11 +137,16 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
     def update_app(self, app: App) -> None:
         try:
             with self.conn.begin_nested():
-                self.conn.execute(
-                    t.apps.update().where(t.apps.c.id == app.id).values(**app_row(app, self.cipher))
-                )
+                row = app_row(app, self.cipher)
+                del row["exposure"]  # only set_exposure writes it
+                self.conn.execute(t.apps.update().where(t.apps.c.id == app.id).values(**row))
         except IntegrityError as exc:
             raise Conflict(f"Name {app.name} is already taken") from exc
+
+    def set_exposure(self, app_id: str, exposure: Exposure) -> None:
+        self.conn.execute(
+            t.apps.update().where(t.apps.c.id == app_id).values(exposure=exposure.value)
+        )
 
     def delete_app(self, app_id: str, at: datetime) -> None:
         self.conn.execute(t.apps.update().where(t.apps.c.id == app_id).values(deleted_at=at))
