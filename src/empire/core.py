@@ -16,7 +16,7 @@ from empire.scheduler import Verdict
 from empire.usecases.access import Access
 from empire.usecases.apps import AppChanges, Apps
 from empire.usecases.audit import Audit
-from empire.usecases.base import STORE_READS, hash_token
+from empire.usecases.base import STORE_READS, hash_token, phase_failure
 from empire.usecases.domains import Domains
 from empire.usecases.processes import Processes, process_id
 from empire.usecases.releases import Releases
@@ -27,10 +27,6 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 RECONCILE_PAGE = 100  # apps read and submitted per query in a reconcile round
-INTERRUPTED = (
-    "the release phase was interrupted (Empire stopped while it ran), so no process of this "
-    "release started: deploy again"
-)
 
 
 class Empire(Users, Apps, Releases, Processes, Domains, Audit, Access):
@@ -84,9 +80,11 @@ class Empire(Users, Apps, Releases, Processes, Domains, Audit, Access):
                 try:
                     if self._submitted_at.get(app.id, 0.0) > read_at:
                         continue
-                    if release.outcome is Outcome.PENDING and release.phase == "running":
-                        # Empire stopped during its release phase: nothing of it ever starts.
-                        self._record(release, Verdict(Outcome.FAILED, INTERRUPTED))
+                    unfinished = phase_failure(release)
+                    if release.outcome is Outcome.PENDING and unfinished is not None:
+                        # Its release phase failed, or Empire stopped during it: nothing of
+                        # the release ever starts.
+                        self._record(release, Verdict(Outcome.FAILED, unfinished))
                         continue
                     verdict = self._roll_out(app, release, domains)
                 finally:

@@ -78,13 +78,21 @@ def test_a_failing_phase_fails_the_release_and_nothing_of_it_starts(stack: Stack
     assert [r.version for r in current] == [1]
 
 
-def test_empire_stopped_during_the_phase_fails_the_release_at_the_next_reconcile(
-    stack: Stack,
+@pytest.mark.parametrize(
+    ("phase", "output", "reason"),
+    [
+        ("running", "", "interrupted"),  # Empire died during the phase
+        ("failed", "step 1\nboom", "the release phase failed; its last lines: step 1 | boom"),
+    ],
+)
+def test_a_phase_that_began_is_never_run_again_and_nothing_of_it_starts(
+    stack: Stack, phase: str, output: str, reason: str
 ) -> None:
+    """The store holds a release whose phase ran (or began) but has no verdict yet: neither
+    the reconciler nor a resubmit (maintenance) runs the phase again or rolls it out."""
     stack.images.add("acme/acme-inc:v1", procfile=OK)
     first = stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
     stack.images.add("acme/acme-inc:v2", procfile=OK)
-    # v2 is committed and its phase started, then the process died: what the store keeps.
     release = first
     with stack.store.write() as tx:
         app = tx.app(first.app_id)
@@ -99,11 +107,13 @@ def test_empire_stopped_during_the_phase_fails_the_release_at_the_next_reconcile
             by=stack.user,
             message=None,
         )
-        tx.set_phase(release.id, "running", "", stack.clock())
+        tx.set_phase(release.id, phase, output, stack.clock())
+    stack.empire.set_maintenance("acme-inc", False, by=stack.user)  # a resubmit
     stack.empire.reconcile()
-    interrupted = stack.empire.release("acme-inc", str(release.version), by=stack.user)
-    assert interrupted.outcome is Outcome.FAILED
-    assert "interrupted" in interrupted.reason
+    ended = stack.empire.release("acme-inc", str(release.version), by=stack.user)
+    assert ended.outcome is Outcome.FAILED
+    assert reason in ended.reason
+    assert [p[1] for p in stack.scheduler.phases] == [1]  # v1's only
     assert stack.scheduler.manifests[first.app_id].release == 1
 
 

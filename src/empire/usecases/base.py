@@ -67,6 +67,25 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+INTERRUPTED = (
+    "the release phase was interrupted (Empire stopped while it ran), so no process of this "
+    "release started: deploy again"
+)
+
+
+def phase_failure(release: Release) -> str | None:
+    """Why a release whose release phase already ran (or began) must not roll out; None when
+    it passed or has not run. A phase runs once: a release submitted again (maintenance, a
+    rename, a certificate, the reconciler) never runs it twice."""
+    if release.phase == "running":
+        return INTERRUPTED
+    if release.phase == "failed":
+        tail = release.phase_output.splitlines()[-PHASE_TAIL:]
+        why = "the release phase failed"
+        return why + ("; its last lines: " + " | ".join(t[:200] for t in tail) if tail else "")
+    return None
+
+
 def hash_token(token: str, key: str | None = None) -> str:
     """Return the digest a token is stored as: HMAC-SHA256 under the secret key.
 
@@ -194,6 +213,7 @@ class Base:
         return release
 
     def _set_exposure(self, tx: Transaction, app: App, exposure: Exposure) -> App:
+        """Make the app public or internal (the caller holds `lock_domains`)."""
         if app.exposure == exposure:
             return app
         tx.set_exposure(app.id, exposure)
@@ -217,8 +237,10 @@ class Base:
         release with the app's current formation, maintenance and domains. A release that a
         newer one superseded before its turn is not rolled out at all.
 
-        A new release (`record`) first runs its release phase, when the Procfile has one
-        (`_release_phase`): no process of the release starts unless it exits 0.
+        The release first runs its release phase, when the Procfile has one and it has not
+        run yet (`_release_phase`): no process of the release starts unless it exited 0. With
+        `record`, the outcome is stored on the release before the app's lock is let go, so the
+        reconciler never sees a release between its phase and its verdict.
         """
         self.failpoints.hit("after-commit")
         with self._lock_for(app.id):
@@ -240,9 +262,9 @@ class Base:
                     verdict = Verdict(Outcome.FAILED, failure)
                 else:
                     verdict = self._roll_out(current, latest, domains, status)
-        if not record:
-            return release
-        return self._record(release, verdict)
+            if not record:
+                return release
+            return self._record(release, verdict)
 
     def _release_phase(
         self,
@@ -258,6 +280,9 @@ class Base:
         built = manifest.phase(app, release)
         if built is None or release.phase == "succeeded":
             return None
+        done = phase_failure(release)  # it ran (or began) before: never twice
+        if done is not None:
+            return done
         process = built.processes[0]
         say = status or (lambda _line: None)
         say(f"Status: release phase: running `{process.shown}`")
