@@ -18,6 +18,7 @@ settled: the oldest stays, the others go when nothing is attached to them.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +28,8 @@ from empire.errors import SchedulerError
 from empire.scheduler import labels
 from empire.scheduler.kit.api import EngineAPI, Json
 from empire.scheduler.kit.errors import engine_errors
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,22 +108,35 @@ def _settle(done: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
 
 
 def _find(api: EngineAPI, name: str) -> Json | None:
-    """The network of that name; when there are several (made at once), the oldest, and the
-    others are removed if nothing is attached to them."""
+    """The network of that name. When there are several (made at once), the one with the most
+    containers on this engine, then the oldest; the others are removed when nothing is
+    attached to them (a removal the engine refuses, an overlay network used on other nodes,
+    is left for the next look)."""
     with engine_errors(f"look up the {name} network"):
         same = [n for n in api.networks(names=[name]) if n.get("Name") == name]
         if not same:
             return None
-        found = sorted((dict(api.inspect_network(n["Id"])) for n in same), key=_created)
+        found = [dict(api.inspect_network(n["Id"])) for n in same]
+    found.sort(key=lambda n: (-len(n.get("Containers") or {}), _created(n)))
     for extra in found[1:]:
         if not extra.get("Containers"):
-            with engine_errors(f"remove a second {name} network", missing_ok=True):
-                api.remove_network(extra["Id"])
+            try:
+                with engine_errors(f"remove a second {name} network", missing_ok=True):
+                    api.remove_network(extra["Id"])
+            except SchedulerError as exc:
+                log.warning("%s", exc)
     return found[0]
 
 
 def _created(network: Json) -> str:
-    return str(network.get("Created") or "")
+    """When the engine made it, as text that sorts in time order (the engine trims trailing
+    zeros of the nanoseconds: `...:21Z`, `...:21.3Z`)."""
+    stamp = str(network.get("Created") or "")
+    whole, _, fraction = stamp.partition(".")
+    digits = fraction[: len(fraction) - len(fraction.lstrip("0123456789"))]
+    if not fraction:  # `2026-12-07T00:21:54Z` or with an offset
+        whole = whole.rstrip("Z")
+    return f"{whole[:19]}.{digits.ljust(9, '0')}"
 
 
 def _subnet(network: Json) -> tuple[str, str] | None:

@@ -13,9 +13,7 @@ from typing import Any
 
 from docker.types.daemon import CancellableStream
 
-from empire.errors import SchedulerError
-from empire.scheduler import labels
-from empire.scheduler.kit import logs
+from empire.scheduler.kit import logs, network
 from empire.scheduler.kit.api import EngineAPI, Json
 from empire.scheduler.kit.errors import engine_errors
 
@@ -136,23 +134,9 @@ def parse_log_line(raw: bytes) -> tuple[str, dict[str, str], str] | None:
 
 
 def ensure_network(api: EngineAPI, name: str) -> None:
-    """Create the attachable overlay network every service and the router join."""
-    with engine_errors(f"create the {name} overlay network"):
-        found = [n for n in api.networks(names=[name]) if n["Name"] == name]
-        if found:
-            if found[0].get("Driver") != "overlay":
-                raise SchedulerError(
-                    f"network {name} exists with driver {found[0].get('Driver')}: the swarm "
-                    "backend needs an attachable overlay network; pick another name"
-                )
-            return
-        api.create_network(
-            name,
-            driver="overlay",
-            attachable=True,
-            labels={labels.MANAGED: "true"},
-            check_duplicate=True,
-        )
+    """Make sure the attachable overlay network every service and the router join exists (the
+    kit makes it, with the router's address kept, one maker at a time)."""
+    network.ensure_network(api, name, driver="overlay")
 
 
 def digest(document: Any) -> str:
