@@ -90,22 +90,38 @@ def run(s: Session, app: str, request: JSON, message: str | None) -> int:
 # -- the connection ---------------------------------------------------------------------------
 
 
+class _Interrupted:
+    """Whether SIGINT ended the run (a plain flag: a signal handler must take no lock)."""
+
+    def __init__(self) -> None:
+        self.flag = False
+
+    def is_set(self) -> bool:
+        return self.flag
+
+
 @contextlib.contextmanager
-def _interruptible(ws: ClientConnection) -> Iterator[threading.Event]:
+def _interruptible(ws: ClientConnection) -> Iterator[_Interrupted]:
     """Make SIGINT (without a TTY: a terminal in raw mode sends ^C to the process instead)
     end the run by closing the socket, not by raising inside the WebSocket library, which can
-    leave its locks held and the close waiting forever. The event says it happened."""
-    interrupted = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
+    leave its locks held and the close waiting forever. A second SIGINT acts as it did before
+    (KeyboardInterrupt), and a SIGINT that was ignored stays ignored."""
+    interrupted = _Interrupted()
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if main else None
+    if not main or previous is signal.SIG_IGN:
         yield interrupted
         return
+    if previous is None:  # a handler set outside Python: KeyboardInterrupt is the default
+        previous = signal.default_int_handler
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        interrupted.set()
+        interrupted.flag = True
+        signal.signal(signal.SIGINT, previous)  # the next one is as before
         with contextlib.suppress(OSError):
             ws.socket.shutdown(socket.SHUT_RDWR)
 
-    previous = signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         yield interrupted
     finally:
