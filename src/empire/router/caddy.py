@@ -18,12 +18,13 @@ Servers (all ports are the router container's own):
 - `absent` on :8404 (404: no app has this Host) and `down` on :8503 (503: the app has no
   healthy instance): where the resolver sends such Hosts.
 
-Each proxy retries for up to 10 s when an instance cannot be reached (refused, not found, or
+Each proxy retries for up to 5 s when an instance cannot be reached (refused, not found, or
 no answer to the dial within 1 s), trying the others first (passive health checks bench a
 failed one for 1 s), so an instance that stopped since the last lookup costs no request. The
-10 s are for Swarm: a task that just started on another node can be unreachable from the
-router's for a few seconds while the overlay network learns where it is, and when it is the
-app's only instance at that moment, retrying it is all the router can do.
+5 s are for Swarm: a task that just started on another node can be unreachable from the
+router's for a moment while the overlay network learns where it is, and when it is the app's
+only instance then, retrying it is all the router can do. Longer would outlast most clients'
+own timeouts, and hold every request that long when a node is gone.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ def _proxy(name: str, resolver: str) -> JSON:
                 "upstreams": [{"dial": f"127.0.0.1:{ABSENT_PORT}"}],
                 "load_balancing": {
                     "selection_policy": {"policy": "round_robin"},
-                    "try_duration": "10s",
+                    "try_duration": "5s",
                     "try_interval": "100ms",
                 },
                 "health_checks": {"passive": {"fail_duration": "1s", "max_fails": 1}},
