@@ -225,6 +225,25 @@ def test_a_bad_certificate_is_left_out_and_only_its_app_is_told(fixture: Fixture
     assert _tls_get(fixture.tls, "bad.test", other) == "bad"
 
 
+def test_the_most_specific_certificate_wins_and_no_key_reaches_the_host(
+    fixture: Fixture,
+) -> None:
+    """Another app's wildcard never shadows an app's own name, whatever their names' order
+    (the API refuses such a pair; the router holds even so), and the config Caddy keeps, with
+    its private keys, stays inside the router container."""
+    router = fixture.router()
+    wild_app, exact_app = fixture.app("wild"), fixture.app("exact")
+    wild, exact = _certificate("*.shop.test"), _certificate("a.shop.test")
+    router.route(dataclass_replace(route("id-a", "a-wild", ("*.shop.test",), wild_app), wild))
+    router.route(dataclass_replace(route("id-z", "z-exact", ("a.shop.test",), exact_app), exact))
+
+    assert _tls_get(fixture.tls, "a.shop.test", exact) == "exact"
+    assert _tls_get(fixture.tls, "b.shop.test", wild) == "wild"
+    on_host = [p for p in fixture.state.rglob("*") if p.is_file() and not p.is_socket()]
+    assert not [p for p in on_host if b"PRIVATE KEY" in p.read_bytes()]
+    assert not [p for p in on_host if p.name == "autosave.json"]
+
+
 def test_the_admin_api_is_a_private_socket_and_no_port(fixture: Fixture) -> None:
     """Caddy's admin API (every private key, every route) answers only on a unix socket in a
     directory only root can enter: not on its default port 2019, inside the router or from the

@@ -40,8 +40,8 @@ def web(quantity: int = 1, command: tuple[str, ...] = WEB, **options: Any) -> Pr
     return Process("web", command, quantity, SMALL, ports=(Port(80, 80, "http"),), **options)
 
 
-def worker(quantity: int = 1, command: tuple[str, ...] = WORKER) -> Process:
-    return Process("worker", command, quantity, SMALL)
+def worker(quantity: int = 1, command: tuple[str, ...] = WORKER, size: Size = SMALL) -> Process:
+    return Process("worker", command, quantity, size)
 
 
 def get(upstream: str, path: str = "/") -> str:
@@ -73,7 +73,11 @@ def test_containers_carry_labels_env_limits_and_loopback_only_ports(
     scheduler = docker_scheduler()
     app = new_app()
     manifest = make_manifest(
-        app, 1, {"web": web(), "worker": worker()}, domains=("acme.test",), config={"A": "1"}
+        app,
+        1,
+        {"web": web(), "worker": worker(size=Size(cpu_shares=128, memory=64 * MB))},
+        domains=("acme.test",),
+        config={"A": "1"},
     )
 
     assert scheduler.submit(manifest).outcome is Outcome.SUCCEEDED
@@ -98,6 +102,7 @@ def test_containers_carry_labels_env_limits_and_loopback_only_ports(
     host = attrs["HostConfig"]
     assert (host["CpuShares"], host["Memory"], host["PidsLimit"]) == (128, 64 * MB, 64)
     assert host["SecurityOpt"] == ["no-new-privileges"]
+    assert set(host["CapDrop"]) == {"NET_RAW", "MKNOD", "AUDIT_WRITE", "SYS_CHROOT", "SETFCAP"}
     assert host["Init"] is True
     assert host["RestartPolicy"]["Name"] == "unless-stopped"  # armed once healthy
     assert host["LogConfig"] == {
@@ -120,6 +125,9 @@ def test_containers_carry_labels_env_limits_and_loopback_only_ports(
 
     [wk] = containers(docker_client, app, "worker")
     assert wk.attrs["HostConfig"]["PortBindings"] == {}
+    # A size without nproc (PX, raw sizes) still gets a pids limit.
+    assert wk.attrs["HostConfig"]["PidsLimit"] == 32768
+    assert "NET_RAW" in wk.attrs["HostConfig"]["CapDrop"]
     assert not {"acme-inc", "worker.acme-inc"} & set(
         wk.attrs["NetworkSettings"]["Networks"][docker_network]["Aliases"] or []
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,7 +41,8 @@ def test_services_carry_the_spec_and_spread_over_both_nodes(
     cluster, scheduler, new_app, make_manifest
 ):
     app = new_app()
-    worker = Process("worker", sh("echo worker up; exec sleep 3600"), 1, SMALL)
+    unlimited = Size(cpu_shares=256, memory=64 * MB)  # no nproc, as PX and raw sizes
+    worker = Process("worker", sh("echo worker up; exec sleep 3600"), 1, unlimited)
     manifest = make_manifest(app, 1, {"web": web(4), "worker": worker}, config={"COLOR": "red"})
     lines: list[str] = []
 
@@ -62,6 +64,16 @@ def test_services_carry_the_spec_and_spread_over_both_nodes(
         "MemoryBytes": 64 * MB,
         "Pids": 64,
     }
+    assert set(template["ContainerSpec"]["CapabilityDrop"]) == {
+        "NET_RAW",
+        "MKNOD",
+        "AUDIT_WRITE",
+        "SYS_CHROOT",
+        "SETFCAP",
+    }
+    worker_spec = cluster.manager.api.inspect_service(f"{app.name}_worker")["Spec"]
+    assert worker_spec["TaskTemplate"]["Resources"]["Limits"]["Pids"] == 32768
+    assert "NET_RAW" in worker_spec["TaskTemplate"]["ContainerSpec"]["CapabilityDrop"]
     assert template["ContainerSpec"]["Healthcheck"]["Test"][:3] == ["CMD", "timeout", "1"]
     assert "COLOR=red" in template["ContainerSpec"]["Env"]
     # No aliases: the router's resolver answers the app's names (with the router's address).
@@ -100,6 +112,25 @@ def test_services_carry_the_spec_and_spread_over_both_nodes(
     finally:
         attachment.kill()
     assert output.decode().split() == ["v1", "v1"]
+
+
+def test_service_names_of_two_apps_never_collide(cluster, scheduler, new_app, make_manifest):
+    # Joined with "-", app "acme" + process "inc-<x>-worker" and app "acme-inc-<x>" + process
+    # "worker" were one service; "_" is in no app or process name.
+    other = new_app("acme-inc")
+    suffix = other.name.removeprefix("acme-")
+    acme = dataclasses.replace(new_app(), name="acme")  # new_app's id: removed at teardown
+    for app, process in ((acme, f"{suffix}-worker"), (other, "worker")):
+        worker = Process(process, sh(f"echo {app.name} up; exec sleep 3600"), 1, SMALL)
+        verdict = scheduler.submit(make_manifest(app, 1, {process: worker}))
+        assert verdict.outcome is Outcome.SUCCEEDED, verdict.reason
+
+    mine = cluster.manager.api.inspect_service(f"acme_{suffix}-worker")["Spec"]
+    theirs = cluster.manager.api.inspect_service(f"{other.name}_worker")["Spec"]
+    assert mine["Labels"]["empire.app.id"] == acme.id
+    assert theirs["Labels"]["empire.app.id"] == other.id
+    assert [t.process for t in scheduler.tasks(acme.id)] == [f"{suffix}-worker"]
+    assert [t.process for t in scheduler.tasks(other.id)] == ["worker"]
 
 
 def test_scale_restart_and_maintenance(cluster, scheduler, new_app, make_manifest):
