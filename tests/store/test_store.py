@@ -12,7 +12,7 @@ from empire.core import Empire, hash_token
 from empire.errors import Conflict, Unavailable
 from empire.events import NullSink
 from empire.images.fake import FakeImages
-from empire.model import App, Config, Domain, Page, Release, Slug, Token, User
+from empire.model import App, Config, Domain, Outcome, Page, Release, Slug, Token, User
 from empire.scheduler.fake import FakeScheduler
 from empire.store import migrate
 from empire.store.sql import SqlStore, connect
@@ -192,3 +192,37 @@ def test_config_vars_are_encrypted_at_rest_and_rotated(database_url: str) -> Non
     with SqlStore(store.engine, cipher=Cipher([new])).read() as tx:
         assert tx.latest_config(acme.id) == config
     store.engine.dispose()
+
+
+def test_what_processes_print_is_kept_even_with_nul_bytes(store: SqlStore) -> None:
+    """A release phase's output and a verdict's reason come from processes: a NUL byte in them
+    (PostgreSQL's text refuses it) is kept as U+FFFD instead of failing the write."""
+    acme = app("acme-inc")
+    config = Config("40000000-0000-0000-0000-000000000000", acme.id, {}, NOW)
+    slug = Slug("50000000-0000-0000-0000-000000000000", "acme/api@sha256:ab", b"web: x\n")
+    release = Release(
+        "60000000-0000-0000-0000-000000000000",
+        acme.id,
+        acme.name,
+        1,
+        slug,
+        config,
+        {},
+        "Deploy \x00",
+        NOW,
+        NOW,
+        message="fix \x00",
+    )
+    with store.write() as tx:
+        tx.insert_app(acme)
+        tx.insert_config(config)
+        tx.insert_slug(slug)
+        tx.insert_release(release)
+        tx.set_phase(release.id, "failed", "migrating\x00\x01 done", NOW)
+        tx.set_outcome(release.id, Outcome.FAILED, 'last log lines: "a\x00b"', NOW)
+    with store.read() as tx:
+        kept = tx.release(acme.id, "1")
+    assert kept is not None
+    assert kept.phase_output == "migrating\ufffd\x01 done"
+    assert kept.reason == 'last log lines: "a\ufffdb"'
+    assert (kept.description, kept.message) == ("Deploy \ufffd", "fix \ufffd")

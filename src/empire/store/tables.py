@@ -19,8 +19,23 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData()
+
+
+class OutputText(TypeDecorator[str]):
+    """Text that may come from a process (a release phase's lines, a crashed container's last
+    log lines in a verdict's reason): a NUL, which PostgreSQL's text refuses, is kept as
+    U+FFFD, on SQLite alike."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return value.replace("\x00", "\ufffd") if value else value
+
 
 users = Table(
     "users",
@@ -99,16 +114,16 @@ releases = Table(
     Column("config_id", String(36), ForeignKey("configs.id"), nullable=False),
     Column("slug_id", String(36), ForeignKey("slugs.id"), nullable=False),
     Column("formation", JSON, nullable=False),
-    Column("description", Text, nullable=False),
+    Column("description", OutputText, nullable=False),
     Column("user_id", String(36)),
     Column("user_name", String(64)),
     Column("user_email", String(255)),
-    Column("message", Text),
+    Column("message", OutputText),
     Column("outcome", String(16), nullable=False, server_default="pending"),
-    Column("reason", Text, nullable=False, server_default=""),
+    Column("reason", OutputText, nullable=False, server_default=""),
     # The release phase: "" (none), running, succeeded or failed, and its output's last lines.
     Column("phase", String(16), nullable=False, server_default=""),
-    Column("phase_output", Text, nullable=False, server_default=""),
+    Column("phase_output", OutputText, nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("app_id", "version", name="releases_app_version"),
@@ -134,8 +149,8 @@ events = Table(
     # its name then, for display. No foreign key: events outlive what they describe.
     Column("app_id", String(36)),
     Column("app_name", String(64)),
-    Column("text", Text, nullable=False),
-    Column("message", Text),
+    Column("text", OutputText, nullable=False),
+    Column("message", OutputText),
     Column("data", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("request_id", String(64)),
