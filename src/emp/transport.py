@@ -16,6 +16,9 @@ from emp.credentials import Creds
 ACCEPT = "application/vnd.heroku+json; version=3"
 JSON = dict[str, Any]
 STREAM_TIMEOUT = httpx.Timeout(60.0, read=None)
+# A write answers once its change is live: after a release phase (up to the server's
+# EMPIRE_RELEASE_TIMEOUT, an hour by default) and a rollout. The server bounds it; emp waits.
+WRITE_TIMEOUT = httpx.Timeout(60.0, connect=10.0, read=None)
 MAX_PAGES = 1000  # of one list; at the API's 1000 items a page, a million items
 MAX_ITEMS = 100_000  # of one list, whatever the page size
 
@@ -92,15 +95,22 @@ class Transport:
         message: str | None = None,
         headers: Mapping[str, str] | None = None,
         auth: httpx.BasicAuth | None = None,
+        timeout: httpx.Timeout | None = None,
     ) -> httpx.Response:
-        """Send one request; raise ApiError on an error status, Unreachable on no answer."""
+        """Send one request; raise ApiError on an error status, Unreachable on no answer.
+        `timeout` replaces the client's own (None: the client's)."""
         content = None if body is None else json.dumps(body).encode()
         sent = self.headers(message, headers)
         if content is not None:
             sent["Content-Type"] = "application/json"
         with self.reaching():
             response = self.http.request(
-                method, path, content=content, headers=sent, auth=auth or self._auth(path)
+                method,
+                path,
+                content=content,
+                headers=sent,
+                auth=auth or self._auth(path),
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
         self.check(response)
         return response
@@ -166,8 +176,9 @@ class Transport:
         return decode(self.request("GET", path))
 
     def send(self, method: str, path: str, body: Any = None, message: str | None = None) -> Any:
-        """Send a write and return its JSON answer ({} when empty)."""
-        return decode(self.request(method, path, body=body, message=message))
+        """Send a write and return its JSON answer ({} when empty), waiting as long as the
+        server takes to make the change live (a release phase, a rollout)."""
+        return decode(self.request(method, path, body=body, message=message, timeout=WRITE_TIMEOUT))
 
     def list(self, path: str, range_: str, *, follow: bool = True) -> list[JSON]:
         """GET a list with a Range header, following Next-Range while the server has more.

@@ -194,3 +194,42 @@ def test_credentials_go_only_to_the_api_itself() -> None:
     session["logplex_url"] = "http://empire.test/log-streams/s3cret"  # the API's own origin
     list(client.logs("acme", {}))
     assert seen[3].headers["authorization"] == "Basic Ym9iOnRvaw=="
+
+
+def test_writes_wait_for_the_change_while_reads_keep_the_client_s_timeout() -> None:
+    """A write answers once its change is live (a release phase can take an hour): emp waits
+    for it, where a read gives up at the client's read timeout (here 0.3 s, on a real socket)."""
+    import contextlib
+    import http.server
+    import threading
+    import time
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            time.sleep(1.0)
+            body = b'{"A": "1"}'
+            with contextlib.suppress(OSError):  # the read's client is gone by now
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        do_GET = do_PATCH = answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with httpx.Client(base_url=url, timeout=httpx.Timeout(0.3)) as http:
+            client = HerokuClient(http, url=url)
+            assert client.update_config("acme", {"A": "1"}) == {"A": "1"}
+            with pytest.raises(Unreachable):
+                client.config("acme")
+    finally:
+        server.shutdown()
+        server.server_close()
