@@ -215,8 +215,10 @@ def main() -> None:
             probes = Probes()
             probes.start("internal fresh", f"http://{repo}/", repo, "fresh", **inside)
             probes.start("internal keep-alive", f"http://{repo}/", repo, "keepalive", **inside)
+            web = f"web.{repo}"
+            probes.start("internal web.<app> fresh", f"http://{web}/", web, "fresh", **inside)
             probes.start(
-                "internal web.<app>", f"http://web.{repo}/", f"web.{repo}", "fresh", **inside
+                "internal web.<app> keep-alive", f"http://{web}/", web, "keepalive", **inside
             )
             probes.start("public fresh", f"http://{router}/", host, "fresh")
             probes.start("public keep-alive", f"http://{router}/", host, "keepalive")

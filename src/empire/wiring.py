@@ -218,11 +218,10 @@ def docker_client(settings: Settings) -> Any:
 
 def build_image_policy(settings: Settings) -> ImagePolicy:
     """What may be deployed: EMPIRE_ALLOWED_IMAGES (patterns; none: any repository) and
-    EMPIRE_ALLOW_LOCAL_REGISTRIES (default off). Read with getattr until Settings has both
-    (/tmp/team/settings-requests.md)."""
+    EMPIRE_ALLOW_LOCAL_REGISTRIES (default off)."""
     return ImagePolicy(
-        allowed=tuple(getattr(settings, "allowed_images", ())),
-        allow_local_registries=bool(getattr(settings, "allow_local_registries", False)),
+        allowed=tuple(settings.allowed_images),
+        allow_local_registries=settings.allow_local_registries,
     )
 
 

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from api.api_support import Served, wait_for
+from api.api_support import Served
 from empire.api import create_app
 from support.stack import Stack, make_stack
+from support.waiting import wait_for
 
 HALF = 40  # connections of each kind: headers that never end, bodies that never end
 
@@ -125,7 +126,7 @@ def test_connections_past_the_limit_are_answered_503_and_closed(served: Served) 
         finally:
             connection.close()
 
-    wait_for(health, "a connection to be served again")
+    wait_for(health, what="a connection to be served again", interval=0.02)
 
 
 @pytest.mark.parametrize("connection", ["keep-alive", "close"])

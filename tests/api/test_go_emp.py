@@ -17,8 +17,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api.api_support import APP, IMAGE, Served, error, ndjson, wait_for
+from api.api_support import APP, IMAGE, Served, error, ndjson
 from support.stack import Stack
+from support.waiting import wait_for
 
 ACCEPT = "application/vnd.heroku+json; version=3"
 USER_AGENT = "hk/0.13.0 (linux; amd64) heroku-go/0.10.2 (linux; amd64)"
@@ -393,5 +394,7 @@ def test_run_attached_ends_when_the_client_goes(stack: Stack, served: Served) ->
     sock, head, _ = hijacked_run(served, stack.token, "bash")
     assert head.startswith(b"HTTP/1.1 200 OK")
     sock.close()  # emp killed: the process is killed and removed
-    wait_for(lambda: stack.scheduler.killed == ["v1.run.1"], "the run to be removed")
+    wait_for(
+        lambda: stack.scheduler.killed == ["v1.run.1"], what="the run to be removed", interval=0.02
+    )
     assert stack.client().get(f"/apps/{APP}/dynos").json()[0]["name"] == "v1.web.1"

@@ -18,12 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.api_support import APP, IMAGE, PROCFILE, Served, error, wait_for
+from api.api_support import APP, IMAGE, PROCFILE, Served, error
 from empire.api import create_app
 from empire.images import ImageRef, ResolvedImage
 from empire.images.fake import FakeImages
 from empire.scheduler import LogQuery
 from support.stack import Stack, make_stack
+from support.waiting import wait_for
 
 PER_TOKEN = 3
 POOL = 40  # anyio's default thread limiter: the workers of every synchronous request
@@ -105,7 +106,7 @@ def test_idle_follows_hold_no_worker_of_the_shared_pool(tmp_path: Path) -> None:
         for token in tokens(stack, -(-count // PER_TOKEN)):
             for _ in range(PER_TOKEN):
                 assert open_follow(streams, served.url, token).status_code == 200
-        wait_for(lambda: follow.opened >= count, "every follow to open")
+        wait_for(lambda: follow.opened >= count, what="every follow to open", interval=0.02)
         headers = {"Authorization": f"Bearer {stack.token}"}
         created = httpx.post(
             f"{served.url}/apps", json={"name": "still-served"}, headers=headers, timeout=20
@@ -123,7 +124,7 @@ def test_a_follow_streams_its_lines_and_ends_when_its_client_goes(tmp_path: Path
         assert next(lines) == "line 1"
         response.close()
         # the backend's follow is closed (its generator's finally ran) once the client is gone
-        wait_for(lambda: follow.closed == 1, "the follow to be closed")
+        wait_for(lambda: follow.closed == 1, what="the follow to be closed", interval=0.02)
 
 
 @pytest.mark.parametrize("heartbeat", [True, False], ids=["heartbeat", "silent"])
@@ -134,7 +135,7 @@ def test_streams_per_token_are_bounded_and_a_slot_comes_back(
     with served, contextlib.ExitStack() as streams:
         first = [open_follow(streams, served.url, stack.token) for _ in range(PER_TOKEN)]
         assert all(r.status_code == 200 for r in first)
-        wait_for(lambda: follow.opened == PER_TOKEN, "the follows to open")
+        wait_for(lambda: follow.opened == PER_TOKEN, what="the follows to open", interval=0.02)
         headers = {"Authorization": f"Bearer {stack.token}"}
         refused = httpx.post(f"{served.url}/apps/{APP}/log-sessions", json={}, headers=headers)
         body = error(refused, 429, "rate_limit")
@@ -155,7 +156,7 @@ def test_streams_per_token_are_bounded_and_a_slot_comes_back(
                 follow.push("2026-11-26T10:00:00Z acme-inc[web.1]: now and then")
             return follow.closed >= 1
 
-        wait_for(closed, "the follow of the client that left to close")
+        wait_for(closed, what="the follow of the client that left to close", interval=0.02)
         again = open_follow(streams, served.url, stack.token)
         assert again.status_code == 200
 
@@ -210,7 +211,11 @@ def test_deploys_waiting_on_a_slow_registry_hold_no_worker_of_the_shared_pool(
             thread.start()
         for _ in range(count):
             assert opened.acquire(timeout=30), "a deploy did not answer"
-        wait_for(lambda: registry.waiting == count, "every deploy to wait on the registry")
+        wait_for(
+            lambda: registry.waiting == count,
+            what="every deploy to wait on the registry",
+            interval=0.02,
+        )
         headers = {"Authorization": f"Bearer {stack.token}"}
         created = httpx.post(
             f"{served.url}/apps", json={"name": "still-served"}, headers=headers, timeout=20

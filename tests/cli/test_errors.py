@@ -4,7 +4,6 @@ unauthorized (see test_auth), message required, usage errors."""
 from __future__ import annotations
 
 import io
-import socket
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from emp.cli import main
 from emp.registry import find
 from emp.session import Io
+from support.services import free_port
 from support.stack import Stack
 
 from .conftest import Emp
@@ -72,16 +72,9 @@ def test_unknown_app(emp: Emp, args: tuple[str, ...]) -> None:
     )
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 @pytest.mark.parametrize("args", [("apps",), ("info", "-a", "acme"), ("deploy", "acme/x:1")])
 def test_server_down(emp: Emp, args: tuple[str, ...]) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     emp.factory = None  # type: ignore[assignment]  # None: the real httpx client
     assert emp(*args, env={"EMPIRE_API_URL": url}) == (
         1,

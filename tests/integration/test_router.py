@@ -41,8 +41,9 @@ class Fixture:
     tls: str
     made: list[EngineRouter]
 
-    def router(self) -> EngineRouter:
-        """A router (a new one is a new Empire process: it adopts what runs)."""
+    def router(self, *, look: bool = True) -> EngineRouter:
+        """A router (a new one is a new Empire process: it adopts what runs, on its first
+        call; `look` makes that call now)."""
         made = EngineRouter(
             engine_api(self.client),
             network=self.network,
@@ -53,7 +54,8 @@ class Fixture:
             drain=0.5,
         )
         self.made.append(made)
-        made.resolver()  # the network and the container exist from here on
+        if look:
+            made.resolver()  # the network and the container exist from here on
         return made
 
     def app(self, body: str) -> str:
@@ -279,7 +281,7 @@ def test_a_new_router_adopts_the_table_of_the_running_one(fixture: Fixture) -> N
     first.route(route("id-b", "b", ("b.test",), b))
     first.close()
 
-    second = fixture.router()  # a new Empire process
+    second = fixture.router(look=False)  # a new Empire process, whose first call is a removal
     second.remove("id-b")
     assert [r.app_id for r in second.routes()] == ["id-a"]
     assert second.current("id-a") == first.current("id-a")

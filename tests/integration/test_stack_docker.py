@@ -277,6 +277,9 @@ def test_no_request_is_lost_inside_or_outside_through_releases(
     probes.start("internal app fresh", f"http://{app}/", app, "fresh", **inside)
     probes.start("internal app keep-alive", f"http://{app}/", app, "keepalive", **inside)
     probes.start("internal web fresh", f"http://web.{app}/", f"web.{app}", "fresh", **inside)
+    probes.start(
+        "internal web keep-alive", f"http://web.{app}/", f"web.{app}", "keepalive", **inside
+    )
     public = f"http://{stack.router}/"
     probes.start("public fresh", public, "zero.acme.test", "fresh")
     probes.start("public keep-alive", public, "zero.acme.test", "keepalive")

@@ -52,6 +52,9 @@ def test_no_request_is_lost_inside_or_outside_through_releases(
     probes.start("internal app fresh", f"http://{name}/", name, "fresh", **inside)
     probes.start("internal app keep-alive", f"http://{name}/", name, "keepalive", **inside)
     probes.start("internal web fresh", f"http://web.{name}/", f"web.{name}", "fresh", **inside)
+    probes.start(
+        "internal web keep-alive", f"http://web.{name}/", f"web.{name}", "keepalive", **inside
+    )
     public = f"http://127.0.0.1:{ROUTER_PORT}/"
     probes.start("public fresh", public, host, "fresh", **outside)
     probes.start("public keep-alive", public, host, "keepalive", **outside)
