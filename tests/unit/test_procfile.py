@@ -261,3 +261,65 @@ def test_bad_yaml_reports_the_problem_and_line() -> None:
     message = str(caught.value)
     assert message.startswith("Procfile is not valid YAML: ")
     assert "(line 4, column " in message
+
+
+# The release phase: `release` runs once per release, before any process of it starts
+
+
+NO_PORTS = (
+    'process "release" is the release phase: it runs once per release and serves nothing, '
+    "so it takes no ports"
+)
+NO_SCHEDULE = (
+    'process "release" is the release phase: it runs once per release, not on a schedule; '
+    "give the scheduled command another name"
+)
+NO_COMMAND = 'process "release" has no command'
+
+
+def test_release_is_the_release_phase_not_a_process_to_scale_or_serve() -> None:
+    processes = procfile.parse(
+        b"web: ./bin/web\n"
+        b"release: {command: ./bin/migrate, ports: [], noservice: false, healthcheck: /h}\n"
+    )
+    assert processes["release"] == Process(
+        name="release", command=("./bin/migrate",), noservice=True
+    )
+    assert parse_one(b"release: ./bin/migrate --all\n", "release") == Process(
+        name="release", command=("./bin/migrate", "--all"), noservice=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"release: {command: ./bin/migrate, ports: ['80']}\n", NO_PORTS),
+        (b"release: {command: ./bin/migrate, ports: ['8000:80']}\n", NO_PORTS),
+        (b"release: {command: x, ports: [{'5000': {protocol: tcp}}]}\n", NO_PORTS),
+        (b"release: {command: ./bin/migrate, cron: '0/5 * * * ? *'}\n", NO_SCHEDULE),
+        (b"web: ./bin/web\nrelease:\n", NO_COMMAND),
+        (b"web: ./bin/web\nrelease: ''\n", NO_COMMAND),
+        (b"release: {command: []}\n", NO_COMMAND),
+        (b"release: {command: '   '}\n", NO_COMMAND),
+        (b"release: {command: '# only a comment'}\n", NO_COMMAND),
+        (b"release: {noservice: true}\n", NO_COMMAND),
+    ],
+    ids=[
+        "port",
+        "mapped-port",
+        "port-map",
+        "cron",
+        "null",
+        "empty",
+        "empty-list",
+        "blank",
+        "comment",
+        "no-command-key",
+    ],
+)
+def test_a_release_phase_with_ports_a_schedule_or_no_command_is_refused(
+    content: bytes, message: str
+) -> None:
+    with pytest.raises(InvalidProcfile) as caught:
+        procfile.parse(content)
+    assert caught.value.message == message
