@@ -104,20 +104,19 @@ def test_set_whose_release_phase_fails_exits_1_and_says_why(
     shop: Emp, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _fail_when_x_is_1(stack, monkeypatch)
-    assert shop("set", "X=1") == (
-        1,
-        "",
-        "Set env vars and restarted acme-inc.\n"
+    why = (
         "error: release v2 of acme-inc failed: the release phase exited with code 1; its "
-        "last lines: migrating 1 | error: X=1 is no database\n",
+        "last lines: migrating 1 | error: X=1 is no database\n"
     )
+    assert shop("set", "X=1") == (1, "", why)  # no "Set env vars" before the error
+    assert shop("env-load", "-", stdin="X=1\n") == (1, "", why.replace("v2", "v3"))
     assert shop("unset", "X") == (0, "", "Unset env vars and restarted acme-inc.\n")
     assert shop("set", "X=2") == (0, "", "Set env vars and restarted acme-inc.\n")
-    assert [p[1] for p in stack.scheduler.phases] == [1, 2, 3, 4]
-    assert shop("release-info", "v4").out.endswith(
+    assert [p[1] for p in stack.scheduler.phases] == [1, 2, 3, 4, 5]
+    assert shop("release-info", "v5").out.endswith(
         "Release phase: succeeded\n    migrating 2\n    done\n"
     )
-    assert shop("ps").out.startswith("v4.web.1  ")
+    assert shop("ps").out.startswith("v5.web.1  ")
 
 
 def test_release_info_shows_the_phase_and_its_output(shop: Emp, stack: Stack) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from empire import progress
 from empire.errors import Invalid
-from empire.model import Outcome, ScaleUpdate
+from empire.model import Outcome, RunRequest, ScaleUpdate
 from empire.scheduler import Manifest, ManifestProcess, PhaseResult
 from empire.usecases.base import PHASE_LINE, PHASE_LINES, PHASE_TAIL
 from support.stack import Stack, make_stack
@@ -223,3 +223,12 @@ def _page():  # type: ignore[no-untyped-def]
     from empire.model import Page
 
     return dataclasses.replace(Page(field="version"), max=100)
+
+
+def test_the_release_command_runs_again_by_hand_as_a_one_off(stack: Stack) -> None:
+    stack.images.add("acme/acme-inc:v1", procfile=OK)
+    stack.empire.deploy("acme/acme-inc:v1", by=stack.user)
+    _, task = stack.empire.run("acme-inc", RunRequest("release --verbose"), by=stack.user)
+    assert task.process == "run"
+    assert task.command == "sh -c echo migrating $DATABASE; echo done --verbose"
+    assert [p[1] for p in stack.scheduler.phases] == [1]  # the phase itself ran once

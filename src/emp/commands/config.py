@@ -103,13 +103,14 @@ def set_(s: Session, args: tuple[str, ...]) -> None:
             raise Fail(f"bad format: `{arg}`. See 'emp help set'")
         changes[key] = value
     s.write(lambda message: s.client.update_config(name, changes, message))
-    s.err(f"Set env vars and restarted {name}.")
     _released(s, name)
+    s.err(f"Set env vars and restarted {name}.")
 
 
 def _released(s: Session, name: str) -> None:
     """Fail when the release a config change made did not roll out (its release phase
-    failed, or it was not healthy): the config is changed, but the old release still runs."""
+    failed, or it was not healthy): the change did not take, and the old release keeps
+    running with its config."""
     newest = s.client.releases(name, 1)
     if newest:
         verdict(name, newest[0])
@@ -135,8 +136,8 @@ def unset(s: Session, args: tuple[str, ...]) -> None:
     check_args(args, 1)
     changes: dict[str, str | None] = dict.fromkeys(args)
     s.write(lambda message: s.client.update_config(name, changes, message))
-    s.err(f"Unset env vars and restarted {name}.")
     _released(s, name)
+    s.err(f"Unset env vars and restarted {name}.")
 
 
 @command(
@@ -170,6 +171,7 @@ def env_load(s: Session, args: tuple[str, ...]) -> None:
         raise Fail(f"no env vars found in {source}")
     changes: dict[str, str | None] = dict(values)
     s.write(lambda message: s.client.update_config(name, changes, message))
+    _released(s, name)
     s.err(f"Updated env vars from {source} and restarted {name}.")
 
 

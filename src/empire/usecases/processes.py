@@ -246,7 +246,10 @@ class Processes(Access):
             process = dataclasses.replace(named, command=named.command + tuple(argv[1:]))
         else:
             process = Process(name="run", command=tuple(argv))
-        process = dataclasses.replace(process, name=process.name, noservice=False, quantity=1)
+        # `emp run release` runs the release command again, by hand: as a one-off, since the
+        # release phase itself is no process a manifest starts.
+        name = "run" if process.name == manifest.RELEASE else process.name
+        process = dataclasses.replace(process, name=name, noservice=False, quantity=1)
         if request.size is not None:
             process = dataclasses.replace(process, size=request.size)
         run_release = dataclasses.replace(
