@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from empire.errors import NotSupported
 from empire.model import App, Outcome, Port, Process, Size
 from empire.scheduler import Manifest, Scheduler
 from support.waiting import wait_for
@@ -120,6 +121,55 @@ def check_restart_replaces_every_instance(backend: Backend) -> None:
     assert [t.name for t in backend.up(app)] == ["v1.web.1"]
 
 
+def check_stop_replaces_the_instance(backend: Backend) -> None:
+    """`stop` ends one instance and the backend replaces it: a new instance of the same
+    process and release (a new id) comes up, and the other instance is left alone.
+
+    The replacement is the backend's business: Swarm starts one itself, Docker's next submit
+    of the unchanged manifest heals the missing instance (the reconciler's round, every few
+    seconds), the fake swaps it at once. So the wait plays the reconciler: every round submits
+    the manifest again, which must change nothing else. A backend may refuse to stop a given
+    instance (`NotSupported`: Swarm, for a task on another node than the manager's); then
+    another instance is stopped instead, and at least one must be stoppable.
+    """
+    app = backend.app()
+    v1 = backend.release(app, 1, web=2, worker=0)
+    submitted(backend, v1)
+    wait_for(lambda: len(backend.up(app)) == 2, backend.patience, "two web instances up")
+    instances = sorted(backend.up(app), key=lambda t: t.name)
+    refused: list[str] = []
+    for victim in instances:
+        try:
+            backend.scheduler.stop(app.id, victim.name)
+        except NotSupported as e:
+            refused.append(f"{victim.name}: {e}")
+            continue
+        break
+    else:
+        raise AssertionError(f"no instance could be stopped: {refused}")
+    (survivor,) = [t for t in instances if t.id != victim.id]
+
+    def replaced() -> bool:
+        submitted(backend, v1)  # the reconciler's round
+        up = backend.up(app)
+        ids = {t.id for t in up}
+        return (
+            len(up) == 2
+            and victim.id not in ids
+            and survivor.id in ids
+            and all((t.process, t.release) == ("web", 1) for t in up)
+        )
+
+    wait_for(
+        replaced,
+        backend.patience,
+        f"{victim.name} ({victim.id}) replaced by a new instance of v1 web",
+        interval=0.5,
+        detail=lambda: repr([(t.name, t.id, t.state) for t in backend.scheduler.tasks(app.id)]),
+    )
+    assert sorted(t.name for t in backend.up(app)) == ["v1.web.1", "v1.web.2"]
+
+
 def check_a_detached_run_is_listed(backend: Backend) -> None:
     app = backend.app()
     v1 = backend.release(app, 1, web=0, worker=0)
@@ -194,6 +244,7 @@ CHECKS = [
     check_a_newer_release_supersedes,
     check_scale_and_zero,
     check_restart_replaces_every_instance,
+    check_stop_replaces_the_instance,
     check_a_detached_run_is_listed,
     check_an_attached_run_gives_its_output_and_exit_code,
     check_the_release_phase_gives_its_exit_code_and_output,

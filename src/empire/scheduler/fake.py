@@ -1,7 +1,8 @@
 """FakeScheduler: in memory and deterministic, for tests and `EMPIRE_SCHEDULER=fake` demos.
 
 Tasks are named `v<release>.<process>.<n>`, as Empire's fake names them; one-off runs
-`v<release>.run.<n>`, numbered per app.
+`v<release>.run.<n>`, numbered per app. A stopped instance is replaced at once, as a real
+backend replaces it: the same name, a new id.
 
 Attached runs (`attach`) run a canned process, `FakeAttachment`, instead of their command.
 """
@@ -45,6 +46,7 @@ class FakeScheduler:
         self.killed: list[str] = []
         self.phases: list[tuple[str, int, str]] = []  # (app id, release, command) per phase
         self._generation: dict[tuple[str, str], int] = {}  # restarts of each process
+        self._replaced: dict[tuple[str, str], int] = {}  # (app id, task name) -> times stopped
         self._serial: dict[str, int] = {}
         self._verdicts: list[Verdict] = []
         self._lock = threading.Lock()
@@ -96,6 +98,17 @@ class FakeScheduler:
             self.stopped.append(task)
             runs = self.runs.get(app_id, [])
             self.runs[app_id] = [t for t in runs if t.name != task]
+            manifest = self.manifests.get(app_id)
+            if manifest is None:
+                return
+            for process in manifest.processes:
+                if process.noservice or process.schedule:
+                    continue
+                for n in range(1, process.quantity + 1):
+                    instance = self._task(manifest, process, n, "up")
+                    if task in (instance.name, instance.id):  # replaced: a new id
+                        key = (app_id, instance.name)
+                        self._replaced[key] = self._replaced.get(key, 0) + 1
 
     def restart(
         self, manifest: Manifest, process: str | None = None, status: StatusFn | None = None
@@ -216,9 +229,11 @@ class FakeScheduler:
     ) -> Task:
         name = f"v{manifest.release}.{kind or process.name}.{n}"
         generation = self._generation.get((manifest.app_id, process.name), 0)
+        replaced = self._replaced.get((manifest.app_id, name), 0)
+        ident = f"{name}.r{generation}" if generation else name  # a restart: new instances
         return Task(
             name=name,
-            id=f"{name}.r{generation}" if generation else name,  # a restart: new instances
+            id=f"{ident}.s{replaced}" if replaced else ident,  # a stop: a new instance
             process=process.name,
             release=manifest.release,
             command=process.shown or " ".join(process.command),
