@@ -105,10 +105,11 @@ class EngineRouter:
 
     def remove(self, app_id: str) -> None:
         with self._lock:
-            if not self._adopted:
+            adopting = not self._adopted
+            if adopting:  # the running router may serve it: adopt all but it, then say so
                 self._removed.add(app_id)
             self._up()
-            if self._table.pop(app_id, None) is not None:
+            if self._table.pop(app_id, None) is not None or adopting:
                 self._apply()
 
     def routes(self) -> list[Route]:
