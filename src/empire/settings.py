@@ -252,8 +252,11 @@ def _sqlite_in_data_dir(env: Mapping[str, str], values: Mapping[str, Any]) -> st
     return f"sqlite:///{Path(values['data_dir']) / 'empire.db'}"
 
 
+ENGINE_SCHEDULERS = ("docker", "swarm")  # the schedulers the router container serves
+
+
 def _router_for(env: Mapping[str, str], values: Mapping[str, Any]) -> str:
-    return "caddy" if values.get("scheduler", "docker") in ("docker", "swarm") else "none"
+    return "caddy" if values.get("scheduler", "docker") in ENGINE_SCHEDULERS else "none"
 
 
 # --------------------------------------------------------------------------- the settings
@@ -645,6 +648,12 @@ def _cross_checks(env: Mapping[str, str], values: Mapping[str, Any]) -> list[str
         problems.append(
             f"EMPIRE_SCHEDULER={scheduler} needs {', '.join(missing)} "
             "(set them, or choose another EMPIRE_SCHEDULER)"
+        )
+    if values.get("router") == "caddy" and scheduler and scheduler not in ENGINE_SCHEDULERS:
+        problems.append(
+            f"EMPIRE_ROUTER=caddy runs on the Docker and Swarm schedulers, not with "
+            f"EMPIRE_SCHEDULER={scheduler} (unset EMPIRE_ROUTER: ECS routes through its own "
+            "load balancers)"
         )
     if (values.get("tls_cert") is None) != (values.get("tls_key") is None):
         given, absent = (

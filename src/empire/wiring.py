@@ -122,7 +122,7 @@ def build_failpoints(settings: Settings) -> Failpoints:
 def build_router(settings: Settings) -> Router:
     """Pick the router named by EMPIRE_ROUTER: on the Docker and Swarm backends, `caddy` is the
     router container (Caddy and the resolver) on the app network."""
-    if settings.router == "caddy" and settings.scheduler in ("docker", "swarm"):
+    if settings.router == "caddy":  # Settings allow it only with the Docker and Swarm backends
         from empire.router.router import EngineRouter
         from empire.scheduler.kit.api import engine_api
 

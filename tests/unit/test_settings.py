@@ -127,6 +127,15 @@ def test_every_bad_value_is_named_at_once() -> None:
         assert problem in message
 
 
+def test_the_router_container_only_with_the_engine_schedulers() -> None:
+    with pytest.raises(Invalid, match="EMPIRE_ROUTER=caddy runs on the Docker and Swarm"):
+        Settings.from_env({"EMPIRE_SCHEDULER": "fake", "EMPIRE_ROUTER": "caddy"})
+    assert Settings.from_env({"EMPIRE_SCHEDULER": "fake"}).router == "none"
+    assert Settings.from_env({"EMPIRE_SCHEDULER": "swarm", "EMPIRE_ROUTER": "caddy"}).router == (
+        "caddy"
+    )
+
+
 def test_secrets_stay_out_of_messages_and_reprs() -> None:
     key = "k" * 40
     settings = Settings.from_env({"EMPIRE_SECRET_KEY": key, "EMPIRE_WEBHOOK_SECRET": "hush"})
