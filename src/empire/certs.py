@@ -7,9 +7,10 @@ one private key (RSA, EC or Ed25519; PKCS#1, PKCS#8 or SEC1) matching the leaf; 
 certificate valid now. Anything else is refused with a message saying what is wrong (never
 showing the key).
 
-All PEM parsing is here. The routers call `split` for the (chain, key) pair they load; `verify`
-returns a `Summary` of what was checked. `cryptography`'s X.509 support is imported on the first
-`verify`: a server that never sees a certificate does not load it.
+All PEM parsing is here. The routers call `split` for the (chain, key) pair they load and
+`unloadable` before they load it; `verify` returns a `Summary` of what was checked.
+`cryptography`'s X.509 support is imported on first use: a server that never sees a
+certificate does not load it.
 """
 
 from __future__ import annotations
@@ -158,6 +159,23 @@ def verify(pem_text: str, *, now: datetime) -> Summary:
         fingerprint=leaf.fingerprint(hashes.SHA256()).hex(),
         chain_length=len(chain),
     )
+
+
+def unloadable(cert_pem: str, key_pem: str) -> str | None:
+    """Why a proxy could not load the pair at all (a PEM that is no certificate or no key), if
+    it is so: the router's last check on what it is given, far less than `verify`."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        x509.load_pem_x509_certificates(cert_pem.encode())
+    except ValueError:
+        return "the certificate is not a PEM X.509 certificate"
+    try:
+        load_pem_private_key(key_pem.encode(), password=None)
+    except (ValueError, TypeError):
+        return "the private key is not an unencrypted PEM key"
+    return None
 
 
 def _which(index: int) -> str:

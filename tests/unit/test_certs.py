@@ -176,3 +176,12 @@ def test_names_sort_most_specific_first() -> None:
         "*.b.shop.test",
         "*.shop.test",
     ]
+
+
+def test_what_the_router_could_not_load_is_named() -> None:
+    issued = issue("shop.test", names=["shop.test"])
+    cert, key = issued.cert_pem, issued.key_pem()
+    fake = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+    assert certs.unloadable(cert, key) is None
+    assert certs.unloadable(fake, key) == "the certificate is not a PEM X.509 certificate"
+    assert certs.unloadable(cert, fake) == "the private key is not an unencrypted PEM key"

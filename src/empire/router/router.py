@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from empire import certs
 from empire.errors import SchedulerError
 from empire.periodic import Periodic
 from empire.router import Certificate, Route, caddy, table
@@ -290,7 +291,7 @@ class EngineRouter:
             refused = self._refused.get(app_id)
             if refused is not None and refused[0] == caddy.tag(app_id, certificate):
                 continue  # refused before: tried again once the app attaches another one
-            problem = _unusable(certificate)
+            problem = certs.unloadable(certificate.cert_pem, certificate.key_pem)
             if problem is not None:
                 self._refuse(entry, problem)
                 continue
@@ -382,22 +383,6 @@ class EngineRouter:
 
     def __repr__(self) -> str:
         return f"<EngineRouter {self.container.name} on {self.container.network}>"
-
-
-def _unusable(certificate: Certificate) -> str | None:
-    """Why Caddy could not load the pair (a PEM that is no certificate or key), if it is so."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
-    try:
-        x509.load_pem_x509_certificates(certificate.cert_pem.encode())
-    except ValueError as e:
-        return f"the certificate is not a PEM X.509 certificate ({e})"
-    try:
-        serialization.load_pem_private_key(certificate.key_pem.encode(), password=None)
-    except (ValueError, TypeError) as e:
-        return f"the private key is not an unencrypted PEM key ({e})"
-    return None
 
 
 def _servers(document: dict[str, Any]) -> dict[str, Any]:
