@@ -1,4 +1,5 @@
-"""The labels every engine-based backend (Docker, Swarm) puts on what it runs.
+"""The labels every engine-based backend (Docker, Swarm) puts on what it runs; ECS tags its
+resources with the same keys.
 
 They belong to the scheduler contract, not to a backend: `manifest.build` sets the first three,
 the backends the rest, and `docker ps` on any node of any backend reads the same way.

@@ -28,18 +28,19 @@ from dataclasses import dataclass
 
 from empire.errors import Invalid
 
-CLUSTER_TAG = "empire.cluster"
-APP_ID = "empire.app.id"
-APP = "empire.app"
-PROCESS = "empire.process"
-RELEASE = "empire.release"
-KIND = "empire.kind"
-SPEC = "empire.spec"
+# The tag keys and kinds are the scheduler contract's labels (re-exported for the ECS modules).
+from empire.scheduler.labels import APP as APP
+from empire.scheduler.labels import APP_ID as APP_ID
+from empire.scheduler.labels import CRON as CRON
+from empire.scheduler.labels import KIND as KIND
+from empire.scheduler.labels import PROCESS as PROCESS
+from empire.scheduler.labels import RELEASE as RELEASE
+from empire.scheduler.labels import RELEASE_PHASE as RELEASE_PHASE
+from empire.scheduler.labels import RUN as RUN
+from empire.scheduler.labels import SERVICE as SERVICE
+from empire.scheduler.labels import SPEC as SPEC
 
-SERVICE = "service"
-CRON = "cron"
-RUN = "run"
-RELEASE_PHASE = "release"
+CLUSTER_TAG = "empire.cluster"  # ECS only: the cluster a resource belongs to
 
 # The config var naming an app's own task role; it is never passed to the container.
 TASK_ROLE_VAR = "EMPIRE_TASK_ROLE_ARN"

@@ -25,7 +25,7 @@ from empire.model import Outcome
 from empire.scheduler import Manifest, ManifestProcess, StatusFn, Verdict
 from empire.scheduler.ecs import cron as cron_
 from empire.scheduler.ecs.balancers import Balancers, internal_hosts
-from empire.scheduler.ecs.config import CRON, SERVICE, EcsConfig, dns_label
+from empire.scheduler.ecs.config import CRON, PROCESS, SERVICE, EcsConfig, dns_label
 from empire.scheduler.ecs.cron import Cron
 from empire.scheduler.ecs.parameters import Parameters
 from empire.scheduler.ecs.records import Records
@@ -135,7 +135,7 @@ class Converger:
             task_definition = definitions[name][0]
             group = groups.get(name)
             if name not in services:
-                tags = self._config.tags(app_id, app, **{"empire.process": process.name})
+                tags = self._config.tags(app_id, app, **{PROCESS: process.name})
                 created = self._services.create(name, task_definition, process, group, tags)
                 status(f"Status: {process.name}: created service {name}, {process.quantity} wanted")
                 changes.append(_change(process, created, task_definition, None))

@@ -17,7 +17,7 @@ from typing import Any
 
 from empire.scheduler.ecs.aws import Aws
 from empire.scheduler.ecs.balancers import Balancers
-from empire.scheduler.ecs.config import EcsConfig
+from empire.scheduler.ecs.config import APP, APP_ID, CLUSTER_TAG, EcsConfig
 
 ANCHOR = "_empire"
 _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
@@ -32,8 +32,8 @@ class Anchor:
 
     def value(self) -> str:
         """The TXT value: quoted strings of at most 255 characters, as DNS allows."""
-        parts = [f"empire.cluster={self.cluster}", f"empire.app.id={self.app_id}"]
-        parts.append(f"empire.app={self.app}")
+        parts = [f"{CLUSTER_TAG}={self.cluster}", f"{APP_ID}={self.app_id}"]
+        parts.append(f"{APP}={self.app}")
         batch: list[str] = []
         for name in self.names:
             if batch and len(f"records={','.join([*batch, name])}") > 250:
@@ -54,12 +54,12 @@ class Anchor:
                 names.extend(n for n in text.split(",") if n)
             else:
                 fields[key] = text
-        if "empire.app.id" not in fields:
+        if APP_ID not in fields:
             return None
         return cls(
-            fields.get("empire.cluster", ""),
-            fields["empire.app.id"],
-            fields.get("empire.app", ""),
+            fields.get(CLUSTER_TAG, ""),
+            fields[APP_ID],
+            fields.get(APP, ""),
             tuple(names),
         )
 
