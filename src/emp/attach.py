@@ -72,8 +72,7 @@ def run(s: Session, app: str, request: JSON, message: str | None) -> int:
                 reader = threading.Thread(
                     target=_pump_stdin, args=(ws, s.io.stdin, in_fd), name="emp-stdin", daemon=True
                 )
-                with sigint_to_the_main_thread():
-                    reader.start()
+                reader.start()
                 try:
                     code = _pump_output(ws, streams)
                 finally:
@@ -129,25 +128,6 @@ def _interruptible(ws: ClientConnection) -> Iterator[_Interrupted]:
         signal.signal(signal.SIGINT, previous)
 
 
-@contextlib.contextmanager
-def sigint_to_the_main_thread() -> Iterator[None]:
-    """Threads started inside never take SIGINT: they inherit a signal mask that blocks it.
-
-    The kernel gives a process's signal to any thread that does not block it. Python runs the
-    handler in the main thread only, and only once that thread runs again: taken by a thread
-    waiting in select(), a ^C left the main thread asleep in its wait for the next message,
-    and `emp run` hung until the process wrote something.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 def _ws_url(api_url: str, app: str) -> str:
     parts = urlsplit(api_url)
     scheme = "wss" if parts.scheme == "https" else "ws"
@@ -171,16 +151,15 @@ def _connection(s: Session, url: str, message: str | None) -> Iterator[ClientCon
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     try:
-        with sigint_to_the_main_thread():  # connect starts the connection's reader thread
-            ws = connect(
-                url,
-                additional_headers=headers,
-                user_agent_header=user_agent,
-                ssl=context,
-                open_timeout=30,
-                max_size=None,
-                compression=None,
-            )
+        ws = connect(
+            url,
+            additional_headers=headers,
+            user_agent_header=user_agent,
+            ssl=context,
+            open_timeout=30,
+            max_size=None,
+            compression=None,
+        )
     except InvalidStatus as exc:
         raise _refusal(exc) from exc
     except InvalidURI as exc:

@@ -219,20 +219,3 @@ def _wait_for_raw_mode(fd: int, process: subprocess.Popen[bytes]) -> None:
 
 def _set_size(fd: int, rows: int, cols: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-
-def test_a_sigint_always_reaches_the_main_thread() -> None:
-    """The threads an attached run starts (the connection's reader, the stdin pump) block
-    SIGINT, so the kernel gives a ^C to the main thread, which wakes to handle it: taken by a
-    thread asleep in select(), it left `emp run` waiting for output that never came."""
-    import threading
-
-    from emp.attach import sigint_to_the_main_thread
-
-    seen: list[set[signal.Signals]] = []
-    with sigint_to_the_main_thread():
-        thread = threading.Thread(target=lambda: seen.append(signal.pthread_sigmask(0, [])))
-        thread.start()
-    thread.join()
-    assert signal.SIGINT in seen[0]
-    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])

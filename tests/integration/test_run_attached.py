@@ -28,6 +28,11 @@ from support.server import EmpireServer
 from support.waiting import read_until, wait_for
 
 EMP = Path(sys.executable).parent / "emp"
+# exec argv[1:] with SIGINT as a terminal gives it (the same process: signals reach it).
+AS_FROM_A_TERMINAL = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
 PROCFILE = b"worker: sleep 100000\n"  # scaled to 0: a deploy starts nothing
 
 
@@ -161,7 +166,9 @@ def test_a_client_that_goes_away_leaves_no_container(
 ) -> None:
     app = stack.deploy(busybox_image(workdir="/app", procfile=PROCFILE).tag)
     process = subprocess.Popen(
-        [str(EMP), "run", "-a", app, "sleep", "300"],
+        # As from a terminal: ^C acts. A runner started in the background of a shell (`&`,
+        # no job control) ignores SIGINT, and emp keeps an ignored SIGINT ignored.
+        [sys.executable, "-c", AS_FROM_A_TERMINAL, str(EMP), "run", "-a", app, "sleep", "300"],
         stdin=subprocess.PIPE,  # kept open: the run waits on sleep, not on stdin
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
