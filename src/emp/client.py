@@ -15,7 +15,16 @@ from urllib.parse import quote
 
 import httpx
 
-from emp.transport import JSON, ApiError, Transport, Unreachable, array, decode, obj
+from emp.transport import (
+    JSON,
+    RELEASE_TIMEOUT,
+    ApiError,
+    Transport,
+    Unreachable,
+    array,
+    decode,
+    obj,
+)
 
 __all__ = ["ApiError", "HerokuClient", "Unreachable"]
 
@@ -74,7 +83,8 @@ class HerokuClient(Transport):
     def rollback(self, app: str, version: str, message: str | None = None) -> JSON:
         """Make a new release from an old one."""
         path = f"/apps/{segment(app)}/releases"
-        return obj(self.send("POST", path, {"release": version}, message))
+        body = {"release": version}
+        return obj(self.send("POST", path, body, message, timeout=RELEASE_TIMEOUT))
 
     def config(self, app: str, version: str | None = None) -> dict[str, str]:
         """Return the app's config vars, or those of release `version`."""
@@ -87,7 +97,7 @@ class HerokuClient(Transport):
     ) -> JSON:
         """Merge config changes (None unsets a var)."""
         path = f"/apps/{segment(app)}/config-vars"
-        return obj(self.send("PATCH", path, dict(changes), message))
+        return obj(self.send("PATCH", path, dict(changes), message, timeout=RELEASE_TIMEOUT))
 
     # -- dynos and formation ------------------------------------------------------------
 

@@ -16,9 +16,10 @@ from emp.credentials import Creds
 ACCEPT = "application/vnd.heroku+json; version=3"
 JSON = dict[str, Any]
 STREAM_TIMEOUT = httpx.Timeout(60.0, read=None)
-# A write answers once its change is live: after a release phase (up to the server's
-# EMPIRE_RELEASE_TIMEOUT, an hour by default) and a rollout. The server bounds it; emp waits.
-WRITE_TIMEOUT = httpx.Timeout(60.0, connect=10.0, read=None)
+# A write that makes a release (config vars, a rollback) answers once the release is live:
+# after its release phase (up to the server's EMPIRE_RELEASE_TIMEOUT, an hour by default) and
+# its rollout. The server bounds it; emp waits. Other writes keep the client's timeouts.
+RELEASE_TIMEOUT = httpx.Timeout(60.0, connect=10.0, read=None)
 MAX_PAGES = 1000  # of one list; at the API's 1000 items a page, a million items
 MAX_ITEMS = 100_000  # of one list, whatever the page size
 
@@ -175,10 +176,17 @@ class Transport:
         """GET a JSON value."""
         return decode(self.request("GET", path))
 
-    def send(self, method: str, path: str, body: Any = None, message: str | None = None) -> Any:
-        """Send a write and return its JSON answer ({} when empty), waiting as long as the
-        server takes to make the change live (a release phase, a rollout)."""
-        return decode(self.request(method, path, body=body, message=message, timeout=WRITE_TIMEOUT))
+    def send(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        message: str | None = None,
+        *,
+        timeout: httpx.Timeout | None = None,
+    ) -> Any:
+        """Send a write and return its JSON answer ({} when empty)."""
+        return decode(self.request(method, path, body=body, message=message, timeout=timeout))
 
     def list(self, path: str, range_: str, *, follow: bool = True) -> list[JSON]:
         """GET a list with a Range header, following Next-Range while the server has more.

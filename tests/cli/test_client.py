@@ -196,9 +196,10 @@ def test_credentials_go_only_to_the_api_itself() -> None:
     assert seen[3].headers["authorization"] == "Basic Ym9iOnRvaw=="
 
 
-def test_writes_wait_for_the_change_while_reads_keep_the_client_s_timeout() -> None:
-    """A write answers once its change is live (a release phase can take an hour): emp waits
-    for it, where a read gives up at the client's read timeout (here 0.3 s, on a real socket)."""
+def test_writes_that_release_wait_while_reads_keep_the_client_s_timeout() -> None:
+    """A config change answers once its release is live (a release phase can take an hour):
+    emp waits for it, where a read gives up at the client's read timeout (here 0.3 s, on a
+    real socket)."""
     import contextlib
     import http.server
     import threading

@@ -175,8 +175,8 @@ def rollback(s: Session, args: tuple[str, ...], confirm: str | None) -> None:
         given = None if confirm is None else "v" + confirm.removeprefix("v")
         s.confirm(warning, f"v{version}", given)
     release = s.write(lambda message: s.client.rollback(name, version, message))
-    s.err(f"Rolled back {name} to v{version} as v{release.get('version')}.")
     verdict(name, release)
+    s.err(f"Rolled back {name} to v{version} as v{release.get('version')}.")
 
 
 def verdict(app: str, release: JSON) -> None:
