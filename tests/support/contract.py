@@ -165,6 +165,7 @@ def check_stop_replaces_the_instance(backend: Backend) -> None:
         backend.patience,
         f"{victim.name} ({victim.id}) replaced by a new instance of v1 web",
         interval=0.5,
+        ignore=(AssertionError,),  # a round's submit may meet the replacement half-way
         detail=lambda: repr([(t.name, t.id, t.state) for t in backend.scheduler.tasks(app.id)]),
     )
     assert sorted(t.name for t in backend.up(app)) == ["v1.web.1", "v1.web.2"]

@@ -105,12 +105,15 @@ class EngineRouter:
             self._apply()
 
     def remove(self, app_id: str) -> None:
+        """Take the app's route out: out of the table at once (so that a router brought back
+        later gets the table without it), then out of the running router."""
         with self._lock:
             adopting = not self._adopted
             if adopting:  # the running router may serve it: adopt all but it, then say so
                 self._removed.add(app_id)
+            had = self._table.pop(app_id, None) is not None
             self._up()
-            if self._table.pop(app_id, None) is not None or adopting:
+            if had or adopting:
                 self._apply()
 
     def routes(self) -> list[Route]:

@@ -8,11 +8,15 @@ route it has differs from the one wanted, so an idle reconciler never touches it
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Collection, Mapping, Sequence
 
 from empire import certs
+from empire.errors import SchedulerError
 from empire.router import Certificate, Endpoint, Route, Router
 from empire.scheduler import Manifest
+
+log = logging.getLogger(__name__)
 
 
 def routed_processes(manifest: Manifest) -> list[str]:
@@ -78,5 +82,9 @@ class Routes:
         return True
 
     def drop(self, app_id: str) -> None:
-        if self.router.current(app_id) is not None:
+        """Take the app's route out, even from a router this process has not reached yet (a
+        router that is down gets the table without it when it comes back)."""
+        try:
             self.router.remove(app_id)
+        except SchedulerError as e:
+            log.warning("the router is unreachable; %s leaves it when it is back: %s", app_id, e)

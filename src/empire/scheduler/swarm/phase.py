@@ -57,6 +57,12 @@ def run(
     tail: collections.deque[str] = collections.deque(maxlen=TAIL)
     seen: list[str] = []
     closers: list[Callable[[], None]] = []
+    ended = threading.Event()
+
+    def opened(close: Callable[[], None]) -> None:
+        closers.append(close)
+        if ended.is_set():  # the job ended before its logs were open: nothing to follow
+            close()
 
     def emit(message: str) -> None:
         seen.append(message)
@@ -65,7 +71,7 @@ def run(
 
     reader = threading.Thread(
         target=_read,
-        args=(api, service_id, emit, closers),
+        args=(api, service_id, emit, opened),
         name=f"empire-release-{manifest.app_name}-v{manifest.release}",
         daemon=True,
     )
@@ -80,7 +86,7 @@ def run(
             raise SchedulerError(f"the release phase did not start: {tasks.failure(task, nodes)}")
         # Following never ends by itself (a job may start another task): stop it, then take
         # what the manager had not sent yet from the whole history.
-        reader.join(timeout=1)
+        ended.set()
         _close(closers)
         reader.join(timeout=5)
         history = [m for _, _, m in engine.service_log_lines(api, service_id, tail="all")]
@@ -92,6 +98,7 @@ def run(
         code = int(status.get("ExitCode") or 0)
         return PhaseResult(code, tuple(tail))
     finally:
+        ended.set()
         _close(closers)
 
 
@@ -117,11 +124,9 @@ def _read(
     api: EngineAPI,
     service_id: str,
     emit: Callable[[str], None],
-    closers: list[Callable[[], None]],
+    opened: Callable[[Callable[[], None]], None],
 ) -> None:
     with contextlib.suppress(Exception):  # a closed stream or a removed job ends it
-        lines = engine.service_log_lines(
-            api, service_id, follow=True, tail="all", on_open=closers.append
-        )
+        lines = engine.service_log_lines(api, service_id, follow=True, tail="all", on_open=opened)
         for _, _, message in lines:
             emit(message)
