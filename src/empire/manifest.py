@@ -6,10 +6,15 @@ import dataclasses
 import re
 
 from empire import sizes
-from empire.model import App, Exposure, Release
+from empire.model import App, Exposure, Formation, Release
 from empire.scheduler import Manifest, ManifestProcess, labels
 
 RELEASE = "release"  # the Procfile's release phase: run once per release, never a process
+
+
+def process_types(formation: Formation) -> list[str]:
+    """A formation's process types, sorted: all but the release phase."""
+    return sorted(name for name in formation if name != RELEASE)
 
 
 def phase(app: App, release: Release) -> Manifest | None:

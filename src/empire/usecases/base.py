@@ -80,10 +80,14 @@ def phase_failure(release: Release) -> str | None:
     if release.phase == "running":
         return INTERRUPTED
     if release.phase == "failed":
-        tail = release.phase_output.splitlines()[-PHASE_TAIL:]
-        why = "the release phase failed"
-        return why + ("; its last lines: " + " | ".join(t[:200] for t in tail) if tail else "")
+        return _with_last_lines("the release phase failed", release.phase_output.splitlines())
     return None
+
+
+def _with_last_lines(why: str, lines: list[str]) -> str:
+    """`why`, then the last PHASE_TAIL of a release phase's `lines` (200 characters each)."""
+    tail = lines[-PHASE_TAIL:]
+    return why + ("; its last lines: " + " | ".join(t[:200] for t in tail) if tail else "")
 
 
 def hash_token(token: str, key: str | None = None) -> str:
@@ -318,9 +322,7 @@ class Base:
             )
         else:
             why = f"the release phase exited with code {code}"
-        tail = list(kept)[-PHASE_TAIL:]
-        if tail:
-            why += "; its last lines: " + " | ".join(t[:200] for t in tail)
+        why = _with_last_lines(why, list(kept))
         say(f"Status: {why}")
         return why
 

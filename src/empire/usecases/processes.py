@@ -50,8 +50,7 @@ class Processes(Access):
             view = self._view_as(tx, ident, by, Role.VIEWER, action, formation=True)
         if view.formation is None:
             raise no_release(view.app)
-        names = sorted(n for n in view.formation if n != manifest.RELEASE)  # the release phase
-        return view.app, [view.formation[name] for name in names]
+        return view.app, [view.formation[name] for name in manifest.process_types(view.formation)]
 
     def scale(
         self,
@@ -72,14 +71,13 @@ class Processes(Access):
             release = self._current(tx, app)
             formation = dict(release.formation)
             ids = {process_id(app.id, name): name for name in formation}
-            listed = sorted(n for n in formation if n != manifest.RELEASE)
             names: list[str] = []
             changed: list[tuple[Process, Process]] = []
             for update in updates:
                 name = update.process if update.process in formation else ids.get(update.process)
                 before = formation.get(name or update.process)
                 if name is None or before is None:
-                    known = ", ".join(listed) or "none"
+                    known = ", ".join(manifest.process_types(formation)) or "none"
                     raise NotFound(
                         f"Couldn't find that formation: no process type {update.process!r} in "
                         f"{app.name} v{release.version} (process types: {known})",
