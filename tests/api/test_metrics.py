@@ -98,7 +98,9 @@ def test_the_metrics_token_and_the_allowed_addresses_need_no_user(tmp_path: Path
             return await http.get("/metrics")
 
     assert asyncio.run(get("10.1.2.3")).status_code == 200
+    assert asyncio.run(get("::ffff:10.1.9.9")).status_code == 200  # a server on ::
     assert asyncio.run(get("10.2.0.1")).status_code == 401
+    assert asyncio.run(get("2001:db8::1")).status_code == 401
     assert asyncio.run(get("not-an-address")).status_code == 401
 
 

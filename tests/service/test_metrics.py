@@ -3,6 +3,8 @@ phases, the reconciler's rounds, and what each app should run (`MeteredScheduler
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from empire.errors import NotFound, NotSupported
@@ -147,3 +149,32 @@ def test_backlogs_are_read_by_the_collector_not_by_a_scrape(stack: Stack) -> Non
     assert value(metrics, "empire_drain_backlog") == 42
     metrics.render()
     assert calls == [1]
+
+
+def test_the_webhook_backlog_counts_pending_deliveries(tmp_path: Path) -> None:
+    from empire.webhooks import backlog
+    from support.stack import make_stack
+
+    stack = make_stack(
+        tmp_path, env={"EMPIRE_WEBHOOKS": "http://127.0.0.1:9/a,http://127.0.0.1:9/b"}
+    )
+    metrics = metrics_of(stack)
+    metrics.backlog("webhook", lambda: backlog(stack.store))
+    assert backlog(stack.store) == 0
+    stack.empire.deploy("acme/acme-inc:v1", by=stack.user)  # create + deploy: 2 events x 2 URLs
+    Collector(metrics, None, interval=60).run_once()
+    assert value(metrics, "empire_webhook_backlog") == 4
+
+
+def test_router_reloads_are_the_routers_own_count(stack: Stack) -> None:
+    metrics = metrics_of(stack)
+
+    class Router:
+        loads = 0
+
+    router = Router()
+    metrics.watch_router(router)
+    router.loads = 3
+    assert value(metrics, "empire_router_reloads_total") == 3
+    metrics.watch_router(object())  # a router that keeps no count (none, ECS): no series
+    assert "empire_router_reloads" not in metrics.render().decode()

@@ -135,3 +135,12 @@ def test_bounded_apps_and_process_types() -> None:
     stats.know("a0", "app0", {})
     stats.sample(ProcessReading("a0", "app0", f"p{n}", 1) for n in range(MAX_PROCESSES + 50))
     assert len(stats.totals()[0]) == MAX_PROCESSES
+
+
+def test_an_app_without_traffic_has_a_full_empty_hour() -> None:
+    stats = AppStats(now=Clock())
+    stats.know("a1", "acme", {"web": 1})
+    router = stats.view("a1", "acme", 5).router
+    assert (router.requests, router.p50_ms, router.by_status) == (0, None, {})
+    assert router.series.requests == (None,) * SLOTS
+    assert router.series.p95_ms == (None,) * SLOTS

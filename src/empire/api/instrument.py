@@ -84,6 +84,8 @@ class Instrument:
             address = ipaddress.ip_address(client[0])
         except ValueError:
             return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # an IPv4 client of a server listening on ::
         return any(address in network for network in self.allow)
 
     async def _serve(self, send: Send) -> None:

@@ -70,5 +70,3 @@ class AppMetrics:
     processes: tuple[ProcessMetrics, ...]
     router: RouterMetrics
 
-
-EMPTY_ROUTER = RouterMetrics(0, 0.0, None, None, 0, {})

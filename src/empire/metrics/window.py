@@ -325,7 +325,7 @@ class AppStats:
             router = (
                 _router_view(entry.router, first, current, window, minutes)
                 if entry is not None and entry.router is not None
-                else RouterMetrics(0, 0.0, None, None, 0, {}, RouterSeries())
+                else RouterMetrics(0, 0.0, None, None, 0, {}, _NO_TRAFFIC)
             )
         return AppMetrics(
             app_id=app_id,
@@ -337,6 +337,9 @@ class AppStats:
             processes=processes,
             router=router,
         )
+
+
+_NO_TRAFFIC = RouterSeries(*(((None,) * SLOTS,) * 4))
 
 
 def _record(process: _Process, reading: ProcessReading, now: float, minute: int) -> None:
