@@ -69,4 +69,3 @@ class AppMetrics:
     series_start: datetime  # the first point of the series
     processes: tuple[ProcessMetrics, ...]
     router: RouterMetrics
-
