@@ -120,3 +120,36 @@ def test_prometheus_scrapes_the_apps_series(
     assert (web["type"], web["running"], web["desired"]) == ("web", 1, 1)
     assert web["memory_bytes"] > 0
     assert as_bob.get("/apps/other-app/metrics").status_code == 404
+
+
+# Healthy at once, then exits once after a few seconds: the engine restarts the container (its
+# restart policy once healthy), and the second run serves for good.
+ONCE = (
+    b'web: sh -c "mkdir -p /www; echo hi > /www/index.html; '
+    b"if [ -e /tmp/crashed ]; then exec httpd -f -p $PORT -h /www; fi; "
+    b'touch /tmp/crashed; httpd -p $PORT -h /www; sleep 6; exit 1"\n'
+)
+
+
+def test_a_restart_by_the_engine_is_counted(server: EmpireServer, busybox_image) -> None:
+    alice = server.create_user("alice")
+    server.start()
+    api = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {alice}"})
+    image = busybox_image(workdir="/app", procfile=ONCE)
+    app = image.tag.split(":")[0]
+    with api.stream("POST", "/deploys", json={"image": image.tag}, timeout=120) as response:
+        assert f"Release v1 of {app} succeeded" in response.read().decode()
+
+    def web() -> dict[str, object] | None:
+        processes = api.get(f"/apps/{app}/metrics").json()["processes"]
+        return next((p for p in processes if p["type"] == "web"), None)
+
+    counted = wait_for(
+        lambda: (p := web()) is not None and p["restarts_total"] == 1 and p,
+        60,
+        "the engine's restart of web counted",
+        detail=server.log_tail,
+    )
+    assert counted["restarts"] == 1  # within the last 5 minutes
+    text = api.get("/metrics").text
+    assert f'empire_process_restarts_total{{app="{app}",process="web"}} 1.0' in text
