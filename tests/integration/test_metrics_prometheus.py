@@ -9,6 +9,7 @@ view shows a viewer only their own apps.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,21 +20,35 @@ import pytest
 
 from support.prometheus import Prometheus
 from support.server import EmpireServer
+from support.services import free_port
 from support.waiting import wait_for
 
 WEB = b'web: sh -c "mkdir -p /www; echo hi > /www/index.html; exec httpd -f -p $PORT -h /www"\n'
 SCRAPER = "scraper-" + "x" * 40
 
 
-@pytest.fixture
-def server(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[EmpireServer]:
+@contextlib.contextmanager
+def empire_server(
+    tmp_path: Path, docker_client: docker.DockerClient, *, router: bool
+) -> Iterator[EmpireServer]:
+    """`empire server` on the Docker engine; with `router`, the router container (Caddy) on
+    ports of its own, else none."""
     network = f"empire-it-{uuid.uuid4().hex[:8]}"
+    routing = (
+        {
+            "EMPIRE_ROUTER_CONTAINER": f"{network}-router",
+            "EMPIRE_ROUTER_LISTEN": f"127.0.0.1:{free_port()}",
+            "EMPIRE_ROUTER_TLS_LISTEN": f"127.0.0.1:{free_port()}",
+        }
+        if router
+        else {"EMPIRE_ROUTER": "none"}
+    )
     server = EmpireServer(
         tmp_path / "empire",
         env={
             "EMPIRE_SCHEDULER": "docker",
             "EMPIRE_IMAGES": "docker",
-            "EMPIRE_ROUTER": "none",
+            **routing,
             "EMPIRE_DOCKER_NETWORK": network,
             "EMPIRE_RECONCILE_INTERVAL": "2",
             "EMPIRE_HEALTH_TIMEOUT": "20",
@@ -53,6 +68,18 @@ def server(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Empir
             container.remove(force=True)
         for net in docker_client.networks.list(names=[network]):
             net.remove()
+
+
+@pytest.fixture
+def server(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[EmpireServer]:
+    with empire_server(tmp_path, docker_client, router=False) as server:
+        yield server
+
+
+@pytest.fixture
+def routed_server(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[EmpireServer]:
+    with empire_server(tmp_path, docker_client, router=True) as server:
+        yield server
 
 
 def value(prom: Prometheus, promql: str) -> float | None:
@@ -153,3 +180,20 @@ def test_a_restart_by_the_engine_is_counted(server: EmpireServer, busybox_image)
     assert counted["restarts"] == 1  # within the last 5 minutes
     text = api.get("/metrics").text
     assert f'empire_process_restarts_total{{app="{app}",process="web"}} 1.0' in text
+
+
+def test_the_routers_config_loads_are_counted(routed_server: EmpireServer) -> None:
+    server = routed_server
+    alice = server.create_user("alice")
+    server.start()
+    api = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {alice}"})
+
+    def reloads() -> float | None:
+        for line in api.get("/metrics").text.splitlines():
+            if line.startswith("empire_router_reloads_total "):
+                return float(line.split()[1])
+        return None
+
+    # The router container comes up and Caddy is given its config: one load at least.
+    loads = wait_for(lambda: (reloads() or 0) >= 1 and reloads(), 60, "a router config load")
+    assert loads is not None and loads >= 1
