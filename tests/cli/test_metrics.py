@@ -55,3 +55,20 @@ def test_metrics_json(acme: Emp, stack: Stack) -> None:
 def test_metrics_window_out_of_range(acme: Emp) -> None:
     result = acme("metrics", "-n", "61")
     assert result.code == 2 and "Usage" in result.err + result.out
+
+
+def test_metrics_with_cpu_memory_and_restarts(acme: Emp, stack: Stack) -> None:
+    import time
+
+    from empire.metrics.window import ProcessReading
+
+    metrics = stack.api.state.metrics
+    app_id = stack.empire.app("acme", by=stack.user).id
+    now = time.time()
+    metrics.apps.sample([ProcessReading(app_id, "acme", "web", 1, None, 10.0, 1, 0)], at=now - 10)
+    metrics.apps.sample(
+        [ProcessReading(app_id, "acme", "web", 1, None, 10.5, 35 * 1024 * 1024 + 1, 2)], at=now
+    )
+    lines = acme("metrics").out.splitlines()
+    assert lines[1].split() == ["web", "1/1", "5.0%", "35.0", "MB", "2"]
+    assert lines[3] == "router, last 5 min: 0.00 req/s  p50 -  p95 -  5xx 0"
