@@ -71,6 +71,10 @@ class HerokuClient(Transport):
         path = f"/apps/{segment(app)}/audit"
         return self.list(path, f"created_at ..; max={limit}, order=desc", follow=False)
 
+    def metrics(self, app: str, minutes: int) -> JSON:
+        """The app's figures over the last `minutes`: processes and router traffic."""
+        return obj(self.get(f"/apps/{segment(app)}/metrics?minutes={minutes}"))
+
     def release(self, app: str, version: str) -> JSON:
         """Return one release by version."""
         return obj(self.get(f"/apps/{segment(app)}/releases/{segment(version)}"))

@@ -17,9 +17,11 @@ from empire.settings import Settings
 from empire.store import migrate as migrations
 from empire.wiring import (
     build_api,
+    build_collector,
     build_dispatcher,
     build_empire,
     build_event_sink,
+    build_metrics,
     build_router,
     build_store,
     check_keys,
@@ -83,10 +85,22 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
     store.check()
     router = build_router(settings)
     router.start()  # supervises the router container: brought back within a second or two
+    metrics = build_metrics(settings)
     empire = build_empire(
-        settings, store=store, router=router, events=build_event_sink(settings), host=listening
+        settings,
+        store=store,
+        router=router,
+        events=build_event_sink(settings),
+        host=listening,
+        metrics=metrics,
     )
     reconciler = Reconciler(empire, settings.reconcile_interval)
+    collector = None
+    if metrics is not None:
+        metrics.watch_reconciler(reconciler)
+        metrics.watch_router(router)
+        collector = build_collector(settings, metrics, empire)
+        collector.start()  # reads the engine every EMPIRE_METRICS_INTERVAL seconds
     reconciler.start(now=True)  # converges in the background: the API answers meanwhile
     dispatcher = build_dispatcher(settings, store, listening) if settings.webhooks else None
     if dispatcher is not None:
@@ -94,7 +108,7 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
     empire.scheduler.start()  # cron, supervision: whatever the backend runs in the background
     try:
         uvicorn.run(
-            build_api(settings, empire),
+            build_api(settings, empire, metrics),
             host=host or settings.host,
             port=port or settings.port,
             log_level=settings.log_level,
@@ -109,6 +123,8 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
             ),
         )
     finally:
+        if collector is not None:
+            collector.close()
         if dispatcher is not None:
             dispatcher.stop()
         reconciler.stop()

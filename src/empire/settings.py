@@ -12,6 +12,7 @@ tests/unit/test_settings.py fails when the two differ). A blank variable counts 
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -196,6 +197,24 @@ def _image_patterns(text: str) -> tuple[str, ...]:
     return patterns
 
 
+def _networks(text: str) -> tuple[str, ...]:
+    """CIDRs (`10.0.0.0/8`, `2001:db8::/32`) or single addresses, checked."""
+    networks = _list(text)
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise Refused(f"{network!r} is not an address or a CIDR such as 10.0.0.0/8") from None
+    return networks
+
+
+def _interval(text: str) -> float:
+    seconds = _seconds(text)
+    if seconds < 1:
+        raise Refused("use a number of seconds, at least 1")
+    return seconds
+
+
 def _database_url(text: str) -> str:
     if text.startswith(("postgres://", "postgresql://")):
         return "postgresql+psycopg://" + text.split("://", 1)[1]
@@ -241,6 +260,8 @@ WEBHOOKS = Kind("list of URLs", _webhooks)
 FAILPOINT_NAMES = Kind("list of " + ", ".join(f"`{p}`" for p in FAILPOINTS), _failpoints)
 DATABASE_URL = Kind("URL", _database_url)
 IMAGE_PATTERNS = Kind("list of repository patterns", _image_patterns)
+NETWORKS = Kind("list of CIDRs", _networks)
+INTERVAL = Kind("seconds, ≥ 1", _interval)
 
 
 def _data_dir(env: Mapping[str, str], values: Mapping[str, Any]) -> str:
@@ -579,6 +600,33 @@ class Settings:
         "The first webhook retry's delay, doubled after each failure (capped at 10 min, "
         "plus jitter)",
         "1",
+    )
+    metrics: bool = setting(
+        "EMPIRE_METRICS",
+        BOOLEAN,
+        "Collect metrics: `GET /metrics` (Prometheus) and each app's figures (`emp metrics`)",
+        "true",
+    )
+    metrics_token: str | None = setting(
+        "EMPIRE_METRICS_TOKEN",
+        SECRET,
+        "A Bearer token that may read `/metrics` (a scraper's), besides global admins' tokens",
+        shown="none: admins' tokens only",
+        secret=True,
+    )
+    metrics_allow: tuple[str, ...] = setting(
+        "EMPIRE_METRICS_ALLOW",
+        NETWORKS,
+        "Addresses (CIDRs, comma-separated) that may read `/metrics` without a token: the "
+        "client's address as the API sees it (a proxy in front is its address)",
+        shown="none",
+    )
+    metrics_interval: float = setting(
+        "EMPIRE_METRICS_INTERVAL",
+        INTERVAL,
+        "Time between reads of the engine for CPU, memory, restarts and counts per process "
+        "(and of the backlogs); a scrape reads only what the last round found",
+        "15",
     )
     failpoints: tuple[str, ...] = setting(
         "EMPIRE_FAILPOINTS",

@@ -248,6 +248,12 @@ def deliveries(store: Store, *, failed: bool = False, limit: int = 100) -> list[
         return tx.deliveries(FAILED if failed else None, limit)
 
 
+def backlog(store: Store) -> int:
+    """How many deliveries are pending (the metrics' `empire_webhook_backlog`)."""
+    with store.read() as tx:
+        return tx.pending_deliveries()
+
+
 def retry(store: Store, ids: Sequence[str] | None, now: datetime) -> int:
     """Queue deliveries again (by id, or every failed one): pending, due now, fresh attempts.
 

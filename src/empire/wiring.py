@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from fastapi import FastAPI
 
@@ -29,7 +29,9 @@ from empire.store.sql import SqlStore, connect
 from empire.webhooks import Dispatcher, derive_secret
 
 if TYPE_CHECKING:
-    from empire.scheduler.ecs import EcsConfig
+    from empire.metrics.readers import Reader
+    from empire.metrics.registry import Collector, Metrics
+    from empire.scheduler.ecs import EcsConfig, EcsScheduler
 
 
 def build_store(settings: Settings, host: str | None = None) -> SqlStore:
@@ -252,18 +254,28 @@ def build_empire(
     router: Router | None = None,
     clock: Callable[[], datetime] = utcnow,
     host: str | None = None,
+    metrics: Metrics | None = None,
 ) -> Empire:
-    """Build the facade from settings; tests pass their own fakes for any part.
+    """Build the facade from settings; tests pass their own fakes for any part. With
+    `metrics`, the scheduler is measured (`MeteredScheduler`) and the facade serves the
+    per-app figures.
 
     Every event is kept in the store (the audit trail, with a delivery per webhook URL) and
     also sent to `events`.
     """
     store = store or build_store(settings, host)
-    return Empire(
+    scheduler = scheduler or build_scheduler(settings, clock, router)
+    sinks: tuple[EventSink, ...] = (StoreSink(store, settings.webhooks), events or LogSink())
+    if metrics is not None:  # measured from outside; the facade reads the per-app figures
+        from empire.metrics.scheduler import MeteredScheduler
+
+        scheduler = MeteredScheduler(scheduler, metrics)
+        sinks += (metrics.kinds,)
+    empire = Empire(
         store=store,
-        scheduler=scheduler or build_scheduler(settings, clock, router),
+        scheduler=scheduler,
         images=images or build_images(settings),
-        events=FanOut(StoreSink(store, settings.webhooks), events or LogSink()),
+        events=FanOut(*sinks),
         clock=clock,
         messages_required=settings.messages_required,
         token_ttl=settings.token_ttl,
@@ -271,14 +283,62 @@ def build_empire(
         secret_key=build_secret_key(settings, host),
         release_timeout=settings.release_timeout,
     )
+    if metrics is not None:
+        empire.figures = metrics.apps
+    return empire
 
 
-def build_api(settings: Settings, empire: Empire) -> FastAPI:
-    """Build the HTTP application around the facade."""
+def build_api(settings: Settings, empire: Empire, metrics: Metrics | None = None) -> FastAPI:
+    """Build the HTTP application around the facade (with `metrics`: `/metrics`, the per-app
+    figures and the API's own series)."""
     return create_app(
         empire,
         max_body_bytes=settings.max_body_bytes,
         rate_per_hour=settings.rate_limit_per_hour,
         streams_per_token=settings.streams_per_token,
         body_timeout=settings.body_timeout,
+        metrics=metrics,
+        metrics_allow=settings.metrics_allow,
+        metrics_token=settings.metrics_token,
     )
+
+
+def build_metrics(settings: Settings) -> Metrics | None:
+    """The metrics registry (None with EMPIRE_METRICS=false)."""
+    if not settings.metrics:
+        return None
+    from empire.metrics.registry import Metrics
+
+    return Metrics()
+
+
+def build_metrics_reader(settings: Settings, scheduler: Scheduler) -> Reader:
+    """What reads the engine for the per-process figures, by EMPIRE_SCHEDULER."""
+    inner = getattr(scheduler, "inner", scheduler)  # under a MeteredScheduler
+    if settings.scheduler == "docker":
+        from empire.metrics.readers import DockerReader
+
+        return DockerReader(docker_client(settings).api)
+    if settings.scheduler == "swarm":
+        from empire.metrics.swarm import SwarmReader
+
+        return SwarmReader(docker_client(settings).api)
+    if settings.scheduler == "ecs":
+        from empire.metrics.ecs import EcsReader
+
+        return EcsReader(cast("EcsScheduler", inner))
+    from empire.metrics.readers import TasksReader
+
+    return TasksReader(inner)
+
+
+def build_collector(settings: Settings, metrics: Metrics, empire: Empire) -> Collector:
+    """The thread that reads the engine every EMPIRE_METRICS_INTERVAL seconds (and the
+    webhook backlog, when webhooks are on)."""
+    from empire.metrics.registry import Collector
+    from empire.webhooks import backlog
+
+    if settings.webhooks:
+        metrics.backlog("webhook", lambda: backlog(empire.store))
+    reader = build_metrics_reader(settings, empire.scheduler)
+    return Collector(metrics, reader, settings.metrics_interval)

@@ -87,6 +87,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/apps/{app}/domains/{hostname}"): Rule("viewer"),
     ("POST", "/apps/{app}/log-sessions"): Rule("viewer", lambda c: {}),
     ("GET", "/apps/{app}/audit"): Rule("viewer"),
+    ("GET", "/apps/{app}/metrics"): Rule("viewer"),
     ("GET", "/apps/{app}/collaborators"): Rule("viewer"),
     # deployer
     ("GET", "/apps/{app}/config-vars"): Rule("deployer"),
@@ -123,6 +124,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/teams/{team}"): Rule("member"),
     ("GET", "/teams/{team}/members"): Rule("member"),
     ("POST", "/teams"): Rule("global", lambda c: {"name": f"n{c.team}"}),
+    ("GET", "/metrics"): Rule("global"),
     ("DELETE", "/teams/{team}"): Rule("global"),
     ("PUT", "/teams/{team}/members"): Rule("global", lambda c: {"user": "nobody"}),
     ("DELETE", "/teams/{team}/members/{user}"): Rule("global"),

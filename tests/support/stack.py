@@ -22,7 +22,7 @@ from empire.scheduler.fake import FakeScheduler
 from empire.settings import Settings
 from empire.store import migrate
 from empire.store.sql import SqlStore, connect
-from empire.wiring import build_api, build_empire
+from empire.wiring import build_api, build_empire, build_metrics
 
 FROZEN = datetime(2026, 11, 26, 10, 0, 0, tzinfo=UTC)
 
@@ -114,13 +114,20 @@ def make_stack(
     scheduler = FakeScheduler(clock)
     images = FakeImages(default_procfile=b"web: ./bin/web\n", accept_any=True)
     events = MemorySink()
+    metrics = build_metrics(settings)  # on, as in `empire server` (EMPIRE_METRICS)
     empire = build_empire(
-        settings, store=store, scheduler=scheduler, images=images, events=events, clock=clock
+        settings,
+        store=store,
+        scheduler=scheduler,
+        images=images,
+        events=events,
+        clock=clock,
+        metrics=metrics,
     )
     user, token = empire.create_user("alice", admin=True, email="alice@example.com")
     return Stack(
         empire=empire,
-        api=build_api(settings, empire),
+        api=build_api(settings, empire, metrics),
         store=store,
         scheduler=scheduler,
         images=images,

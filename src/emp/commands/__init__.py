@@ -11,6 +11,7 @@ from emp.commands import (
     dynos,
     logs,
     meta,
+    metrics,
     releases,
     teams,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "dynos",
     "logs",
     "meta",
+    "metrics",
     "releases",
     "teams",
 ]

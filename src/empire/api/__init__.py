@@ -6,8 +6,10 @@ request id, authenticates (before anything else), limits the body size and the r
 
 from __future__ import annotations
 
+import ipaddress
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -30,10 +32,14 @@ from empire.api import (
     teams,
 )
 from empire.api import errors as api_errors
+from empire.api import metrics as metrics_api
 from empire.api.gate import Gate
 from empire.api.limits import StreamSlots, TooManyRequests, too_many_handler
 from empire.core import Empire
 from empire.errors import EmpireError
+
+if TYPE_CHECKING:  # prometheus_client loads only when metrics are on
+    from empire.metrics.registry import Metrics
 
 log = logging.getLogger("empire.api")
 
@@ -46,12 +52,17 @@ def create_app(
     streams_per_token: int = 10,
     body_timeout: float = 30.0,
     logins: auth.Logins | None = None,
+    metrics: Metrics | None = None,
+    metrics_allow: Sequence[str] = (),
+    metrics_token: str | None = None,
 ) -> FastAPI:
     """Build the API around the facade.
 
     `streams_per_token` bounds the log follows, deploys and attached runs one API token has
     open at once (0: no bound); `body_timeout` is how long a request body may take to arrive;
     `logins` limits password logins (per client address and user name) and runs them.
+    `metrics` times every request and serves `/metrics` (to admins, to `metrics_token` and
+    to the addresses in `metrics_allow`, CIDRs) and each app's figures.
     """
     app = FastAPI(
         title="Empire",
@@ -63,6 +74,7 @@ def create_app(
     app.state.log_sessions = logs.Sessions()
     app.state.streams = StreamSlots(streams_per_token)
     app.state.logins = logins or auth.Logins()
+    app.state.metrics = metrics
     # Routes are matched in this order, one by one (a dozen matches cost ~0.1 ms): the most
     # requested first. No two routes match the same request (a test checks), so the order
     # changes nothing else.
@@ -80,6 +92,7 @@ def create_app(
         audit,
         access,
         teams,
+        metrics_api,
     )
     for module in routers:
         app.include_router(module.router)
@@ -105,6 +118,15 @@ def create_app(
         rate_per_hour=rate_per_hour,
         body_timeout=body_timeout,
     )
+    if metrics is not None:  # outside the gate: times everything, lets scrapers in
+        from empire.api.instrument import Instrument
+
+        app.add_middleware(
+            Instrument,
+            metrics=metrics,
+            allow=[ipaddress.ip_network(n, strict=False) for n in metrics_allow],
+            token=metrics_token,
+        )
     return app
 
 

@@ -349,6 +349,7 @@ class EngineRouter:
         if response.is_error:
             return f"{response.status_code} {_caddy_error(response)}"
         self._pushed = document
+        self.loads = getattr(self, "loads", 0) + 1  # the metrics' empire_router_reloads_total
         return None
 
     def _get_config(self, *, quiet: bool = False) -> dict[str, Any] | None:

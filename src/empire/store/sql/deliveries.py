@@ -59,6 +59,12 @@ class DeliveriesMixin:
         query = select(func.min(d.next_attempt_at)).where(d.state == PENDING)
         return _utc(self.conn.execute(query).scalar())
 
+    def pending_deliveries(self) -> int:
+        """How many deliveries are pending (due or waiting for their retry)."""
+        d = t.deliveries.c
+        query = select(func.count()).select_from(t.deliveries).where(d.state == PENDING)
+        return int(self.conn.execute(query).scalar() or 0)
+
     def claim_delivery(self, delivery_id: str, now: datetime, until: datetime) -> Delivery | None:
         """Take a due delivery for one attempt (counted now), leased until `until`.
 
