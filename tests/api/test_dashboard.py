@@ -233,3 +233,20 @@ def _page() -> object:
     from empire.model import Page
 
     return Page("version", max=200)
+
+
+def test_the_apps_list_comes_in_pages_with_each_apps_release(site: Stack) -> None:
+    for i in range(105):
+        site.empire.create(f"zz-{i:03d}", by=site.user)
+    client, _ = sign_in(site, "alice")
+    first = client.get("/ui/apps").text
+    assert "acme-inc" in first and "v2" in first  # deployed, then a config var
+    assert first.count('href="/ui/apps/zz-') == 99
+    more = re.search(r'href="/ui/apps\?after=([^"]+)"', first)
+    assert more and more.group(1) == "zz-098"
+    rest = client.get(f"/ui/apps?after={more.group(1)}").text
+    assert rest.count('href="/ui/apps/zz-') == 6 and "acme-inc" not in rest
+    assert "after=" not in rest
+    viewer, _ = sign_in(site, "bob")
+    shown = viewer.get("/ui/apps").text
+    assert "acme-inc" in shown and "v2" in shown and "zz-000" not in shown

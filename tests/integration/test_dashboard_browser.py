@@ -103,15 +103,17 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def sign_in_with_the_keyboard(page: Page, site: Site, name: str) -> None:
-    page.goto(f"{site.server.url}/")
-    expect(page).to_have_url(re.compile(r"/login\?next="))
+def sign_in_with_the_keyboard(page: Page, site: Site, name: str, *, go: bool = True) -> None:
+    if go:
+        page.goto(f"{site.server.url}/")
+        expect(page).to_have_url(re.compile(r"/login\?next="))
+        expect(page.get_by_role("heading", name="Apps")).to_have_count(0)
     page.get_by_label("User name").focus()
     page.keyboard.type(name)
     page.keyboard.press("Tab")
     page.keyboard.type(f"{name}-password")
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Apps")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 def unlabelled_controls(page: Page) -> list[str]:
@@ -137,6 +139,7 @@ def test_a_deployer_deploys_scales_configures_rolls_back_and_reads_logs(
     page.set_default_timeout(TIMEOUT)
     try:
         sign_in_with_the_keyboard(page, site, "alice")
+        expect(page.get_by_role("heading", name="Apps")).to_be_visible()
         shot(page, "1-apps")
         page.get_by_role("link", name=app).click()
         expect(page.get_by_role("heading", name="Processes")).to_be_visible()
@@ -191,6 +194,16 @@ def test_a_deployer_deploys_scales_configures_rolls_back_and_reads_logs(
         )
         assert status == 403
         assert site.api.get(f"/apps/{app}/formation").json() == before
+
+        # The session ends while a form is being filled: signing in again brings it back.
+        context.clear_cookies()
+        page.get_by_label("Name", exact=True).fill("KEPT")
+        page.get_by_label("Value").fill("kept-value")
+        page.get_by_role("button", name="Set").click()
+        expect(page).to_have_url(re.compile(r"/login\?next=/ui/apps/shop"))
+        sign_in_with_the_keyboard(page, site, "alice", go=False)
+        expect(page.get_by_label("Name", exact=True)).to_have_value("KEPT")
+        expect(page.get_by_label("Value")).to_have_value("kept-value")
 
         page.get_by_role("button", name="Sign out").click()
         expect(page.get_by_label("User name")).to_be_visible()

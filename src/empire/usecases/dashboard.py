@@ -24,7 +24,9 @@ from empire.model import (
 )
 from empire.usecases.access import Access
 
+APPS_SHOWN = 100  # apps on a page of the list
 RELEASES_SHOWN = 20
+DOMAINS_PAGE = Page("hostname", max=200)
 EVENTS_SHOWN = 50
 
 
@@ -64,18 +66,30 @@ class AppPage:
 class Dashboard(Access):
     """The dashboard's reads."""
 
-    def app_rows(self, *, by: User) -> list[AppRow]:
-        """The apps `by` may view, each with its current release and domains, by name."""
+    def app_rows(self, after: str = "", *, by: User) -> list[AppRow]:
+        """The apps `by` may view named after `after`, at most APPS_SHOWN, by name, each with
+        its current release and domains (a page of the list: at 1,000 apps the whole list was
+        286 KB and 400 ms)."""
+        page = Page("name", start=after or None, exclusive=bool(after), max=APPS_SHOWN)
         with self.store.read() as tx:
-            visible: set[str] | None = None
-            if not by.admin:
-                visible = {app.id for app in tx.visible_apps(by.id, Page("name", max=10_000))}
-            states = {app.id: (release, domains) for app, release, domains in tx.current_states()}
-            apps = tx.apps(Page("name", max=10_000))
+            if by.admin:
+                apps = tx.apps(page)
+                # The first APPS_SHOWN apps with a release after `after` include every one of
+                # this page's apps that has one.
+                states = {
+                    app.id: (release, domains)
+                    for app, release, domains in tx.current_states(after, APPS_SHOWN)
+                }
+            else:
+                apps = tx.visible_apps(by.id, page)
+                states = {}
+                for app in apps:
+                    release = tx.latest_release(app.id)
+                    if release is not None:
+                        names = tuple(d.hostname for d in tx.domains(app.id, DOMAINS_PAGE))
+                        states[app.id] = (release, names)
         rows = []
         for app in apps:
-            if visible is not None and app.id not in visible:
-                continue
             release, domains = states.get(app.id, (None, ()))
             rows.append(
                 AppRow(
@@ -104,7 +118,7 @@ class Dashboard(Access):
             releases, _ = tx.app_releases(
                 app.id, Page("version", max=RELEASES_SHOWN, descending=True)
             )
-            domains = tx.domains(app.id, Page("hostname", max=200))
+            domains = tx.domains(app.id, DOMAINS_PAGE)
             grants = tx.grants(app.id)
             events = tx.events(app.id, Page("created_at", max=EVENTS_SHOWN, descending=True))
         formation = view.formation or {}

@@ -32,6 +32,7 @@ from empire.core import Empire, hash_token
 from empire.errors import EmpireError, Invalid
 from empire.model import ScaleUpdate
 from empire.scheduler import LogQuery
+from empire.usecases.dashboard import APPS_SHOWN
 from empire.web import session
 from empire.web.session import Session
 
@@ -158,8 +159,10 @@ async def apps_page(request: Request) -> Response:
     if current is None:
         return to_login(request)
     empire: Empire = request.app.state.empire
-    rows = await call(lambda: empire.app_rows(by=current.user))
-    return render("apps.html", request, user=current.user, csrf=current.csrf, rows=rows)
+    after = request.query_params.get("after", "")[:100]
+    rows = await call(lambda: empire.app_rows(after, by=current.user))
+    more = rows[-1].app.name if len(rows) == APPS_SHOWN else None
+    return render("apps.html", request, user=current.user, csrf=current.csrf, rows=rows, more=more)
 
 
 @router.get("/ui/apps/{app}")

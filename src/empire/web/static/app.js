@@ -9,6 +9,28 @@
   const csrf = root.dataset.csrf;
   const base = "/ui/apps/" + encodeURIComponent(app);
 
+  // What a form held survives a session that expired meanwhile: kept in this tab's
+  // sessionStorage when sent, put back once after signing in again, then forgotten.
+  const KEPT = "empire-form:" + app;
+  document.querySelectorAll("#app form, #deploy-form").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      const values = {};
+      form.querySelectorAll("input:not([type=hidden]):not([type=password])").forEach(function (input) {
+        if (input.id && input.value) values[input.id] = input.value;
+      });
+      sessionStorage.setItem(KEPT, JSON.stringify(values));
+    });
+  });
+  const kept = sessionStorage.getItem(KEPT);
+  sessionStorage.removeItem(KEPT);
+  if (kept && document.referrer.indexOf("/login") >= 0) {
+    const values = JSON.parse(kept);
+    Object.keys(values).forEach(function (id) {
+      const input = document.getElementById(id);
+      if (input && input.type !== "number") input.value = values[id];
+    });
+  }
+
   // Confirmation before a rollback or an unset.
   const dialog = document.getElementById("confirm");
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
