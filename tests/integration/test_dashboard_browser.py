@@ -42,6 +42,7 @@ WEB = (
     b'/www/index.html; exec httpd -f -p $PORT -h /www"\n'
 )
 TIMEOUT = 60_000  # ms: a deploy on a loaded machine
+AXE = REPO_ROOT / ".cache" / "axe-core" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @dataclass
@@ -116,6 +117,20 @@ def sign_in_with_the_keyboard(page: Page, site: Site, name: str, *, go: bool = T
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
+def accessibility_problems(page: Page) -> list[str]:
+    """axe-core's serious and critical WCAG 2 A/AA violations on the page (axe runs in the
+    page: the contexts bypass the CSP for this script only, which the pages never load)."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run scripts/bootstrap (it installs axe-core)")
+    page.add_script_tag(path=str(AXE))
+    found: list[str] = page.evaluate(
+        """async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']})).violations
+            .filter(v => v.impact === 'serious' || v.impact === 'critical')
+            .map(v => `${v.id}: ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)"""
+    )
+    return found
+
+
 def unlabelled_controls(page: Page) -> list[str]:
     """Inputs, selects and buttons a screen reader could not name."""
     found: list[str] = page.evaluate(
@@ -134,13 +149,16 @@ def test_a_deployer_deploys_scales_configures_rolls_back_and_reads_logs(
     v2 = busybox_image(workdir="/app", procfile=WEB, run="mkdir -p /www /v2")
     app = "shop"
     assert site.api.post("/apps", json={"name": app}).status_code == 201
-    context = chromium.new_context()
+    context = chromium.new_context(bypass_csp=True)  # for axe-core's script only
     page = context.new_page()
     page.set_default_timeout(TIMEOUT)
     try:
+        page.goto(f"{site.server.url}/login")
+        assert accessibility_problems(page) == []
         sign_in_with_the_keyboard(page, site, "alice")
         expect(page.get_by_role("heading", name="Apps")).to_be_visible()
         shot(page, "1-apps")
+        assert accessibility_problems(page) == []
         page.get_by_role("link", name=app).click()
         expect(page.get_by_role("heading", name="Processes")).to_be_visible()
 
@@ -183,6 +201,7 @@ def test_a_deployer_deploys_scales_configures_rolls_back_and_reads_logs(
         expect(logs).to_contain_text("hello-from-v4")
         shot(page, "4-app")
         assert unlabelled_controls(page) == []
+        assert accessibility_problems(page) == []
 
         # A forged request (the cookie, no CSRF token) changes nothing.
         before = site.api.get(f"/apps/{app}/formation").json()
