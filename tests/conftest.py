@@ -32,8 +32,13 @@ TIERS: dict[str, tuple[str, ...]] = {
     "clients": ("heroku_cli",),
 }
 # Fixtures that start a service, wherever they are used.
-FIXTURES = {"postgres": "postgres", "postgres_url": "postgres", "docker_client": "docker"}
-SERVICES = ("docker", "swarm", "postgres", "caddy", "registry", "heroku_cli", "moto")
+FIXTURES = {
+    "postgres": "postgres",
+    "postgres_url": "postgres",
+    "docker_client": "docker",
+    "chromium": "chromium",
+}
+SERVICES = ("docker", "swarm", "postgres", "caddy", "registry", "heroku_cli", "moto", "chromium")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from empire.model import Page
 from support.services import free_port
@@ -101,6 +102,11 @@ def served_document() -> dict[str, Any]:
     return document
 
 
+def dashboard(method: str, template: str) -> bool:
+    """The dashboard's routes: signed in by cookie, not token (test_dashboard.py)."""
+    return template in ("/login", "/logout", "/ui") or template.startswith("/ui/")
+
+
 def routes(stack: Stack) -> Iterator[tuple[str, str]]:
     """Every (method, path template) the application serves."""
     for method, path, _ in handlers(stack):
@@ -116,6 +122,8 @@ def _walk(table: Sequence[BaseRoute], prefix: str) -> Iterator[tuple[str, str, R
     for route in table:
         if isinstance(route, WebSocketRoute):
             continue  # WebSocket authentication is tested in test_attach.py
+        if isinstance(route, Mount) and isinstance(route.app, StaticFiles):
+            continue  # the dashboard's and the docs' files (test_dashboard.py)
         if isinstance(route, Route):
             for method in sorted(route.methods or ()):
                 if method != "HEAD":

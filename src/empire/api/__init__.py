@@ -11,9 +11,12 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import swagger_ui_bundle
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from empire.api import (
@@ -37,6 +40,8 @@ from empire.api.gate import Gate
 from empire.api.limits import StreamSlots, TooManyRequests, too_many_handler
 from empire.core import Empire
 from empire.errors import EmpireError
+from empire.web import STATIC
+from empire.web import pages as web_pages
 
 if TYPE_CHECKING:  # prometheus_client loads only when metrics are on
     from empire.metrics.registry import Metrics
@@ -69,6 +74,7 @@ def create_app(
         version="0.1.0",
         description="A self-hosted platform-as-a-service speaking the Heroku Platform API.",
         redoc_url=None,
+        docs_url=None,  # served below from the package: no CDN, so it works offline
     )
     app.state.empire = empire
     app.state.log_sessions = logs.Sessions()
@@ -97,6 +103,28 @@ def create_app(
     for module in routers:
         app.include_router(module.router)
     app.include_router(logs.open_router)
+    app.include_router(web_pages.router)
+    app.mount("/static/ui", StaticFiles(directory=STATIC), name="dashboard-static")
+    app.mount(
+        "/static/docs",
+        StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+        name="docs-static",
+    )
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Empire API",
+            swagger_js_url="/static/docs/swagger-ui-bundle.js",
+            swagger_css_url="/static/docs/swagger-ui.css",
+            swagger_favicon_url="/static/docs/favicon-32x32.png",
+            oauth2_redirect_url="/docs/oauth2-redirect",
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    def docs_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
 
     @app.get("/health")
     def health() -> dict[str, object]:

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response, StreamingResponse
 
 from empire.api import bodies, errors
-from empire.api.context import Ctx, obj, string
+from empire.api.context import Context, Ctx, obj, string
 from empire.api.streams import Channel, Ended, drain, start
 from empire.errors import EmpireError, Invalid
 from empire.progress import Event, Failed, PhaseOutput, Pulled, ReleaseCreated, Status
@@ -43,14 +43,14 @@ class _Refused:
 
 @router.post("/deploys", openapi_extra=bodies.DEPLOY)  # emp deploy IMAGE
 async def deploy(c: Ctx, request: Request, body: Any = Body(default=None)) -> Response:
-    return await _deploy(c, request, body, None)
+    return await deploy_stream(c, request, body, None)
 
 
 @router.post("/apps/{app}/deploys", openapi_extra=bodies.DEPLOY_TO_APP)  # emp deploy -a APP IMAGE
 async def deploy_to_app(
     app: str, c: Ctx, request: Request, body: Any = Body(default=None)
 ) -> Response:
-    return await _deploy(c, request, body, app)
+    return await deploy_stream(c, request, body, app)
 
 
 def _parse(body: Any) -> tuple[str, bool]:
@@ -64,7 +64,9 @@ def _parse(body: Any) -> tuple[str, bool]:
     return image, bool(stream)
 
 
-async def _deploy(c: Ctx, request: Request, body: Any, app: str | None) -> Response:
+async def deploy_stream(c: Context, request: Request, body: Any, app: str | None) -> Response:
+    """Run a deploy in a thread of its own and answer with its progress stream (or a plain
+    error when it fails before anything was sent). The dashboard's deploy form uses it too."""
     image, stream = _parse(body)
     slot = c.stream_slot()
     channel: Channel[Event | _Refused] = Channel(asyncio.get_running_loop(), BUFFER)

@@ -43,8 +43,13 @@ OPEN_PATHS = {
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
     ("POST", "/oauth/authorizations"),
+    # The dashboard (empire.web) signs its users in with a cookie of its own.
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("POST", "/logout"),
+    ("GET", "/ui"),
 }
-OPEN_PREFIXES = ("/log-streams/",)
+OPEN_PREFIXES = ("/log-streams/", "/ui/", "/static/")
 RATE_LIMITED = (
     "Your account reached the API rate limit; please wait a few minutes before making new requests"
 )
@@ -95,6 +100,21 @@ class Gate:
             headers = [*extra, (b"connection", b"close")] if close else extra
             await _send_json(send, status, errors.body(ident, message), headers)
 
+        if _browser_page(scope["method"], scope["path"], headers):
+            location = "/ui/apps" if scope["path"] == "/" else "/ui" + scope["path"]
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 303,
+                    "headers": [
+                        *extra,
+                        (b"location", location.encode()),
+                        (b"content-length", b"0"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
         admission = await self._admit(scope["method"], scope["path"], headers)
         refusal: tuple[int, str, str] | None = None
         if admission is not None:
@@ -290,6 +310,16 @@ class RateLimiter:
                 return -1
             self._buckets[key] = (level - 1, now)
             return int(level - 1)
+
+
+def _browser_page(method: str, path: str, headers: Headers) -> bool:
+    """A browser (no token, asking for HTML) opening an API path the dashboard shows."""
+    return (
+        method == "GET"
+        and "authorization" not in headers
+        and "text/html" in headers.get("accept", "")
+        and (path in ("/", "/apps") or (path.startswith("/apps/") and path.count("/") == 2))
+    )
 
 
 def _heroku_version(accept: str) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from datetime import timedelta
 
 from empire import formation as rules
 from empire.errors import (
@@ -78,10 +79,15 @@ class Users(Base):
                 raise NotFound(f"no user named {name}", resource="user")
             return self._issue_token(tx, user, description)
 
-    def _issue_token(self, tx: Transaction, user: User, description: str) -> str:
+    def _issue_token(
+        self, tx: Transaction, user: User, description: str, ttl: timedelta | None = None
+    ) -> str:
+        """A new token for `user`, expiring after `ttl` or the server's token TTL, whichever
+        comes first (neither: never)."""
         secret = secrets.token_urlsafe(32)
         now = self.clock()
-        expires = now + self.token_ttl if self.token_ttl else None
+        ttls = [t for t in (ttl, self.token_ttl) if t]
+        expires = now + min(ttls) if ttls else None
         tx.insert_token(Token(new_id(), user, description, now, expires), self._digest(secret))
         return secret
 
@@ -99,8 +105,11 @@ class Users(Base):
                 raise NotFound(f"no user named {name}", resource="user")
             tx.set_password(user.id, hashed)
 
-    def login(self, name: str, password: str, description: str = "") -> tuple[Token, str]:
-        """Check a user's password and issue a new token; return it and its secret."""
+    def login(
+        self, name: str, password: str, description: str = "", ttl: timedelta | None = None
+    ) -> tuple[Token, str]:
+        """Check a user's password and issue a new token (expiring after `ttl` at the latest:
+        the dashboard's sessions); return it and its secret."""
         with self.store.read() as tx:
             found = tx.password_hash(name)
         # Checked even for an unknown user (against a dummy hash): the same cost either way.
@@ -110,7 +119,7 @@ class Users(Base):
             raise Unauthorized("Invalid credentials provided: check your user name and password")
         user = found[0]
         with self.store.write() as tx:
-            secret = self._issue_token(tx, user, description or "emp login")
+            secret = self._issue_token(tx, user, description or "emp login", ttl)
             token = tx.token(self._digest(secret))
         assert token is not None
         return token, secret
@@ -135,5 +144,15 @@ class Users(Base):
         with self.store.write() as tx:
             if not tx.revoke_token(user.id, token_id, self.clock()):
                 raise NotFound(f"{user.name} has no token {token_id}", resource="token")
+        self._tokens.clear()
+        self._unknown_tokens.clear()
+
+    def sign_out(self, secret: str) -> None:
+        """Revoke the token whose secret this is (the dashboard's sign-out); nothing if it is
+        unknown or already revoked."""
+        with self.store.write() as tx:
+            token = tx.token(self._digest(secret))
+            if token is not None:
+                tx.revoke_token(token.user.id, token.id, self.clock())
         self._tokens.clear()
         self._unknown_tokens.clear()

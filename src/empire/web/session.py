@@ -1,0 +1,87 @@
+"""The dashboard's sessions: an API token in a cookie, and the CSRF token derived from it.
+
+Signing in (`/login`) checks the password through the same facade call and rate limits as
+`emp login`, and issues a token that expires after `SESSION_TTL`; the cookie holds its
+secret (HttpOnly, SameSite=Lax, Secure when the request came over TLS). Signing out revokes
+it. Every state-changing request must carry the CSRF token, an HMAC of the session's secret:
+a page of another site cannot read it, and a stolen cookie without it changes nothing. It
+needs no server-side state, so it survives a restart of Empire as the session does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import timedelta
+
+from anyio import to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+
+from empire.core import Empire
+from empire.errors import EmpireError
+from empire.model import User
+
+COOKIE = "empire_session"
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "x-csrf-token"
+SESSION_TTL = timedelta(hours=12)
+DESCRIPTION = "dashboard session"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A signed-in browser: who, with which token secret, and the CSRF token it must send."""
+
+    user: User
+    secret: str
+
+    @property
+    def csrf(self) -> str:
+        return csrf_for(self.secret)
+
+
+def csrf_for(secret: str) -> str:
+    return hmac.new(secret.encode(), b"empire-dashboard-csrf", hashlib.sha256).hexdigest()
+
+
+async def current(request: Request) -> Session | None:
+    """The request's session, or None (no cookie, or a token expired, revoked or unknown)."""
+    secret = request.cookies.get(COOKIE)
+    if not secret or len(secret) > 200:
+        return None
+    empire: Empire = request.app.state.empire
+    user = empire.cached_user(secret)
+    if user is None:
+        try:
+            user = await to_thread.run_sync(empire.authenticate, secret)
+        except EmpireError:
+            return None
+    return Session(user, secret)
+
+
+def csrf_ok(session: Session, sent: str | None) -> bool:
+    return bool(sent) and hmac.compare_digest(session.csrf, sent or "")
+
+
+def secure(request: Request) -> bool:
+    """Whether the browser reached us over TLS (directly or through a proxy that says so)."""
+    proto = request.headers.get("x-forwarded-proto", request.url.scheme)
+    return proto.split(",")[0].strip() == "https"
+
+
+def set_cookie(response: Response, request: Request, secret: str) -> None:
+    response.set_cookie(
+        COOKIE,
+        secret,
+        max_age=int(SESSION_TTL.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=secure(request),
+    )
+
+
+def clear_cookie(response: Response, request: Request) -> None:
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax", secure=secure(request))
