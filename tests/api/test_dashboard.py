@@ -207,9 +207,7 @@ def test_names_values_and_messages_are_text_never_markup(site: Stack) -> None:
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page  # the commit message
     assert client.get("/ui/apps/acme-inc", headers={}).headers["content-security-policy"]
     login = browser(site).get("/login", params={"next": '/ui/apps/"><script>'})
-    assert "<script>" not in login.text.split("</head>", 1)[1].replace(
-        '<script src="/static/ui/app.js" defer></script>', ""
-    )
+    assert "<script>" not in login.text.split("</head>", 1)[1]
 
 
 def test_the_dashboard_and_the_api_docs_need_nothing_from_the_internet(site: Stack) -> None:
@@ -250,3 +248,17 @@ def test_the_apps_list_comes_in_pages_with_each_apps_release(site: Stack) -> Non
     viewer, _ = sign_in(site, "bob")
     shown = viewer.get("/ui/apps").text
     assert "acme-inc" in shown and "v2" in shown and "zz-000" not in shown
+
+
+def test_the_charts_read_the_apps_metrics_with_the_apps_roles(site: Stack) -> None:
+    client, _ = sign_in(site, "bob")
+    figures = client.get("/ui/apps/acme-inc/metrics")
+    assert figures.status_code == 200 and figures.headers["cache-control"] == "no-store"
+    series = figures.json()["series"]
+    assert set(series) >= {"start", "step_seconds", "processes", "router"}
+    assert len(series["router"]["requests"]) == 60  # the last hour, a point a minute
+    with site.client() as api:
+        api.headers["Accept"] = HEROKU
+        assert api.post("/apps", json={"name": "covert"}).status_code == 201
+    assert client.get("/ui/apps/covert/metrics").status_code == 404
+    assert browser(site).get("/ui/apps/acme-inc/metrics").status_code == 401

@@ -77,6 +77,7 @@ def site(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Site]:
             "EMPIRE_HEALTH_TIMEOUT": "20",
             "EMPIRE_DRAIN_SECONDS": "0",
             "EMPIRE_STOP_TIMEOUT": "3",
+            "EMPIRE_METRICS_INTERVAL": "1",
         },
     )
     server.data_dir.mkdir(parents=True)
@@ -192,6 +193,14 @@ def test_a_deployer_deploys_scales_configures_rolls_back_and_reads_logs(
         page.get_by_role("button", name="Confirm").click()
         expect(page.locator("h1")).to_contain_text("v4")
         expect(page.locator("#h-releases + table tbody tr").first).to_contain_text("Rollback")
+
+        # The charts are drawn from the engine's figures (read every second here).
+        page.reload()
+        expect(page.locator("#chart-memory polyline").first).to_be_attached()
+        expect(page.locator("#chart-memory .summary")).to_contain_text(
+            re.compile(r"web: [0-9.]+ [KMG]B")
+        )
+        expect(page.locator("#chart-cpu polyline").first).to_be_attached()
 
         logs = page.locator("#logs")
         expect(logs).to_contain_text("hello-from-v4")

@@ -28,6 +28,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from empire.api import deploys, errors, streams
 from empire.api.auth import Logins
 from empire.api.context import Context
+from empire.api.metrics import app_metrics_json
 from empire.core import Empire, hash_token
 from empire.errors import EmpireError, Invalid
 from empire.model import ScaleUpdate
@@ -304,6 +305,21 @@ def _context(request: Request, current: Session) -> Context:
 
 
 # -- live -------------------------------------------------------------------------------------
+
+
+@router.get("/ui/apps/{app}/metrics")
+async def metrics(app: str, request: Request) -> Response:
+    """The app's figures and last hour, minute by minute, for the page's charts (the JSON of
+    GET /apps/{app}/metrics)."""
+    current = await session.current(request)
+    if current is None:
+        return errors.response(401, "unauthorized", "your session has ended: sign in again")
+    empire: Empire = request.app.state.empire
+    try:
+        view = await call(lambda: empire.app_metrics(app, by=current.user, minutes=5))
+    except EmpireError as exc:
+        return errors.from_exception(exc)
+    return JSONResponse(app_metrics_json(view), headers={"cache-control": "no-store"})
 
 
 @router.get("/ui/apps/{app}/logs")
