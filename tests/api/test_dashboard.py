@@ -262,3 +262,16 @@ def test_the_charts_read_the_apps_metrics_with_the_apps_roles(site: Stack) -> No
         assert api.post("/apps", json={"name": "covert"}).status_code == 201
     assert client.get("/ui/apps/covert/metrics").status_code == 404
     assert browser(site).get("/ui/apps/acme-inc/metrics").status_code == 401
+
+
+def test_a_session_spends_its_tokens_rate_limit_as_the_api_does(tmp_path: Path) -> None:
+    from support.stack import make_stack
+
+    stack = make_stack(tmp_path, env={"EMPIRE_RATE_LIMIT_PER_HOUR": "6"})
+    stack.empire.set_password("alice", "alice-password")
+    client = browser(stack)
+    assert client.post("/login", data={"username": "alice", "password": "alice-password"})
+    codes = [client.get("/ui/apps").status_code for _ in range(8)]
+    assert codes[0] == 200 and codes[-1] == 429, codes
+    refused = client.get("/ui/apps")
+    assert refused.json()["id"] == "rate_limit" and int(refused.headers["retry-after"]) >= 1

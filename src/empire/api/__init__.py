@@ -36,7 +36,7 @@ from empire.api import (
 )
 from empire.api import errors as api_errors
 from empire.api import metrics as metrics_api
-from empire.api.gate import Gate
+from empire.api.gate import Gate, RateLimiter
 from empire.api.limits import StreamSlots, TooManyRequests, too_many_handler
 from empire.core import Empire
 from empire.errors import EmpireError
@@ -77,6 +77,7 @@ def create_app(
         docs_url=None,  # served below from the package: no CDN, so it works offline
     )
     app.state.empire = empire
+    app.state.rate_limiter = RateLimiter(rate_per_hour)
     app.state.log_sessions = logs.Sessions()
     app.state.streams = StreamSlots(streams_per_token)
     app.state.logins = logins or auth.Logins()
@@ -142,6 +143,7 @@ def create_app(
     app.add_middleware(
         Gate,
         empire=empire,
+        limiter=app.state.rate_limiter,
         max_body_bytes=max_body_bytes,
         rate_per_hour=rate_per_hour,
         body_timeout=body_timeout,

@@ -73,11 +73,13 @@ class Gate:
         rate_per_hour: int,
         body_timeout: float = 30.0,
         discard_bytes: int = 16 << 20,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.app = app
         self.empire = empire
         self.max_body_bytes = max_body_bytes
-        self.limiter = RateLimiter(rate_per_hour)
+        # Shared with the dashboard, whose sessions are tokens too: one budget per token.
+        self.limiter = limiter or RateLimiter(rate_per_hour)
         self.body_timeout = body_timeout
         self.discard_bytes = max(discard_bytes, max_body_bytes)
 

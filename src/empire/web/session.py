@@ -19,7 +19,9 @@ from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-from empire.core import Empire
+from empire.api.gate import RATE_LIMITED, RateLimiter
+from empire.api.limits import TooManyRequests
+from empire.core import Empire, hash_token
 from empire.errors import EmpireError
 from empire.model import User
 
@@ -28,6 +30,7 @@ CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 SESSION_TTL = timedelta(hours=12)
 DESCRIPTION = "dashboard session"
+RETRY_SECONDS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +50,10 @@ def csrf_for(secret: str) -> str:
 
 
 async def current(request: Request) -> Session | None:
-    """The request's session, or None (no cookie, or a token expired, revoked or unknown)."""
+    """The request's session, or None (no cookie, or a token expired, revoked or unknown).
+
+    A session's requests count against its token's rate limit, as the API's do: past it,
+    TooManyRequests (429 with Retry-After)."""
     secret = request.cookies.get(COOKIE)
     if not secret or len(secret) > 200:
         return None
@@ -58,6 +64,9 @@ async def current(request: Request) -> Session | None:
             user = await to_thread.run_sync(empire.authenticate, secret)
         except EmpireError:
             return None
+    limiter: RateLimiter = request.app.state.rate_limiter
+    if limiter.take(hash_token(secret)) < 0:
+        raise TooManyRequests(RATE_LIMITED, RETRY_SECONDS)
     return Session(user, secret)
 
 
