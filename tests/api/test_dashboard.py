@@ -156,6 +156,9 @@ def test_config_rollback_and_sign_out(site: Stack) -> None:
     )
     assert set_var.status_code == 303
     assert site.empire.config("acme-inc", by=site.user)["COLOR"] == "blue"
+    page = client.get("/ui/apps/acme-inc").text
+    assert "added COLOR" in page and "added SECRET" in page and "first release" in page
+    assert "blue" not in page  # names only, never values
     values = client.get("/ui/apps/acme-inc/config", headers={"X-CSRF-Token": csrf})
     assert values.json()["SECRET"] == "s3cr3t"
     assert values.headers["cache-control"] == "no-store"

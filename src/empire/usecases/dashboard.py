@@ -6,6 +6,7 @@ for them, and config values are read only by deployers (a viewer gets the names)
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from empire import manifest
@@ -17,11 +18,13 @@ from empire.model import (
     Outcome,
     Page,
     Process,
+    Release,
     ReleaseSummary,
     Role,
     Task,
     User,
 )
+from empire.store import Transaction
 from empire.usecases.access import Access
 
 APPS_SHOWN = 100  # apps on a page of the list
@@ -57,6 +60,7 @@ class AppPage:
     domains: list[Domain]
     grants: list[Grant]
     events: list[Event]  # newest first
+    changes: dict[int, str]  # what each release shown changed against the one before it
 
     @property
     def can_deploy(self) -> bool:
@@ -120,6 +124,7 @@ class Dashboard(Access):
             )
             domains = tx.domains(app.id, DOMAINS_PAGE)
             grants = tx.grants(app.id)
+            changes = _changes(tx, app, releases)
             events = tx.events(app.id, Page("created_at", max=EVENTS_SHOWN, descending=True))
         formation = view.formation or {}
         processes = [formation[name] for name in manifest.process_types(formation)]
@@ -135,4 +140,53 @@ class Dashboard(Access):
             domains=domains,
             grants=grants,
             events=events,
+            changes=changes,
         )
+
+
+def _changes(tx: Transaction, app: App, shown: list[ReleaseSummary]) -> dict[int, str]:
+    """Each shown release against its predecessor: the image, and the names of the config
+    vars added, removed or changed (never a value), and the processes whose count changed."""
+    if not shown:
+        return {}
+    full: list[Release] = []
+    for summary in shown:
+        release = tx.release(app.id, str(summary.version))
+        if release is not None:
+            full.append(release)
+    oldest = full[-1].version if full else 0
+    before = tx.release(app.id, str(oldest - 1)) if oldest > 1 else None
+    if before is not None:
+        full.append(before)
+    said: dict[int, str] = {}
+    for new, old in itertools.pairwise(full):
+        parts = []
+        if new.slug.image != old.slug.image:
+            parts.append("image")
+        old_vars, new_vars = old.config.vars, new.config.vars
+        for word, names in (
+            ("added", sorted(set(new_vars) - set(old_vars))),
+            ("removed", sorted(set(old_vars) - set(new_vars))),
+            (
+                "changed",
+                sorted(k for k in set(new_vars) & set(old_vars) if new_vars[k] != old_vars[k]),
+            ),
+        ):
+            if names:
+                parts.append(f"{word} {', '.join(names)}")
+        scaled = sorted(
+            name
+            for name in set(new.formation) | set(old.formation)
+            if _quantity(new, name) != _quantity(old, name)
+        )
+        if scaled:
+            parts.append(f"scaled {', '.join(scaled)}")
+        said[new.version] = "; ".join(parts) or "nothing (a redeploy)"
+    if full and full[-1].version == 1:
+        said[1] = "first release"
+    return said
+
+
+def _quantity(release: Release, name: str) -> int:
+    process = release.formation.get(name)
+    return process.quantity if process is not None else 0
