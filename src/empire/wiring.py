@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from empire.api import create_app
 from empire.audit import StoreSink
+from empire.builds import Builder, BuildLimits
 from empire.core import Empire, utcnow
 from empire.errors import Invalid, NotSupported
 from empire.events import EventSink, FanOut, LogSink, StdoutSink
@@ -252,6 +253,7 @@ def build_empire(
     router: Router | None = None,
     clock: Callable[[], datetime] = utcnow,
     host: str | None = None,
+    builder: Builder | None = None,
 ) -> Empire:
     """Build the facade from settings; tests pass their own fakes for any part.
 
@@ -259,10 +261,11 @@ def build_empire(
     also sent to `events`.
     """
     store = store or build_store(settings, host)
-    return Empire(
+    images = images or build_images(settings)
+    empire = Empire(
         store=store,
         scheduler=scheduler or build_scheduler(settings, clock, router),
-        images=images or build_images(settings),
+        images=images,
         events=FanOut(StoreSink(store, settings.webhooks), events or LogSink()),
         clock=clock,
         messages_required=settings.messages_required,
@@ -270,6 +273,30 @@ def build_empire(
         failpoints=build_failpoints(settings),
         secret_key=build_secret_key(settings, host),
         release_timeout=settings.release_timeout,
+    )
+    empire.use_builder(builder or build_builder(settings, images), build_limits(settings))
+    return empire
+
+
+def build_builder(settings: Settings, images: Images) -> Builder:
+    """What builds images from source: the Docker engine's builder, or (with the fake images
+    backend) a fake one that adds what it "built" to those images."""
+    if settings.images == "fake":
+        from empire.builds.fake import FakeBuilder
+
+        return FakeBuilder(images)
+    from empire.builds.docker import DockerBuilder
+
+    return DockerBuilder(docker_client(settings))
+
+
+def build_limits(settings: Settings) -> BuildLimits:
+    """What one build may use (the build settings)."""
+    return BuildLimits(
+        timeout=settings.build_timeout,
+        memory=settings.build_memory,
+        cpu_shares=settings.build_cpu_shares,
+        max_source=settings.build_max_source,
     )
 
 
@@ -281,4 +308,8 @@ def build_api(settings: Settings, empire: Empire) -> FastAPI:
         rate_per_hour=settings.rate_limit_per_hour,
         streams_per_token=settings.streams_per_token,
         body_timeout=settings.body_timeout,
+        max_source_bytes=settings.build_max_source,
+        git_root=settings.data_dir / "git",
+        # A push builds and releases: the build's time, the release's, and some slack.
+        git_timeout=settings.build_timeout + settings.health_timeout + 600,
     )

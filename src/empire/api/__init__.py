@@ -7,6 +7,7 @@ request id, authenticates (before anything else), limits the body size and the r
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,11 +21,13 @@ from empire.api import (
     attach,
     audit,
     auth,
+    builds,
     config_vars,
     deploys,
     domains,
     dynos,
     formation,
+    git,
     logs,
     releases,
     teams,
@@ -46,12 +49,18 @@ def create_app(
     streams_per_token: int = 10,
     body_timeout: float = 30.0,
     logins: auth.Logins | None = None,
+    max_source_bytes: int = 100 << 20,
+    git_root: Path | None = None,
+    git_timeout: float = 2400.0,
 ) -> FastAPI:
     """Build the API around the facade.
 
     `streams_per_token` bounds the log follows, deploys and attached runs one API token has
     open at once (0: no bound); `body_timeout` is how long a request body may take to arrive;
-    `logins` limits password logins (per client address and user name) and runs them.
+    `logins` limits password logins (per client address and user name) and runs them;
+    `max_source_bytes` bounds a build's source (`POST /apps/{app}/builds`, a git push);
+    `git_root` holds the apps' git repositories (None: no `git push`), `git_timeout` is how
+    long one push may take, its build and release included.
     """
     app = FastAPI(
         title="Empire",
@@ -63,6 +72,9 @@ def create_app(
     app.state.log_sessions = logs.Sessions()
     app.state.streams = StreamSlots(streams_per_token)
     app.state.logins = logins or auth.Logins()
+    app.state.git_root = git_root
+    app.state.git_timeout = git_timeout
+    app.state.git_pushes = git.Pushes()
     # Routes are matched in this order, one by one (a dozen matches cost ~0.1 ms): the most
     # requested first. No two routes match the same request (a test checks), so the order
     # changes nothing else.
@@ -80,6 +92,8 @@ def create_app(
         audit,
         access,
         teams,
+        builds,
+        git,
     )
     for module in routers:
         app.include_router(module.router)
@@ -104,6 +118,7 @@ def create_app(
         max_body_bytes=max_body_bytes,
         rate_per_hour=rate_per_hour,
         body_timeout=body_timeout,
+        max_source_bytes=max_source_bytes,
     )
     return app
 

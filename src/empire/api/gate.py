@@ -44,7 +44,9 @@ OPEN_PATHS = {
     ("GET", "/docs/oauth2-redirect"),
     ("POST", "/oauth/authorizations"),
 }
-OPEN_PREFIXES = ("/log-streams/",)
+OPEN_PREFIXES = ("/log-streams/", "/git-hooks/")  # a git hook's URL carries its own secret
+# Bodies that are build sources (a tar, a git push's pack) may be up to `max_source_bytes`.
+SOURCE_BODIES = re.compile(r"^/(apps/[^/]+/builds|[^/]+\.git/git-receive-pack|git-hooks/[^/]+)$")
 RATE_LIMITED = (
     "Your account reached the API rate limit; please wait a few minutes before making new requests"
 )
@@ -68,6 +70,7 @@ class Gate:
         rate_per_hour: int,
         body_timeout: float = 30.0,
         discard_bytes: int = 16 << 20,
+        max_source_bytes: int = 0,
     ) -> None:
         self.app = app
         self.empire = empire
@@ -75,6 +78,7 @@ class Gate:
         self.limiter = RateLimiter(rate_per_hour)
         self.body_timeout = body_timeout
         self.discard_bytes = max(discard_bytes, max_body_bytes)
+        self.max_source_bytes = max_source_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -93,6 +97,8 @@ class Gate:
 
         async def reply(status: int, ident: str, message: str, *, close: bool = False) -> None:
             headers = [*extra, (b"connection", b"close")] if close else extra
+            if status == 401 and ".git/" in scope["path"]:  # git asks for credentials then
+                headers = [*headers, (b"www-authenticate", b'Basic realm="Empire"')]
             await _send_json(send, status, errors.body(ident, message), headers)
 
         admission = await self._admit(scope["method"], scope["path"], headers)
@@ -117,7 +123,7 @@ class Gate:
             )
 
         if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
-            limit = 0 if refusal is not None else self.max_body_bytes
+            limit = 0 if refusal is not None else self._limit(scope["path"])
             try:
                 with anyio.fail_after(self.body_timeout):
                     body = await self._read_body(receive, headers, limit)
@@ -131,7 +137,7 @@ class Gate:
             if body.disconnected:
                 return  # nobody to answer, and a partial body is no request
             if refusal is None and body.data is None:
-                refusal = (413, "payload_too_large", self._too_large())
+                refusal = (413, "payload_too_large", self._too_large(limit))
             if refusal is not None:
                 await reply(*refusal, close=not body.complete)
                 return
@@ -210,15 +216,22 @@ class Gate:
             return Admission(user, remaining, (400, "bad_request", NUL_IN_PATH), key)
         return Admission(user, remaining, key=key)
 
-    def _too_large(self) -> str:
-        return f"request body too large: the limit is {self.max_body_bytes} bytes"
+    def _limit(self, path: str) -> int:
+        """The most bytes a request's body may have: a build source's, or any other's."""
+        if self.max_source_bytes and SOURCE_BODIES.match(path):
+            return max(self.max_source_bytes, self.max_body_bytes)
+        return self.max_body_bytes
+
+    def _too_large(self, limit: int) -> str:
+        return f"request body too large: the limit is {limit} bytes"
 
     async def _read_body(self, receive: Receive, headers: Headers, limit: int) -> Body:
         """Read the body, keeping at most `limit` bytes; past that, or when the declared
         length is over it, read on and discard up to `discard_bytes` (a refused request's
         body is read to the end this way, so its client reads the answer)."""
+        discard = max(self.discard_bytes, limit)
         length = headers.get("content-length")
-        if length and length.isdigit() and int(length) > self.discard_bytes:
+        if length and length.isdigit() and int(length) > discard:
             return Body(None, complete=False)
         chunks: list[bytes] | None = []
         size = 0
@@ -228,7 +241,7 @@ class Gate:
                 return Body(None, complete=False, disconnected=True)
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.discard_bytes:
+            if size > discard:
                 return Body(None, complete=False)
             if chunks is not None:
                 if size > limit:

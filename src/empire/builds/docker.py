@@ -1,0 +1,135 @@
+"""The Docker engine's classic builder behind the `Builder` port.
+
+The context (already checked: `empire.builds.context`) is posted to the engine's `/build` as a
+plain tar, with the step containers' CPU shares and memory limited, no build arguments at all
+(so nothing of Empire's environment or the app's config vars reaches a step) and the label
+`empire.app`. The daemon tags the image only when every step passed; `forcerm` removes the
+step containers of a failed build too. A build past its timeout is stopped by closing its
+connection, which makes the engine cancel it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from empire.builds import BuildFailed, BuildSpec
+from empire.errors import Unavailable
+
+log = logging.getLogger("empire.builds")
+LABEL = "empire.app"
+
+
+class DockerBuilder:
+    """Builds Dockerfile contexts with the engine of `client` (a docker.DockerClient)."""
+
+    def __init__(self, client: Any) -> None:
+        self.api = client.api
+
+    def build(self, spec: BuildSpec, output: Callable[[str], None]) -> str:
+        limits = spec.limits
+        params = {
+            "t": spec.tag,
+            "rm": "1",
+            "forcerm": "1",
+            "pull": "0",
+            "memory": str(limits.memory),
+            "memswap": str(limits.memory),  # no swap beyond the memory limit
+            "cpushares": str(limits.cpu_shares),
+            "labels": json.dumps({LABEL: spec.app, "empire.build": spec.build_id}),
+        }
+        try:
+            response = self.api._post(
+                self.api._url("/build"),
+                data=spec.context,
+                params=params,
+                headers={"Content-Type": "application/x-tar"},
+                stream=True,
+                timeout=limits.timeout + 30,
+            )
+            self.api._raise_for_status(response)
+        except Exception as exc:  # the engine is down, or refused the request
+            raise Unavailable(f"the Docker engine did not take the build: {exc}") from exc
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            with contextlib.suppress(Exception):
+                response.close()  # the engine cancels a build whose client went away
+
+        timer = threading.Timer(limits.timeout, expire)
+        timer.daemon = True
+        timer.start()
+        image = ""
+        error = ""
+        try:
+            for message in self._messages(response):
+                if "error" in message:
+                    error = str(message.get("error") or "the build failed")
+                    break
+                aux = message.get("aux")
+                if isinstance(aux, dict) and isinstance(aux.get("ID"), str):
+                    image = aux["ID"]
+                stream = message.get("stream")
+                if isinstance(stream, str):
+                    yield_lines(stream, output)
+                elif isinstance(message.get("status"), str):  # a base image's pull
+                    output(str(message["status"]))
+        except Exception as exc:
+            if not expired.is_set():
+                raise BuildFailed(f"the build stopped: {exc}") from exc
+        finally:
+            timer.cancel()
+            with contextlib.suppress(Exception):
+                response.close()
+        if expired.is_set():
+            self._untag(spec.tag)
+            raise BuildFailed(f"the build took longer than {limits.timeout:g} s and was stopped")
+        if error:
+            raise BuildFailed(f"the build failed: {error.strip()}")
+        if not image:
+            image = self._inspect_id(spec.tag)
+        if not image:
+            raise BuildFailed("the build ended without an image")
+        return image
+
+    def prune(self, app: str, keep: set[str]) -> None:
+        try:
+            images = self.api.images(filters={"label": f"{LABEL}={app}"})
+        except Exception as exc:
+            log.warning("could not list the build images of %s: %s", app, exc)
+            return
+        for image in images:
+            tags = [tag for tag in image.get("RepoTags") or () if tag.startswith(f"{app}:")]
+            if not tags or set(tags) & keep:
+                continue
+            for tag in tags:
+                try:
+                    self.api.remove_image(tag)
+                except Exception as exc:  # in use by a container, say: kept for now
+                    log.info("kept build image %s: %s", tag, exc)
+
+    def _messages(self, response: Any) -> Iterator[dict[str, Any]]:
+        for chunk in self.api._stream_helper(response, decode=True):
+            if isinstance(chunk, dict):
+                yield chunk
+
+    def _inspect_id(self, tag: str) -> str:
+        try:
+            return str(self.api.inspect_image(tag).get("Id") or "")
+        except Exception:
+            return ""
+
+    def _untag(self, tag: str) -> None:
+        with contextlib.suppress(Exception):
+            self.api.remove_image(tag)
+
+
+def yield_lines(stream: str, output: Callable[[str], None]) -> None:
+    """Pass each line of a build `stream` chunk on (a chunk may hold several, or end bare)."""
+    for line in stream.splitlines():
+        output(line)
