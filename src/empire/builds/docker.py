@@ -2,8 +2,9 @@
 
 The context (already checked: `empire.builds.context`) is posted to the engine's `/build` as a
 plain tar, with the step containers' CPU shares and memory limited, no build arguments at all
-(so nothing of Empire's environment or the app's config vars reaches a step) and the label
-`empire.app`. The daemon tags the image only when every step passed; `forcerm` removes the
+(so nothing of Empire's environment or the app's config vars reaches a step), and no label
+(a LABEL step would cost a container per build). The image is tagged `<app>:<version>`; the
+daemon tags the image only when every step passed; `forcerm` removes the
 step containers of a failed build too. A build past its timeout is stopped by closing its
 connection, which makes the engine cancel it.
 """
@@ -11,8 +12,8 @@ connection, which makes the engine cancel it.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,7 +22,7 @@ from empire.builds import BuildFailed, BuildSpec
 from empire.errors import Unavailable
 
 log = logging.getLogger("empire.builds")
-LABEL = "empire.app"
+VERSION = re.compile(r"[0-9a-f]{7,8}")  # a short commit or a build id's first 8
 
 
 class DockerBuilder:
@@ -40,7 +41,6 @@ class DockerBuilder:
             "memory": str(limits.memory),
             "memswap": str(limits.memory),  # no swap beyond the memory limit
             "cpushares": str(limits.cpu_shares),
-            "labels": json.dumps({LABEL: spec.app, "empire.build": spec.build_id}),
         }
         try:
             response = self.api._post(
@@ -99,12 +99,12 @@ class DockerBuilder:
 
     def prune(self, app: str, keep: set[str]) -> None:
         try:
-            images = self.api.images(filters={"label": f"{LABEL}={app}"})
+            images = self.api.images(name=app)
         except Exception as exc:
             log.warning("could not list the build images of %s: %s", app, exc)
             return
         for image in images:
-            tags = [tag for tag in image.get("RepoTags") or () if tag.startswith(f"{app}:")]
+            tags = [tag for tag in image.get("RepoTags") or () if _built(tag, app)]
             if not tags or set(tags) & keep:
                 continue
             for tag in tags:
@@ -129,7 +129,15 @@ class DockerBuilder:
             self.api.remove_image(tag)
 
 
+def _built(tag: str, app: str) -> bool:
+    """Whether `tag` is one a build of `app` gives (`<app>:<7 or 8 hex digits>`), so that an
+    image the operator named like the app (`redis:7`) is never pruned."""
+    repository, _, version = tag.rpartition(":")
+    return repository == app and VERSION.fullmatch(version) is not None
+
+
 def yield_lines(stream: str, output: Callable[[str], None]) -> None:
     """Pass each line of a build `stream` chunk on (a chunk may hold several, or end bare)."""
     for line in stream.splitlines():
-        output(line)
+        if line.strip():
+            output(line)
