@@ -2,7 +2,8 @@
 DIR`, the Docker engine's classic builder, the router serving what was built.
 
 Every app's source is a Dockerfile `FROM scratch` plus the static busybox, as the other tests
-build their images; the images a build tags (`<app>:<version>`) are removed at the end, with the apps' containers and the network.
+build their images; the images a build tags (`<app>:<version>`) are removed at the end, with
+the apps' containers and the network.
 """
 
 from __future__ import annotations
