@@ -165,3 +165,26 @@ def test_builds_of_one_app_run_one_at_a_time(stack: Stack) -> None:
     assert sum(waited) == 2
     builds = stack.empire.builds("queued", by=stack.user)
     assert [b.status.value for b in builds] == ["succeeded"] * 3
+
+
+def test_a_git_hook_url_without_a_push_in_progress_holds_no_large_body(stack: Stack) -> None:
+    anonymous = TestClient(stack.api)  # no token: the hook's URL is open, its secret the key
+    unknown = anonymous.post("/git-hooks/guessed", content=source(), headers=TAR)
+    assert unknown.status_code == 404
+    assert unknown.json()["message"] == "no push in progress has that hook URL"
+    big = anonymous.post("/git-hooks/guessed", content=b"\1" * (2 << 20), headers=TAR)
+    assert big.status_code == 413
+
+
+def test_git_refuses_fetches_and_asks_for_credentials(stack: Stack) -> None:
+    anonymous = TestClient(stack.api)
+    asked = anonymous.get("/built.git/info/refs?service=git-receive-pack")
+    assert asked.status_code == 401 and asked.headers["www-authenticate"].startswith("Basic")
+    client = stack.client()
+    created(client)
+    fetch = client.get("/built.git/info/refs?service=git-upload-pack")
+    assert fetch.status_code == 403
+    assert "serves pushes only" in fetch.json()["message"]
+    refs = client.get("/built.git/info/refs?service=git-receive-pack")
+    assert refs.status_code == 200
+    assert refs.headers["content-type"] == "application/x-git-receive-pack-advertisement"

@@ -53,9 +53,7 @@ def deploy(s: Session, args: tuple[str, ...], stream: bool) -> None:
         build_directory(s, directory)
         return
     if not args:
-        raise Fail(
-            "You must specify an image to deploy (or run it in a directory with a Dockerfile)"
-        )
+        raise Fail("You must specify an image to deploy")
     image, app = args[0], s.optional_app()
     renderer = Renderer(s.io.stdout, terminal=bool(s.io.stdout_tty))
 

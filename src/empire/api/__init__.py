@@ -119,6 +119,7 @@ def create_app(
         rate_per_hour=rate_per_hour,
         body_timeout=body_timeout,
         max_source_bytes=max_source_bytes,
+        open_hook=lambda secret: app.state.git_pushes.get(secret) is not None,
     )
     return app
 

@@ -23,6 +23,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +72,7 @@ class Gate:
         body_timeout: float = 30.0,
         discard_bytes: int = 16 << 20,
         max_source_bytes: int = 0,
+        open_hook: Callable[[str], bool] | None = None,
     ) -> None:
         self.app = app
         self.empire = empire
@@ -79,6 +81,7 @@ class Gate:
         self.body_timeout = body_timeout
         self.discard_bytes = max(discard_bytes, max_body_bytes)
         self.max_source_bytes = max_source_bytes
+        self.open_hook = open_hook or (lambda _secret: False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -217,8 +220,13 @@ class Gate:
         return Admission(user, remaining, key=key)
 
     def _limit(self, path: str) -> int:
-        """The most bytes a request's body may have: a build source's, or any other's."""
+        """The most bytes a request's body may have: a build source's, or any other's. A git
+        hook's URL is open (its secret is the credential): only the secret of a push in
+        progress gets the larger limit, so nobody unauthenticated makes the server hold more
+        than any other request's body."""
         if self.max_source_bytes and SOURCE_BODIES.match(path):
+            if path.startswith("/git-hooks/") and not self.open_hook(path.rpartition("/")[2]):
+                return self.max_body_bytes
             return max(self.max_source_bytes, self.max_body_bytes)
         return self.max_body_bytes
 
