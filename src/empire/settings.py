@@ -367,6 +367,13 @@ class Settings:
         "and fails",
         "1800",
     )
+    registry: str | None = setting(
+        "EMPIRE_REGISTRY",
+        OPTIONAL_TEXT,
+        "Where built images are pushed (`host[:port][/path]`, credentials from "
+        "`EMPIRE_DOCKER_CONFIG`) and deployed from, by digest, so every node can pull them",
+        shown="none: the engine's own image store",
+    )
     build_max_source: int = setting(
         "EMPIRE_BUILD_MAX_SOURCE",
         integer("use a number of bytes, at least 1", minimum=1),

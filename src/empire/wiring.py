@@ -287,7 +287,11 @@ def build_builder(settings: Settings, images: Images) -> Builder:
         return FakeBuilder(images)
     from empire.builds.docker import DockerBuilder
 
-    return DockerBuilder(docker_client(settings))
+    return DockerBuilder(
+        docker_client(settings),
+        registry=settings.registry,
+        auth_config_path=settings.docker_config,
+    )
 
 
 def build_limits(settings: Settings) -> BuildLimits:

@@ -334,3 +334,60 @@ def test_emp_deploy_dir_builds_and_releases_less_dockerignored_files(
         )[1]["status"]
         == "succeeded"
     )
+
+
+def test_with_a_registry_the_build_is_pushed_and_deployed_by_digest(
+    tmp_path: Path, docker_client: docker.DockerClient, local_registry: Any
+) -> None:
+    network = f"empire-it-{uuid.uuid4().hex[:8]}"
+    server = EmpireServer(
+        tmp_path / "empire",
+        env={
+            "EMPIRE_SCHEDULER": "docker",
+            "EMPIRE_IMAGES": "docker",
+            "EMPIRE_ROUTER": "none",
+            "EMPIRE_DOCKER_NETWORK": network,
+            "EMPIRE_HEALTH_TIMEOUT": "20",
+            "EMPIRE_REGISTRY": local_registry.address,
+            "EMPIRE_ALLOW_LOCAL_REGISTRIES": "true",
+        },
+    )
+    server.data_dir.mkdir(parents=True)
+    token = server.create_user("alice")
+    server.start()
+    api = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"})
+    app = f"r{uuid.uuid4().hex[:8]}"
+    repository_name = f"{local_registry.address}/{app}"
+    try:
+        assert api.post("/apps", json={"name": app}).status_code == 201
+        stack = Stack(server, api, "", {"alice": token}, tmp_path)
+        repo = repository(stack, source(tmp_path / "src"), "Pushed")
+        push = stack.git(repo, "push", stack.remote(app), "main")
+        assert push.returncode == 0, push.stderr
+        assert f"remote: Pushing {repository_name}:" in push.stderr
+        (build,) = stack.builds(app)
+        reference = build["image"]
+        assert reference.startswith(f"{repository_name}@sha256:")
+        digest = reference.rpartition("@")[2]
+        manifest = httpx.head(
+            f"http://{local_registry.address}/v2/{app}/manifests/{digest}",
+            headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        )
+        assert manifest.status_code == 200
+        release = stack.releases(app)[-1]
+        assert release["description"].startswith(f"Deploy {head(stack, repo)[:7]}: Pushed")
+        assert api.get(f"/apps/{app}/releases/1").json()["status"] == "succeeded"
+    finally:
+        api.delete(f"/apps/{app}")
+        api.close()
+        server.stop()
+        for container in docker_client.containers.list(
+            all=True, filters={"label": f"empire.network={network}"}
+        ):
+            container.remove(force=True)
+        for name in (app, repository_name):
+            for image in docker_client.api.images(name=name):
+                with contextlib.suppress(docker.errors.APIError):
+                    docker_client.api.remove_image(image["Id"], force=True)
+        for net in docker_client.networks.list(names=[network]):
+            net.remove()

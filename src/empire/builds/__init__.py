@@ -42,7 +42,7 @@ class Build:
     commit: str = ""  # the git commit built, when it came from a push
     checksum: str = ""  # "SHA256:<hex>" of the source tarball
     source_bytes: int = 0
-    image: str = ""  # the image it made (`<app>:<commit or build id>`)
+    image: str = ""  # the image it made (`<app>:<version>`, or `<registry>/<app>@<digest>`)
     release_id: str | None = None
     release_version: int | None = None
     output: str = ""  # its output, bounded (OUTPUT_BYTES)
@@ -65,7 +65,7 @@ class BuildSpec:
 
     app: str
     build_id: str
-    tag: str  # `<app>:<version>`
+    tag: str  # `<app>:<version>`: a short commit, or the build id's first 8 characters
     context: bytes  # an uncompressed tar with a Dockerfile at its root
     limits: BuildLimits
 
@@ -96,12 +96,14 @@ class Builder(Protocol):
     """Builds images from source contexts."""
 
     def build(self, spec: BuildSpec, output: Callable[[str], None]) -> str:
-        """Build `spec` and tag it; return the image's id. Each line of the build's output goes
-        to `output` as it comes. Raises BuildFailed (nothing tagged, nothing left behind)."""
+        """Build `spec`, tag it `spec.tag`; return the reference to deploy (the tag, or where
+        the image was pushed, by digest). Each line of the build's output goes to `output` as
+        it comes. Raises BuildFailed (nothing tagged, nothing left behind)."""
         ...
 
     def prune(self, app: str, keep: set[str]) -> None:
-        """Remove the app's build images but those tagged in `keep`."""
+        """Remove the app's build images but those of the versions in `keep` (the part of
+        their tag after the colon)."""
         ...
 
 

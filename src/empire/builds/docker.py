@@ -26,10 +26,17 @@ VERSION = re.compile(r"[0-9a-f]{7,8}")  # a short commit or a build id's first 8
 
 
 class DockerBuilder:
-    """Builds Dockerfile contexts with the engine of `client` (a docker.DockerClient)."""
+    """Builds Dockerfile contexts with the engine of `client` (a docker.DockerClient); with a
+    `registry` (`host[:port][/path]`) each image is also pushed to `<registry>/<app>` and
+    deployed from there by digest (what Swarm and ECS nodes pull), with the credentials of
+    `auth_config_path` (a Docker config.json) when given."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(
+        self, client: Any, registry: str | None = None, auth_config_path: str | None = None
+    ) -> None:
         self.api = client.api
+        self.registry = registry.rstrip("/") if registry else None
+        self.auth_config_path = auth_config_path
 
     def build(self, spec: BuildSpec, output: Callable[[str], None]) -> str:
         limits = spec.limits
@@ -95,17 +102,68 @@ class DockerBuilder:
             image = self._inspect_id(spec.tag)
         if not image:
             raise BuildFailed("the build ended without an image")
-        return image
+        if self.registry is None:
+            return spec.tag
+        try:
+            return self._push(spec, image, output)
+        except BuildFailed:
+            self._untag(spec.tag)
+            raise
+
+    def _push(self, spec: BuildSpec, image: str, output: Callable[[str], None]) -> str:
+        """Push the image to `<registry>/<app>:<version>`; return `<registry>/<app>@<digest>`."""
+        repository = f"{self.registry}/{spec.app}"
+        version = spec.tag.rpartition(":")[2]
+        digest = ""
+        try:
+            self.api.tag(image, repository, version)
+            output(f"Pushing {repository}:{version}")
+            stream = self.api.push(
+                repository, tag=version, stream=True, decode=True, auth_config=self._auth()
+            )
+            for message in stream:
+                if not isinstance(message, dict):
+                    continue
+                if "error" in message:
+                    raise BuildFailed(
+                        f"pushing {repository}:{version} failed: {message.get('error')}"
+                    )
+                aux = message.get("aux")
+                if isinstance(aux, dict) and isinstance(aux.get("Digest"), str):
+                    digest = aux["Digest"]
+                elif isinstance(message.get("status"), str) and not message.get("progressDetail"):
+                    ident = message.get("id")
+                    output((f"{ident}: " if ident else "") + str(message["status"]))
+        except BuildFailed:
+            self._untag(f"{repository}:{version}")
+            raise
+        except Exception as exc:
+            self._untag(f"{repository}:{version}")
+            raise BuildFailed(f"pushing {repository}:{version} failed: {exc}") from exc
+        if not digest:
+            self._untag(f"{repository}:{version}")
+            raise BuildFailed(f"pushing {repository}:{version} gave no digest")
+        return f"{repository}@{digest}"
+
+    def _auth(self) -> dict[str, Any] | None:
+        if self.auth_config_path is None or self.registry is None:
+            return None
+        from docker import auth
+
+        config = auth.load_config(self.auth_config_path)
+        found = auth.resolve_authconfig(config, self.registry.split("/", 1)[0])
+        return dict(found) if found else None
 
     def prune(self, app: str, keep: set[str]) -> None:
+        names = [app] if self.registry is None else [app, f"{self.registry}/{app}"]
         try:
-            images = self.api.images(name=app)
+            images = [image for name in names for image in self.api.images(name=name)]
         except Exception as exc:
             log.warning("could not list the build images of %s: %s", app, exc)
             return
         for image in images:
-            tags = [tag for tag in image.get("RepoTags") or () if _built(tag, app)]
-            if not tags or set(tags) & keep:
+            tags = [tag for tag in image.get("RepoTags") or () if _built(tag, names)]
+            if not tags or {tag.rpartition(":")[2] for tag in tags} & keep:
                 continue
             for tag in tags:
                 try:
@@ -129,11 +187,11 @@ class DockerBuilder:
             self.api.remove_image(tag)
 
 
-def _built(tag: str, app: str) -> bool:
-    """Whether `tag` is one a build of `app` gives (`<app>:<7 or 8 hex digits>`), so that an
-    image the operator named like the app (`redis:7`) is never pruned."""
+def _built(tag: str, names: list[str]) -> bool:
+    """Whether `tag` is one a build gives (`<app>:<7 or 8 hex digits>`, or the same in the
+    registry), so that an image the operator named like the app (`redis:7`) is never pruned."""
     repository, _, version = tag.rpartition(":")
-    return repository == app and VERSION.fullmatch(version) is not None
+    return repository in names and VERSION.fullmatch(version) is not None
 
 
 def yield_lines(stream: str, output: Callable[[str], None]) -> None:

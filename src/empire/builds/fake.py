@@ -42,7 +42,7 @@ class FakeBuilder:
         self.built.append(spec)
         if self.images is not None:
             self.images.add(spec.tag, files.get("Procfile"))
-        return image
+        return spec.tag
 
     def prune(self, app: str, keep: set[str]) -> None:
         self.pruned.append((app, keep))

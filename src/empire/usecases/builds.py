@@ -143,8 +143,7 @@ class Builds(Releases):
         message: str | None,
         subject: str,
     ) -> Build:
-        version = build.commit[:7] if build.commit else build.id[:8]
-        tag = f"{build.app_name}:{version}"
+        tag = f"{build.app_name}:{_version(build)}"
         spec = BuildSpec(build.app_name, build.id, tag, tar, self.build_limits)
         emit(Status(f"Building {build.app_name} ({_what(build)}) as {tag}"))
         try:
@@ -154,15 +153,15 @@ class Builds(Releases):
             emit(Failed(reason))
             self._prune(builder, build)
             return self._finish(build, BuildStatus.FAILED, output, reason=reason)
-        emit(Status(f"Built {tag} ({image[:19]})"))
-        build = self._finish(build, BuildStatus.SUCCEEDED, output, image=tag)
+        emit(Status(f"Built {image}"))
+        build = self._finish(build, BuildStatus.SUCCEEDED, output, image=image)
         if build.commit:
             description = f"Deploy {build.commit[:7]}" + (f": {subject}" if subject else "")
         else:
             description = f"Deploy build {build.id[:8]}"
         try:
             release = self.deploy(
-                tag,
+                image,
                 app=build.app_id,
                 by=by,
                 message=message,
@@ -206,7 +205,7 @@ class Builds(Releases):
         """Remove the app's build images but those of its newest succeeded builds."""
         with self.store.read() as tx:
             recent = tx.builds(build.app_id, build.app_name, LIST_LIMIT)
-        keep = [b.image for b in recent if b.status is BuildStatus.SUCCEEDED and b.image]
+        keep = [_version(b) for b in recent if b.status is BuildStatus.SUCCEEDED and b.image]
         builder.prune(build.app_name, set(keep[:KEEP_IMAGES]))
 
     def _build_lock(self, app_id: str, waiting: Callable[[], None]) -> _Turn:
@@ -237,6 +236,11 @@ def _output(line: str) -> BuildEvent:
 
 def _waiting(app: str) -> str:
     return f"Waiting for the build in progress on {app} to finish"
+
+
+def _version(build: Build) -> str:
+    """The version part of a build's tag: its short commit, else its id's first 8."""
+    return build.commit[:7] if build.commit else build.id[:8]
 
 
 def _what(build: Build) -> str:
