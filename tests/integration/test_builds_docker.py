@@ -391,3 +391,39 @@ def test_with_a_registry_the_build_is_pushed_and_deployed_by_digest(
                     docker_client.api.remove_image(image["Id"], force=True)
         for net in docker_client.networks.list(names=[network]):
             net.remove()
+
+
+def test_pushes_of_hostile_or_unbuildable_sources_are_refused_saying_why(
+    stack: Stack, tmp_path: Path
+) -> None:
+    app = stack.create()
+    leaking = source(tmp_path / "leak")
+    (leaking / "passwd").symlink_to("/etc/passwd")
+    repo = repository(stack, leaking)
+    push = stack.git(repo, "push", stack.remote(app), "main")
+    assert push.returncode != 0
+    assert "remote: ERROR: 'passwd' is a symlink to an absolute path ('/etc/passwd')" in (
+        push.stderr
+    ), push.stderr
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "app.py").write_text("print('hi')\n")
+    repo = repository(stack, bare)
+    push = stack.git(repo, "push", stack.remote(app), "main")
+    assert push.returncode != 0
+    assert "remote: ERROR: no Dockerfile at the root of the build source" in push.stderr
+    assert stack.builds(app) == [] and stack.releases(app) == []
+
+
+def test_a_huge_binary_build_log_is_escaped_and_cut(stack: Stack, tmp_path: Path) -> None:
+    app = stack.create(greeting="noisy")
+    noisy = DOCKERFILE + "RUN cat /bin/busybox /bin/busybox\n"  # 4 MB of binary output
+    repo = repository(stack, source(tmp_path / "src", noisy))
+    push = stack.git(repo, "push", stack.remote(app), "main")
+    assert push.returncode == 0, push.stderr[-2000:]
+    assert "[... build output cut: more than 1048576 characters ...]" in push.stderr
+    assert "\x00" not in push.stderr and "\x1b" not in push.stderr
+    assert stack.serves(app) == "v1-noisy"
+    (build,) = stack.builds(app)
+    assert len(build_output := stack.api.get(build["output_stream_url"]).text) < 1_200_000
+    assert "build output cut" in build_output
