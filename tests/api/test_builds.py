@@ -188,3 +188,53 @@ def test_git_refuses_fetches_and_asks_for_credentials(stack: Stack) -> None:
     refs = client.get("/built.git/info/refs?service=git-receive-pack")
     assert refs.status_code == 200
     assert refs.headers["content-type"] == "application/x-git-receive-pack-advertisement"
+
+
+class TalkingBuilder(FakeBuilder):
+    """Says "before", waits for `go`, says "after", then builds."""
+
+    def __init__(self, images: object) -> None:
+        super().__init__(images)
+        self.go = threading.Event()
+        self.said = threading.Event()
+
+    def build(self, spec: BuildSpec, output: object) -> str:
+        output("before")  # type: ignore[operator]
+        self.said.set()
+        self.go.wait(10)
+        output("after")  # type: ignore[operator]
+        return super().build(spec, output)  # type: ignore[arg-type]
+
+
+def test_the_output_stream_follows_a_running_build_to_its_end(stack: Stack) -> None:
+    builder = TalkingBuilder(stack.images)
+    stack.empire.use_builder(builder, stack.empire.build_limits)
+    client = stack.client()
+    app = created(client)
+    started: list[str] = []
+
+    def run() -> None:
+        events: list[object] = []
+        stack.empire.build(app, source(), by=stack.user, progress=events.append)
+
+    building = threading.Thread(target=run)
+    building.start()
+    assert builder.said.wait(10)
+    (pending,) = client.get(f"/apps/{app}/builds").json()
+    assert pending["status"] == "pending"
+    started.append(pending["id"])
+    got: list[str] = []
+    follower = threading.Thread(
+        target=lambda: got.append(client.get(f"/apps/{app}/builds/{started[0]}/output").text)
+    )
+    follower.start()
+    threading.Event().wait(0.3)
+    assert follower.is_alive()  # it read "before" and waits for more: the build goes on
+    builder.go.set()
+    building.join(10)
+    follower.join(10)
+    assert got and got[0].splitlines()[:3] == ["before", "after", "Step 1/2 : FROM scratch"]
+    assert got[0].endswith(f"Successfully tagged {app}:{started[0][:8]}\n")
+    # Once it ended: what was kept.
+    kept = client.get(f"/apps/{app}/builds/{started[0]}/output").text
+    assert kept == got[0]

@@ -21,12 +21,12 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from empire.api import errors, render
 from empire.api.context import Context, Ctx
 from empire.api.deploys import wire
-from empire.api.streams import Channel, Ended, drain, start
+from empire.api.streams import Channel, Ended, drain, follow, start
 from empire.builds import Build, BuildEvent, BuildOutput, BuildStarted
 from empire.errors import EmpireError, Invalid
 from empire.progress import Event
@@ -120,10 +120,17 @@ async def build_info(app: str, build: str, c: Ctx, request: Request) -> dict[str
 
 
 @router.get("/apps/{app}/builds/{build}/output")  # the build's output_stream_url
-async def build_output(app: str, build: str, c: Ctx) -> PlainTextResponse:
-    """The build's output (bounded), as text: all of it once it ended, so far while pending."""
-    found = await c.call(c.empire.build_info, app, build, by=c.user)
-    return PlainTextResponse(found.output + ("\n" if found.output else ""))
+async def build_output(app: str, build: str, c: Ctx) -> StreamingResponse:
+    """The build's output (bounded), as text: all of it once it ended; while it runs, the
+    lines so far, then each as it comes, until the build ends."""
+    lines = await c.call(c.empire.follow_build, app, build, by=c.user)
+    channel = follow(lines, c.stream_slot(), "empire-build-output")
+
+    async def text() -> AsyncIterator[bytes]:
+        async for line in drain(channel):
+            yield line.encode() + b"\n"
+
+    return StreamingResponse(text(), media_type="text/plain; charset=utf-8")
 
 
 def build_json(build: Build, base_url: str) -> dict[str, Any]:

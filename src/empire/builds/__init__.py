@@ -9,7 +9,8 @@ could be another. Contexts are checked (`empire.builds.context`) before any buil
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -116,6 +117,8 @@ class Output:
         self._limit = limit
         self._size = 0
         self._lines: list[str] = []
+        self._changed = threading.Condition()
+        self._done = False
         self.cut = False
 
     def line(self, raw: str) -> None:
@@ -126,8 +129,31 @@ class Output:
             self.cut = True
             text = CUT.format(self._limit)
         self._size += len(text) + 1
-        self._lines.append(text)
+        with self._changed:
+            self._lines.append(text)
+            self._changed.notify_all()
         self._sink(text)
+
+    def finish(self) -> None:
+        """No more lines: followers end once they have read every line."""
+        with self._changed:
+            self._done = True
+            self._changed.notify_all()
+
+    def follow(self, idle: float = 1.0) -> Iterator[str]:
+        """Every line, those to come included, until `finish`; "" when none came for `idle`
+        seconds (a follower's chance to notice its reader left)."""
+        read = 0
+        while True:
+            with self._changed:
+                if read == len(self._lines) and not self._done:
+                    self._changed.wait(idle)
+                lines = self._lines[read:]
+                done = self._done
+            read += len(lines)
+            yield from lines if lines else ([] if done else [""])
+            if done and not lines:
+                return
 
     def text(self) -> str:
         return "\n".join(self._lines)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from empire.builds import (
     Build,
@@ -102,6 +102,7 @@ class Builds(Releases):
             with self._build_lock(app.id, lambda: emit(Status(_waiting(app.name)))):
                 return self._run(builder, build, checked.tar, output, emit, by, message, subject)
         finally:
+            output.finish()
             self._live.pop(build.id, None)
 
     @store_reads
@@ -125,12 +126,26 @@ class Builds(Releases):
             found = tx.build(app.id, app.name, build)
         if found is None:
             raise NotFound(f"no build {build} of {app.name}", resource="build")
-        live = getattr(self, "_live", {}).get(found.id)
+        live = self._live_output(found.id)
         if found.status is BuildStatus.PENDING and live is not None:
             found = dataclasses.replace(found, output=live.text())
         return found
 
+    def follow_build(self, ident: str, build: str, *, by: User) -> Iterator[str]:
+        """The build's output lines: those to come too while it runs on this server (""
+        now and then while none comes), else what was kept. Checks the viewer role at once."""
+        found = self.build_info(ident, build, by=by)
+        live = self._live_output(found.id)
+        if found.status is BuildStatus.PENDING and live is not None:
+            return live.follow()
+        return iter(found.output.splitlines())
+
     # -- internals ---------------------------------------------------------------------------
+
+    def _live_output(self, build_id: str) -> Output | None:
+        """The output of a build running on this server (None: ended, elsewhere, no builds)."""
+        live: dict[str, Output] = getattr(self, "_live", {})
+        return live.get(build_id)
 
     def _run(
         self,
@@ -150,9 +165,11 @@ class Builds(Releases):
             image = builder.build(spec, output.line)
         except EmpireError as exc:
             reason = exc.message
+            output.finish()
             emit(Failed(reason))
             self._prune(builder, build)
             return self._finish(build, BuildStatus.FAILED, output, reason=reason)
+        output.finish()
         emit(Status(f"Built {image}"))
         build = self._finish(build, BuildStatus.SUCCEEDED, output, image=image)
         if build.commit:
