@@ -125,7 +125,7 @@ async def _backend(app: str, c: Ctx, request: Request, path: str, service: str) 
     kind = request.headers.get("content-type", "")
     if request.method == "POST" and kind != f"application/x-{SERVICE}-request":
         raise Invalid(f"a push is sent as application/x-{SERVICE}-request, not {kind!r}")
-    repo = await to_thread.run_sync(repository, root, found.name)
+    repo = await to_thread.run_sync(repository, root, found.name, found.id)
     slot = c.stream_slot()
     pushes: Pushes = request.app.state.git_pushes
     timeout: float = request.app.state.git_timeout

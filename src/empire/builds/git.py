@@ -14,6 +14,7 @@ branch, or deleting one, is refused, saying so.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -101,12 +102,17 @@ say(f"Deployed {{target[:7]}}")
 '''
 
 
-def repository(root: Path, app: str) -> Path:
+def repository(root: Path, app: str, app_id: str) -> Path:
     """The app's bare repository under `root`, made (with Empire's hook) when missing; the
-    hook is rewritten every time, so a repository always has the running server's."""
+    hook is rewritten every time, so a repository always has the running server's. A
+    repository left by a destroyed app of the same name (another `app_id`) is replaced: a new
+    app never inherits an old one's history."""
     if not REPO.match(app):
         raise ValueError(f"not an app name: {app!r}")
     path = root / f"{app}.git"
+    config = path / "config"
+    if (path / "HEAD").is_file() and _config(config, "empire.appid") != app_id:
+        shutil.rmtree(path)
     if not (path / "HEAD").is_file():
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         subprocess.run(
@@ -114,9 +120,14 @@ def repository(root: Path, app: str) -> Path:
             check=True,
             capture_output=True,
         )
-        for key, value in (("http.receivepack", "true"), ("http.uploadpack", "false")):
+        settings = (
+            ("http.receivepack", "true"),
+            ("http.uploadpack", "false"),
+            ("empire.appid", app_id),
+        )
+        for key, value in settings:
             subprocess.run(
-                ["git", "config", "--file", str(path / "config"), key, value],
+                ["git", "config", "--file", str(config), key, value],
                 check=True,
                 capture_output=True,
             )
@@ -126,3 +137,10 @@ def repository(root: Path, app: str) -> Path:
         hook.write_text(text)
         hook.chmod(0o700)
     return path
+
+
+def _config(path: Path, key: str) -> str:
+    done = subprocess.run(
+        ["git", "config", "--file", str(path), "--get", key], capture_output=True, text=True
+    )
+    return done.stdout.strip()
