@@ -175,8 +175,9 @@ def main() -> None:
             container.remove(force=True)
         for app in (pushed, manual):
             for image in client.api.images(name=app):
-                with contextlib.suppress(docker.errors.APIError):
-                    client.api.remove_image(image["Id"], force=True)
+                for tag in image.get("RepoTags") or ():
+                    with contextlib.suppress(docker.errors.APIError):
+                        client.api.remove_image(tag, force=True)
         for net in client.networks.list(names=[network]):
             net.remove()
         shutil.rmtree(work, ignore_errors=True)

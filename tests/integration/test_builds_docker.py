@@ -143,12 +143,20 @@ def stack(
             all=True, filters={"label": f"empire.network={network}"}
         ):
             container.remove(force=True)
-        for app in made:
-            for image in docker_client.api.images(name=app):
-                with contextlib.suppress(docker.errors.APIError):
-                    docker_client.api.remove_image(image["Id"], force=True)
+        remove_images(docker_client, made)
         for net in docker_client.networks.list(names=[network]):
             net.remove()
+
+
+def remove_images(client: docker.DockerClient, names: list[str]) -> None:
+    """Remove every tag of these repositories (by tag: two apps' builds of the same source
+    are one image, which another test's container may still use)."""
+    for name in names:
+        for image in client.api.images(name=name):
+            for tag in image.get("RepoTags") or ():
+                if tag.rpartition(":")[0] == name:
+                    with contextlib.suppress(docker.errors.APIError):
+                        client.api.remove_image(tag, force=True)
 
 
 def source(directory: Path, dockerfile: str = DOCKERFILE, procfile: bytes = WEB) -> Path:
@@ -385,10 +393,7 @@ def test_with_a_registry_the_build_is_pushed_and_deployed_by_digest(
             all=True, filters={"label": f"empire.network={network}"}
         ):
             container.remove(force=True)
-        for name in (app, repository_name):
-            for image in docker_client.api.images(name=name):
-                with contextlib.suppress(docker.errors.APIError):
-                    docker_client.api.remove_image(image["Id"], force=True)
+        remove_images(docker_client, [app, repository_name])
         for net in docker_client.networks.list(names=[network]):
             net.remove()
 
