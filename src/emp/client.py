@@ -155,6 +155,23 @@ class HerokuClient(Transport):
                 if line.strip():
                     yield _message(line)
 
+    def build(self, app: str, source: bytes, message: str | None = None) -> Iterator[JSON]:
+        """Build a source tarball (tar.gz) and release it; yield the build's jsonmessages."""
+        path = f"/apps/{segment(app)}/builds"
+        headers = {"Content-Type": "application/gzip"}
+        with (
+            self.stream("POST", path, message=message, headers=headers, raw=source) as response,
+            self.reaching(),
+        ):
+            for line in response.iter_lines():
+                if line.strip():
+                    yield _message(line)
+
+    def builds(self, app: str) -> list[JSON]:
+        """List an app's builds, newest first."""
+        value = self.get(f"/apps/{segment(app)}/builds")
+        return [obj(item) for item in value] if isinstance(value, list) else []
+
     def logs(self, app: str, body: JSON) -> Iterator[bytes]:
         """Open a log session; yield the raw bytes of the log stream."""
         path = f"/apps/{segment(app)}/log-sessions"

@@ -125,11 +125,13 @@ class Transport:
         body: Any = None,
         message: str | None = None,
         headers: Mapping[str, str] | None = None,
+        raw: bytes | None = None,
     ) -> Iterator[httpx.Response]:
-        """Open a streaming request; raise ApiError on an error status."""
+        """Open a streaming request; raise ApiError on an error status. `raw` is sent as the
+        body as it is (its Content-Type in `headers`); else `body` as JSON."""
         sent = self.headers(message, headers)
-        content = None
-        if method != "GET":
+        content = raw
+        if method != "GET" and raw is None:
             sent["Content-Type"] = "application/json"
             content = json.dumps(body if body is not None else {}).encode()
         with (

@@ -17,6 +17,7 @@ from empire.usecases.access import Access
 from empire.usecases.apps import AppChanges, Apps
 from empire.usecases.audit import Audit
 from empire.usecases.base import STORE_READS, hash_token, phase_failure
+from empire.usecases.builds import Builds
 from empire.usecases.dashboard import Dashboard
 from empire.usecases.domains import Domains
 from empire.usecases.metrics import Observe
@@ -31,7 +32,7 @@ T = TypeVar("T")
 RECONCILE_PAGE = 100  # apps read and submitted per query in a reconcile round
 
 
-class Empire(Users, Apps, Releases, Processes, Domains, Audit, Observe, Dashboard, Access):
+class Empire(Users, Apps, Builds, Releases, Processes, Domains, Audit, Observe, Dashboard, Access):
     """The platform's use cases. Callers pass names; the facade loads inside a transaction."""
 
     async def read(self, use_case: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:

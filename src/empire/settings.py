@@ -381,6 +381,39 @@ class Settings:
         "Time a release phase may run before it is stopped and the release fails",
         "3600",
     )
+    build_timeout: float = setting(
+        "EMPIRE_BUILD_TIMEOUT",
+        SECONDS,
+        "Time a build from source (`git push`, `emp deploy DIR`) may run before it is stopped "
+        "and fails",
+        "1800",
+    )
+    registry: str | None = setting(
+        "EMPIRE_REGISTRY",
+        OPTIONAL_TEXT,
+        "Where built images are pushed (`host[:port][/path]`, credentials from "
+        "`EMPIRE_DOCKER_CONFIG`) and deployed from, by digest, so every node can pull them",
+        shown="none: the engine's own image store",
+    )
+    build_max_source: int = setting(
+        "EMPIRE_BUILD_MAX_SOURCE",
+        integer("use a number of bytes, at least 1", minimum=1),
+        "Largest build source (the tar, uncompressed, or a push's pack) in bytes; larger is "
+        "refused with 413 or 400",
+        str(100 << 20),
+    )
+    build_memory: int = setting(
+        "EMPIRE_BUILD_MEMORY",
+        integer("use a number of bytes, at least 6 MB", minimum=6 << 20),
+        "Memory limit of each build step's container, in bytes",
+        str(1 << 30),
+    )
+    build_cpu_shares: int = setting(
+        "EMPIRE_BUILD_CPU_SHARES",
+        integer("use a number from 2 to 262144", minimum=2, maximum=262144),
+        "CPU shares of each build step's container (1024: one process's fair share)",
+        "512",
+    )
     drain_seconds: float = setting(
         "EMPIRE_DRAIN_SECONDS",
         SECONDS,

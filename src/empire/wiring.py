@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from empire.api import create_app
 from empire.audit import StoreSink
+from empire.builds import Builder, BuildLimits
 from empire.core import Empire, utcnow
 from empire.errors import Invalid, NotSupported
 from empire.events import EventSink, FanOut, LogSink, StdoutSink
@@ -255,6 +256,7 @@ def build_empire(
     clock: Callable[[], datetime] = utcnow,
     host: str | None = None,
     metrics: Metrics | None = None,
+    builder: Builder | None = None,
 ) -> Empire:
     """Build the facade from settings; tests pass their own fakes for any part. With
     `metrics`, the scheduler is measured (`MeteredScheduler`) and the facade serves the
@@ -264,6 +266,7 @@ def build_empire(
     also sent to `events`.
     """
     store = store or build_store(settings, host)
+    images = images or build_images(settings)
     scheduler = scheduler or build_scheduler(settings, clock, router)
     sinks: tuple[EventSink, ...] = (StoreSink(store, settings.webhooks), events or LogSink())
     if metrics is not None:  # measured from outside; the facade reads the per-app figures
@@ -274,7 +277,7 @@ def build_empire(
     empire = Empire(
         store=store,
         scheduler=scheduler,
-        images=images or build_images(settings),
+        images=images,
         events=FanOut(*sinks),
         clock=clock,
         messages_required=settings.messages_required,
@@ -285,7 +288,34 @@ def build_empire(
     )
     if metrics is not None:
         empire.figures = metrics.apps
+    empire.use_builder(builder or build_builder(settings, images), build_limits(settings))
     return empire
+
+
+def build_builder(settings: Settings, images: Images) -> Builder:
+    """What builds images from source: the Docker engine's builder, or (with the fake images
+    backend) a fake one that adds what it "built" to those images."""
+    if settings.images == "fake":
+        from empire.builds.fake import FakeBuilder
+
+        return FakeBuilder(images)
+    from empire.builds.docker import DockerBuilder
+
+    return DockerBuilder(
+        docker_client(settings),
+        registry=settings.registry,
+        auth_config_path=settings.docker_config,
+    )
+
+
+def build_limits(settings: Settings) -> BuildLimits:
+    """What one build may use (the build settings)."""
+    return BuildLimits(
+        timeout=settings.build_timeout,
+        memory=settings.build_memory,
+        cpu_shares=settings.build_cpu_shares,
+        max_source=settings.build_max_source,
+    )
 
 
 def build_api(settings: Settings, empire: Empire, metrics: Metrics | None = None) -> FastAPI:
@@ -300,6 +330,10 @@ def build_api(settings: Settings, empire: Empire, metrics: Metrics | None = None
         metrics=metrics,
         metrics_allow=settings.metrics_allow,
         metrics_token=settings.metrics_token,
+        max_source_bytes=settings.build_max_source,
+        git_root=settings.data_dir / "git",
+        # A push builds and releases: the build's time, the release's, and some slack.
+        git_timeout=settings.build_timeout + settings.health_timeout + 600,
     )
 
 

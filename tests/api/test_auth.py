@@ -21,6 +21,7 @@ OPEN = {
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/log-streams/{secret}"),
+    ("POST", "/git-hooks/{secret}"),  # a git push's hook: its secret is the credential
     ("POST", "/oauth/authorizations"),  # login: Basic user:password, see test_login.py
 }
 

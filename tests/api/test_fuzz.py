@@ -444,8 +444,14 @@ def test_fuzz_with_admin_token(case: Case, empire: Seeded) -> None:
 
 
 # Open routes answer without a token (POST /oauth/authorizations wants Basic credentials
-# itself, a log stream's secret is its credential): for them, only the checks apply.
-OPEN = {"GET /health", "POST /oauth/authorizations", "GET /log-streams/{secret}"}
+# itself, a log stream's or a git hook's secret is its credential): for them, only the checks
+# apply.
+OPEN = {
+    "GET /health",
+    "POST /oauth/authorizations",
+    "GET /log-streams/{secret}",
+    "POST /git-hooks/{secret}",
+}
 
 
 @schema_no_token.parametrize()

@@ -55,6 +55,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/docs/oauth2-redirect"): Rule("open"),
     ("POST", "/oauth/authorizations"): Rule("open"),
     ("GET", "/log-streams/{secret}"): Rule("open"),
+    ("POST", "/git-hooks/{secret}"): Rule("open", accepted=404),
     # any user
     ("GET", "/apps"): Rule("user"),
     ("GET", "/users/{user}/apps"): Rule("user"),
@@ -73,7 +74,11 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/apps/{app}/ssl-endpoints/{cert}"): Rule("user", accepted=404),
     ("PATCH", "/apps/{app}/ssl-endpoints/{cert}"): Rule("user", accepted=404),
     ("DELETE", "/apps/{app}/ssl-endpoints/{cert}"): Rule("user", accepted=404),
+    ("POST", "/{app}.git/git-upload-pack"): Rule("user", accepted=403),
     # viewer
+    ("GET", "/apps/{app}/builds"): Rule("viewer"),
+    ("GET", "/apps/{app}/builds/{build}"): Rule("viewer", accepted=404),
+    ("GET", "/apps/{app}/builds/{build}/output"): Rule("viewer", accepted=404),
     ("GET", "/apps/{app}"): Rule("viewer"),
     ("GET", "/apps/{app}/addons"): Rule("viewer"),
     ("GET", "/apps/{app}/addon-attachments"): Rule("viewer"),
@@ -91,6 +96,9 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/apps/{app}/metrics"): Rule("viewer"),
     ("GET", "/apps/{app}/collaborators"): Rule("viewer"),
     # deployer
+    ("POST", "/apps/{app}/builds"): Rule("deployer", accepted=400),  # an empty source
+    ("GET", "/{app}.git/info/refs"): Rule("deployer", accepted=403),  # no ?service=
+    ("POST", "/{app}.git/git-receive-pack"): Rule("deployer", accepted=400),  # not git's body
     ("GET", "/apps/{app}/config-vars"): Rule("deployer"),
     ("GET", "/apps/{app}/config-vars/{version}"): Rule("deployer"),
     ("GET", "/apps/{app}/releases/{version}/config-vars"): Rule("deployer"),
@@ -211,6 +219,7 @@ def concrete(template: str, case: Case) -> str:
         "token_id": "no-such-token",
         "cert": "x",
         "secret": "x",
+        "build": "x",
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TextIO
 
+from emp.builds import build_directory, source_directory
 from emp.output import escape_cell, escape_controls
 from emp.registry import command, flag
 from emp.session import Fail, Session
@@ -14,13 +15,18 @@ UP, CLEAR = "\x1b[{}A", "\x1b[2K\r"
 
 
 @command(
-    "deploy [<registry>]<image>:[<tag>] [-s]",
-    "deploy a docker image",
+    "deploy [<registry>]<image>:[<tag>] [-s] | deploy [<dir>]",
+    "deploy a docker image, or build a directory and deploy it",
     """
 Deploy is used to deploy a docker image to an app. Without an app
 (-a or EMPAPP) the app is named after the image's repository and
 created if needed. The command exits non-zero when the deploy fails
 or its release is rolled back, and says why.
+
+With a directory (one with a Dockerfile), or with no argument in
+such a directory, the directory (less what its .dockerignore leaves
+out) is uploaded, built by Empire and deployed to the app (-a, else
+the app named after the directory, which must exist).
 
 Options:
 
@@ -41,7 +47,11 @@ Examples:
     options=[flag("-s", "--stream")],
 )
 def deploy(s: Session, args: tuple[str, ...], stream: bool) -> None:
-    """Deploy an image and show its progress."""
+    """Deploy an image, or build a directory and deploy it; show the progress."""
+    directory = source_directory(args)
+    if directory is not None:
+        build_directory(s, directory)
+        return
     if not args:
         raise Fail("You must specify an image to deploy")
     image, app = args[0], s.optional_app()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import swagger_ui_bundle
@@ -25,11 +26,13 @@ from empire.api import (
     attach,
     audit,
     auth,
+    builds,
     config_vars,
     deploys,
     domains,
     dynos,
     formation,
+    git,
     logs,
     releases,
     teams,
@@ -60,14 +63,20 @@ def create_app(
     metrics: Metrics | None = None,
     metrics_allow: Sequence[str] = (),
     metrics_token: str | None = None,
+    max_source_bytes: int = 100 << 20,
+    git_root: Path | None = None,
+    git_timeout: float = 2400.0,
 ) -> FastAPI:
     """Build the API around the facade.
 
     `streams_per_token` bounds the log follows, deploys and attached runs one API token has
     open at once (0: no bound); `body_timeout` is how long a request body may take to arrive;
-    `logins` limits password logins (per client address and user name) and runs them.
-    `metrics` times every request and serves `/metrics` (to admins, to `metrics_token` and
-    to the addresses in `metrics_allow`, CIDRs) and each app's figures.
+    `logins` limits password logins (per client address and user name) and runs them;
+    `max_source_bytes` bounds a build's source (`POST /apps/{app}/builds`, a git push);
+    `git_root` holds the apps' git repositories (None: no `git push`), `git_timeout` is how
+    long one push may take, its build and release included. `metrics` times every request
+    and serves `/metrics` (to admins, to `metrics_token` and to the addresses in
+    `metrics_allow`, CIDRs) and each app's figures.
     """
     app = FastAPI(
         title="Empire",
@@ -82,6 +91,9 @@ def create_app(
     app.state.streams = StreamSlots(streams_per_token)
     app.state.logins = logins or auth.Logins()
     app.state.metrics = metrics
+    app.state.git_root = git_root
+    app.state.git_timeout = git_timeout
+    app.state.git_pushes = git.Pushes()
     # Routes are matched in this order, one by one (a dozen matches cost ~0.1 ms): the most
     # requested first. No two routes match the same request (a test checks), so the order
     # changes nothing else.
@@ -100,6 +112,8 @@ def create_app(
         access,
         teams,
         metrics_api,
+        builds,
+        git,
     )
     for module in routers:
         app.include_router(module.router)
@@ -147,6 +161,8 @@ def create_app(
         max_body_bytes=max_body_bytes,
         rate_per_hour=rate_per_hour,
         body_timeout=body_timeout,
+        max_source_bytes=max_source_bytes,
+        open_hook=lambda secret: app.state.git_pushes.get(secret) is not None,
     )
     if metrics is not None:  # outside the gate: times everything, lets scrapers in
         from empire.api.instrument import Instrument

@@ -23,6 +23,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +50,10 @@ OPEN_PATHS = {
     ("POST", "/logout"),
     ("GET", "/ui"),
 }
-OPEN_PREFIXES = ("/log-streams/", "/ui/", "/static/")
+# The dashboard's pages check their own session; a git hook's URL carries its own secret.
+OPEN_PREFIXES = ("/log-streams/", "/ui/", "/static/", "/git-hooks/")
+# Bodies that are build sources (a tar, a git push's pack) may be up to `max_source_bytes`.
+SOURCE_BODIES = re.compile(r"^/(apps/[^/]+/builds|[^/]+\.git/git-receive-pack|git-hooks/[^/]+)$")
 RATE_LIMITED = (
     "Your account reached the API rate limit; please wait a few minutes before making new requests"
 )
@@ -74,6 +78,8 @@ class Gate:
         body_timeout: float = 30.0,
         discard_bytes: int = 16 << 20,
         limiter: RateLimiter | None = None,
+        max_source_bytes: int = 0,
+        open_hook: Callable[[str], bool] | None = None,
     ) -> None:
         self.app = app
         self.empire = empire
@@ -82,6 +88,8 @@ class Gate:
         self.limiter = limiter or RateLimiter(rate_per_hour)
         self.body_timeout = body_timeout
         self.discard_bytes = max(discard_bytes, max_body_bytes)
+        self.max_source_bytes = max_source_bytes
+        self.open_hook = open_hook or (lambda _secret: False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -100,6 +108,8 @@ class Gate:
 
         async def reply(status: int, ident: str, message: str, *, close: bool = False) -> None:
             headers = [*extra, (b"connection", b"close")] if close else extra
+            if status == 401 and ".git/" in scope["path"]:  # git asks for credentials then
+                headers = [*headers, (b"www-authenticate", b'Basic realm="Empire"')]
             await _send_json(send, status, errors.body(ident, message), headers)
 
         if _browser_page(scope["method"], scope["path"], headers):
@@ -139,7 +149,7 @@ class Gate:
             )
 
         if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
-            limit = 0 if refusal is not None else self.max_body_bytes
+            limit = 0 if refusal is not None else self._limit(scope["path"])
             try:
                 with anyio.fail_after(self.body_timeout):
                     body = await self._read_body(receive, headers, limit)
@@ -153,7 +163,7 @@ class Gate:
             if body.disconnected:
                 return  # nobody to answer, and a partial body is no request
             if refusal is None and body.data is None:
-                refusal = (413, "payload_too_large", self._too_large())
+                refusal = (413, "payload_too_large", self._too_large(limit))
             if refusal is not None:
                 await reply(*refusal, close=not body.complete)
                 return
@@ -232,15 +242,27 @@ class Gate:
             return Admission(user, remaining, (400, "bad_request", NUL_IN_PATH), key)
         return Admission(user, remaining, key=key)
 
-    def _too_large(self) -> str:
-        return f"request body too large: the limit is {self.max_body_bytes} bytes"
+    def _limit(self, path: str) -> int:
+        """The most bytes a request's body may have: a build source's, or any other's. A git
+        hook's URL is open (its secret is the credential): only the secret of a push in
+        progress gets the larger limit, so nobody unauthenticated makes the server hold more
+        than any other request's body."""
+        if self.max_source_bytes and SOURCE_BODIES.match(path):
+            if path.startswith("/git-hooks/") and not self.open_hook(path.rpartition("/")[2]):
+                return self.max_body_bytes
+            return max(self.max_source_bytes, self.max_body_bytes)
+        return self.max_body_bytes
+
+    def _too_large(self, limit: int) -> str:
+        return f"request body too large: the limit is {limit} bytes"
 
     async def _read_body(self, receive: Receive, headers: Headers, limit: int) -> Body:
         """Read the body, keeping at most `limit` bytes; past that, or when the declared
         length is over it, read on and discard up to `discard_bytes` (a refused request's
         body is read to the end this way, so its client reads the answer)."""
+        discard = max(self.discard_bytes, limit)
         length = headers.get("content-length")
-        if length and length.isdigit() and int(length) > self.discard_bytes:
+        if length and length.isdigit() and int(length) > discard:
             return Body(None, complete=False)
         chunks: list[bytes] | None = []
         size = 0
@@ -250,7 +272,7 @@ class Gate:
                 return Body(None, complete=False, disconnected=True)
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.discard_bytes:
+            if size > discard:
                 return Body(None, complete=False)
             if chunks is not None:
                 if size > limit:

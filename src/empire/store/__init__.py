@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ParamSpec, Protocol, TypeVar
 
+from empire.builds import Build
 from empire.events import Delivery, Event
 from empire.model import (
     App,
@@ -223,6 +224,20 @@ class Transaction(Protocol):
     def deliveries(self, state: str | None, limit: int) -> list[Delivery]: ...
     def requeue_deliveries(self, ids: Sequence[str] | None, now: datetime) -> int:
         """Make deliveries (by id, or every failed one when None) pending and due now."""
+        ...
+
+    # builds from source (implemented by store.sql.builds)
+    def insert_build(self, build: Build) -> None: ...
+    def update_build(self, build: Build) -> None:
+        """Write how the build went: status, image, output, reason, release."""
+        ...
+
+    def builds(self, app_id: str, app_name: str, limit: int) -> list[Build]:
+        """The app's newest builds, newest first, at most `limit` of them."""
+        ...
+
+    def build(self, app_id: str, app_name: str, ident: str) -> Build | None:
+        """One of the app's builds, by id or commit (the newest build of that commit)."""
         ...
 
 

@@ -206,3 +206,25 @@ deliveries = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("deliveries_due", "state", "next_attempt_at"),
 )
+
+# A build from source (`empire.builds`): its source, status, output and the release it made.
+builds = Table(
+    "builds",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("app_id", String(36), ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | succeeded | failed
+    Column("user_id", String(36)),
+    Column("user_name", String(64), nullable=False, server_default=""),
+    Column("commit", String(64), nullable=False, server_default=""),
+    Column("checksum", String(80), nullable=False, server_default=""),
+    Column("source_bytes", Integer, nullable=False, server_default="0"),
+    Column("image", String(1024), nullable=False, server_default=""),
+    Column("release_id", String(36)),
+    Column("release_version", Integer),
+    Column("output", OutputText, nullable=False, server_default=""),
+    Column("reason", OutputText, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("builds_app_created", "app_id", "created_at"),
+)

@@ -48,13 +48,15 @@ class Releases(Access):
         message: str | None = None,
         progress: ProgressFn | None = None,
         stream: bool = False,
+        description: str | None = None,
     ) -> Release:
         """Deploy an image: resolve it, read its Procfile, record a release and roll it out.
 
         Each step is reported to `progress` as a typed event (`empire.progress`): the image
         engine's pull messages, Status sentences, ReleaseCreated once the release is committed,
         and Failed when the rollout ends without a healthy release. `stream` adds the
-        scheduler's own rollout lines (Empire's `deploy -s`). Deploying needs the deployer role
+        scheduler's own rollout lines (Empire's `deploy -s`); `description` replaces the
+        release's `Deploy IMAGE` (a build names its commit). Deploying needs the deployer role
         on an existing app; a deploy that creates the app makes `by` its admin.
         """
         self._require_message(message)
@@ -112,7 +114,7 @@ class Releases(Access):
                 slug=slug,
                 config=config,
                 formation=rules.merge(processes, previous.formation if previous else None),
-                description=rules.with_user(f"Deploy {image}", by, message),
+                description=rules.with_user(description or f"Deploy {image}", by, message),
                 by=by,
                 message=message,
             )

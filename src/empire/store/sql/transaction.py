@@ -34,6 +34,7 @@ from empire.store import AppView
 from empire.store import tables as t
 from empire.store.sql import views
 from empire.store.sql.access import AccessQueries
+from empire.store.sql.builds import BuildQueries
 from empire.store.sql.deliveries import DeliveriesMixin
 from empire.store.sql.events import EventQueries
 from empire.store.sql.rows import (
@@ -71,7 +72,7 @@ from empire.store.sql.users import UserQueries
 _LOCK_DOMAINS = text("SELECT pg_advisory_xact_lock(7370656 /* empire domains */)")
 
 
-class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
+class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin, BuildQueries):
     """One database transaction; every method is a query or a statement."""
 
     def __init__(self, conn: Connection, *, postgres: bool, cipher: Cipher | None = None) -> None:
