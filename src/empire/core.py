@@ -18,6 +18,7 @@ from empire.usecases.apps import AppChanges, Apps
 from empire.usecases.audit import Audit
 from empire.usecases.base import STORE_READS, hash_token, phase_failure
 from empire.usecases.domains import Domains
+from empire.usecases.drains import Drains
 from empire.usecases.processes import Processes, process_id
 from empire.usecases.releases import Releases
 from empire.usecases.users import Users
@@ -29,7 +30,7 @@ T = TypeVar("T")
 RECONCILE_PAGE = 100  # apps read and submitted per query in a reconcile round
 
 
-class Empire(Users, Apps, Releases, Processes, Domains, Audit, Access):
+class Empire(Users, Apps, Releases, Processes, Domains, Drains, Audit, Access):
     """The platform's use cases. Callers pass names; the facade loads inside a transaction."""
 
     async def read(self, use_case: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:

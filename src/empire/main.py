@@ -18,6 +18,7 @@ from empire.store import migrate as migrations
 from empire.wiring import (
     build_api,
     build_dispatcher,
+    build_drains,
     build_empire,
     build_event_sink,
     build_router,
@@ -92,6 +93,9 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
     if dispatcher is not None:
         dispatcher.start()  # sends webhook deliveries, first those a previous process left
     empire.scheduler.start()  # cron, supervision: whatever the backend runs in the background
+    # Log drains: process output followed per app; platform lines once an AppLog is wired in.
+    drains = build_drains(settings, empire, applog=None)
+    drains.start()
     try:
         uvicorn.run(
             build_api(settings, empire),
@@ -109,6 +113,7 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
             ),
         )
     finally:
+        drains.close()
         if dispatcher is not None:
             dispatcher.stop()
         reconciler.stop()

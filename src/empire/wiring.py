@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 from fastapi import FastAPI
 
 from empire.api import create_app
+from empire.applog import AppLog
 from empire.audit import StoreSink
 from empire.core import Empire, utcnow
+from empire.drains.rules import DrainPolicy
 from empire.errors import Invalid, NotSupported
 from empire.events import EventSink, FanOut, LogSink, StdoutSink
 from empire.failpoints import Failpoints
@@ -29,6 +31,7 @@ from empire.store.sql import SqlStore, connect
 from empire.webhooks import Dispatcher, derive_secret
 
 if TYPE_CHECKING:
+    from empire.drains.service import DrainService
     from empire.scheduler.ecs import EcsConfig
 
 
@@ -259,7 +262,7 @@ def build_empire(
     also sent to `events`.
     """
     store = store or build_store(settings, host)
-    return Empire(
+    empire = Empire(
         store=store,
         scheduler=scheduler or build_scheduler(settings, clock, router),
         images=images or build_images(settings),
@@ -271,6 +274,40 @@ def build_empire(
         secret_key=build_secret_key(settings, host),
         release_timeout=settings.release_timeout,
     )
+    empire.drain_policy = build_drain_policy(settings, host)
+    return empire
+
+
+def build_drain_policy(settings: Settings, host: str | None = None) -> DrainPolicy:
+    """Which drain URLs may be added: EMPIRE_DRAINS_ALLOW_LOCAL, and never the API itself (by
+    the names and addresses it answers on, and its port on any address of this machine)."""
+    import socket
+
+    port = settings.port
+    names = {host or settings.host, "localhost", socket.gethostname(), socket.getfqdn()}
+    own = {(name.lower().strip("[]"), port) for name in names if name} | {("*", port)}
+    return DrainPolicy(allow_local=settings.drains_allow_local, own=frozenset(own))
+
+
+def build_drains(
+    settings: Settings, empire: Empire, applog: AppLog | None = None, **options: Any
+) -> DrainService:
+    """The drain service over the facade's drains and the scheduler's logs; the facade tells
+    it at once when drains change (`options` are for tests and benchmarks)."""
+    import ssl
+
+    from empire.drains.outlet import Connector
+    from empire.drains.service import DrainService
+
+    tls = ssl.create_default_context(
+        cafile=str(settings.drains_ca_file) if settings.drains_ca_file else None
+    )
+    connector = Connector(
+        tls, allow_local=settings.drains_allow_local, api_ports=frozenset({settings.port})
+    )
+    service = DrainService(empire, empire.scheduler, connector, applog, **options)
+    empire.drains_changed = service.changed
+    return service
 
 
 def build_api(settings: Settings, empire: Empire) -> FastAPI:

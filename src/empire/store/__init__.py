@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ParamSpec, Protocol, TypeVar
 
+from empire.drains.rules import Drain
 from empire.events import Delivery, Event
 from empire.model import (
     App,
@@ -222,6 +223,17 @@ class Transaction(Protocol):
     def deliveries(self, state: str | None, limit: int) -> list[Delivery]: ...
     def requeue_deliveries(self, ids: Sequence[str] | None, now: datetime) -> int:
         """Make deliveries (by id, or every failed one when None) pending and due now."""
+        ...
+
+    # log drains (implemented by store.sql.drains)
+    def drains(self, app_id: str) -> list[Drain]:
+        """The app's drains, oldest first."""
+        ...
+
+    def insert_drain(self, drain: Drain) -> None: ...
+    def delete_drain(self, drain_id: str) -> None: ...
+    def live_drains(self) -> list[tuple[str, Drain]]:
+        """Every live app's drains with the app's name (for the forwarder)."""
         ...
 
 

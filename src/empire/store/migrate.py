@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 if TYPE_CHECKING:
     from empire.secrets import Cipher
 
-HEAD = "0006"  # the newest revision in migrations/versions; a test checks they agree
+HEAD = "0007"  # the newest revision in migrations/versions; a test checks they agree
 _SCRIPTS = str(Path(__file__).parent / "migrations")
 
 
