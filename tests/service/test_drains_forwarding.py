@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from empire.applog import LogLine
-from empire.drains.outlet import Connector
+from empire.drains.outlet import Connector, Outlet
 from empire.drains.rules import Drain
 from empire.drains.service import DrainService
 from empire.scheduler import LogQuery
@@ -89,6 +89,11 @@ def service(
     return made
 
 
+def first(running: DrainService) -> Outlet | None:
+    outlets = running.outlets()
+    return outlets[0] if outlets else None
+
+
 def line(text: str, source: str = "api") -> LogLine:
     return LogLine(APP_ID, "acme", source, text, datetime.now(UTC))
 
@@ -154,7 +159,7 @@ def test_syslog_over_tls_verifies_the_drain(cert: tuple[Path, Path]) -> None:
     applog2 = MemoryAppLog()
     untrusting = service(drains, Output(), applog2, None)
     try:
-        outlet = wait_for(lambda: untrusting.outlets() and untrusting.outlets()[0], 10)
+        outlet = wait_for(lambda: first(untrusting), 10)
         applog2.write(line("not sent"))
         wait_for(lambda: "CERTIFICATE_VERIFY_FAILED" in outlet.last_error, 10)
         assert receiver.received.messages() == ["over TLS"]
@@ -244,7 +249,7 @@ def test_a_drain_at_the_apis_port_on_this_machine_is_never_reached() -> None:
     drains.add("syslog://127.0.0.1:8080")
     running = service(drains, output, applog, None)
     try:
-        outlet = wait_for(lambda: running.outlets() and running.outlets()[0], 10)
+        outlet = wait_for(lambda: first(running), 10)
         applog.write(line("to the API"))
         wait_for(lambda: "Empire's own API" in outlet.last_error, 10)
     finally:

@@ -62,7 +62,7 @@ class Frame:
 
 def parse_frames(data: bytes) -> tuple[list[Frame], bytes]:
     """Split octet-counted frames; return them and what is left (an incomplete frame)."""
-    frames = []
+    frames: list[Frame] = []
     while True:
         space = data.find(b" ")
         if space < 0 or not data[:space].isdigit():
@@ -146,7 +146,9 @@ class LogplexReceiver:
                 frames, rest = parse_frames(body)
                 assert rest == b""
                 with received.lock:
-                    received.batches.append(({k.lower(): v for k, v in self.headers.items()}, frames))
+                    received.batches.append(
+                        ({k.lower(): v for k, v in self.headers.items()}, frames)
+                    )
                     received.frames.extend(frames)
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", "2")
