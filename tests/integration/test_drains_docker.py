@@ -134,8 +134,15 @@ def test_an_apps_output_reaches_rsyslog_and_https_past_a_dead_drain(
                 text = f"flood {round * 1000 + n} " + "z" * 500
                 applog.write(LogLine(app.id, "acme-inc", "api", text, now))
             done = (round + 1) * 1000
-            wait_for(lambda: flood(m for *_, m in rsyslog.lines()) == done, 60, "rsyslogd")
-            wait_for(lambda: flood(f.msg for f in https.received.frames) == done, 60, "https")
+
+            def syslogged(done: int = done) -> bool:
+                return flood(m for *_, m in rsyslog.lines()) == done
+
+            def posted(done: int = done) -> bool:
+                return flood(f.msg for f in list(https.received.frames)) == done
+
+            wait_for(syslogged, 60, "rsyslogd")
+            wait_for(posted, 60, "https")
         seen = len(ticks(rsyslog.lines()))
         wait_for(lambda: len(ticks(rsyslog.lines())) >= seen + 5, 30, "ticks after the flood")
         service.report()
