@@ -254,3 +254,21 @@ def test_a_drain_at_the_apis_port_on_this_machine_is_never_reached() -> None:
         wait_for(lambda: "Empire's own API" in outlet.last_error, 10)
     finally:
         running.close()
+
+
+def test_an_https_drain_that_answers_an_error_drops_the_batch(cert: tuple[Path, Path]) -> None:
+    receiver = LogplexReceiver(cert, status=500)
+    drains, output, applog = Drains(), Output(), MemoryAppLog()
+    drains.add(f"https://localhost:{receiver.port}/")
+    running = service(drains, output, applog, cert[0])
+    try:
+        outlet = wait_for(lambda: first(running), 10)
+        applog.write(line("refused"))
+        wait_for(lambda: "answered 500" in outlet.last_error, 10)
+        running.report()
+        [overflow] = [entry for entry in applog.lines if entry.source == "drain"]
+        assert "1 messages dropped" in overflow.text
+        assert receiver.received.messages().count("refused") == 1  # not sent again
+    finally:
+        running.close()
+        receiver.close()

@@ -127,12 +127,17 @@ class Outlet:
             if len(self._buffer) >= self.capacity:
                 self._buffer.popleft()
                 self._dropped += 1
-                if self._dropped_since is None:
-                    self._dropped_since = datetime.now(UTC)
+                self._dropped_since = self._dropped_since or datetime.now(UTC)
             self._buffer.append(data)
             wake, self._idle = self._idle, False
         if wake:
             self._loop.call_soon_threadsafe(self._wake.set)
+
+    def _drop(self, count: int) -> None:
+        with self._lock:
+            self._dropped += count
+            if self._dropped_since is None:
+                self._dropped_since = datetime.now(UTC)
 
     def take_dropped(self) -> tuple[int, datetime | None]:
         """How many frames were dropped since when, since the last call (which resets it)."""
@@ -168,7 +173,8 @@ class Outlet:
                     await asyncio.wait_for(sender.send(batch, self.drain.token), TIMEOUT)
                 except Exception as exc:  # whatever the drain does: try again later
                     if isinstance(exc, DrainRefused):
-                        batch = []  # the drain answered: it will not take these
+                        self._drop(len(batch))  # the drain answered: it will not take these
+                        batch = []
                     self.failures += 1
                     self.last_error = f"{type(exc).__name__}: {exc}"[:500]
                     if self.failures in (1, 10) or self.failures % 100 == 0:
