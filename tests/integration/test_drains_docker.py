@@ -1,7 +1,7 @@
 """Log drains for real: an app's output on the Docker engine, followed through the scheduler's
-own `logs`, reaches Debian's rsyslogd (RFC 5424, octet-counted, over TCP) and an HTTPS
-receiver (logplex batches, verified against the test's CA), while a third drain accepts
-nothing at all."""
+own `logs`, reaches Debian's rsyslogd (RFC 5424, octet-counted, over TCP and over TLS) and an
+HTTPS receiver (logplex batches), both TLS ones verified against the test's CA, while a fourth
+drain accepts nothing at all."""
 
 from __future__ import annotations
 
@@ -32,32 +32,40 @@ TICKS = ("sh", "-c", 'i=0; while true; do echo "tick $i"; i=$((i+1)); sleep 0.2;
 
 @dataclass
 class Rsyslog:
-    port: int
+    port: int  # plain TCP
+    tls_port: int  # TLS (GnuTLS), with the certificate `cert` (for 127.0.0.1 and localhost)
+    cert: tuple[Path, Path]
     out: Path
 
-    def lines(self) -> list[list[str]]:
-        """What rsyslogd wrote: hostname, app-name, procid and message of each frame."""
+    def lines(self, via: str = "tcp") -> list[list[str]]:
+        """What rsyslogd wrote from one input: hostname, app-name, procid and message."""
         if not self.out.exists():
             return []
-        return [line.split("|", 3) for line in self.out.read_text().splitlines()]
+        fields = [line.split("|", 4) for line in self.out.read_text().splitlines()]
+        return [rest for source, *rest in fields if source == via]
 
 
 @pytest.fixture
 def rsyslog(tmp_path: Path) -> Iterator[Rsyslog]:
-    """rsyslogd on a free port with its own configuration, writing each frame's fields."""
+    """rsyslogd on two free ports (TCP, and TLS with a self-signed certificate) with its own
+    configuration, writing each frame's fields."""
     binary = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
     if not Path(binary).exists():
         pytest.fail("rsyslogd is missing: apt-get install rsyslog (scripts/bootstrap)")
     work = tmp_path / "rsyslog"
     work.mkdir()
-    port, out = free_port(), tmp_path / "received.log"
+    port, tls_port, out = free_port(), free_port(), tmp_path / "received.log"
+    cert, key = self_signed(work)
     conf = work / "rsyslog.conf"
     conf.write_text(
-        f'global(workDirectory="{work}")\n'
+        f'global(workDirectory="{work}" DefaultNetstreamDriverCAFile="{cert}" '
+        f'DefaultNetstreamDriverCertFile="{cert}" DefaultNetstreamDriverKeyFile="{key}")\n'
         'module(load="imtcp")\n'
-        f'input(type="imtcp" port="{port}" address="127.0.0.1")\n'
+        f'input(type="imtcp" port="{port}" address="127.0.0.1" name="tcp")\n'
+        f'input(type="imtcp" port="{tls_port}" address="127.0.0.1" name="tls" '
+        'streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")\n'
         'template(name="fields" type="string" '
-        'string="%hostname%|%app-name%|%procid%|%msg%\\n")\n'
+        'string="%inputname%|%hostname%|%app-name%|%procid%|%msg%\\n")\n'
         f'*.* action(type="omfile" file="{out}" template="fields")\n'
     )
     log = (work / "rsyslogd.log").open("wb")
@@ -67,8 +75,8 @@ def rsyslog(tmp_path: Path) -> Iterator[Rsyslog]:
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_for(lambda: _listening(port), 20, "rsyslogd listening")
-        yield Rsyslog(port, out)
+        wait_for(lambda: _listening(port) and _listening(tls_port), 20, "rsyslogd listening")
+        yield Rsyslog(port, tls_port, (cert, key), out)
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -87,13 +95,14 @@ def test_an_apps_output_reaches_rsyslog_and_https_past_a_dead_drain(
 ) -> None:
     scheduler = docker_scheduler()
     app = new_app("acme-inc")
-    cert = self_signed(tmp_path)
+    cert = rsyslog.cert
     https, hole, applog = LogplexReceiver(cert), BlackHole(), MemoryAppLog()
     now = datetime.now(UTC)
     urls = (
         f"syslog://127.0.0.1:{rsyslog.port}",
         f"https://localhost:{https.port}/drain",
         f"syslog://127.0.0.1:{hole.port}",
+        f"syslog+tls://localhost:{rsyslog.tls_port}",
     )
     drains = [Drain(f"drain-{n}", app.id, url, f"d.{n}", now, now) for n, url in enumerate(urls)]
 
@@ -120,6 +129,12 @@ def test_an_apps_output_reaches_rsyslog_and_https_past_a_dead_drain(
         host, name, procid, _ = next(f for f in rsyslog.lines() if f[3].startswith("tick "))
         assert (host, name, procid) == ("d.0", "acme-inc", "worker.1")
         wait_for(lambda: any(f.msg.startswith("tick ") for f in https.received.frames), 30)
+        wait_for(lambda: len(ticks(rsyslog.lines("tls"))) >= 3, 30, "ticks over TLS")
+        assert next(f for f in rsyslog.lines("tls") if f[3].startswith("tick "))[:3] == [
+            "d.3",
+            "acme-inc",
+            "worker.1",
+        ]
         headers, frames = https.received.batches[0]
         assert headers["content-type"] == "application/logplex-1"
         assert headers["logplex-drain-token"] == "d.1"
@@ -142,6 +157,7 @@ def test_an_apps_output_reaches_rsyslog_and_https_past_a_dead_drain(
                 return flood(f.msg for f in list(https.received.frames)) == done
 
             wait_for(syslogged, 60, "rsyslogd")
+            wait_for(lambda done=done: flood(m for *_, m in rsyslog.lines("tls")) == done, 60)
             wait_for(posted, 60, "https")
         seen = len(ticks(rsyslog.lines()))
         wait_for(lambda: len(ticks(rsyslog.lines())) >= seen + 5, 30, "ticks after the flood")
