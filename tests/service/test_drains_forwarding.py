@@ -304,3 +304,20 @@ def test_the_wired_service_follows_the_facades_drains(tmp_path: Path) -> None:
     finally:
         running.close()
         receiver.close()
+
+
+def test_a_buffer_is_bounded_in_bytes_too() -> None:
+    hole = BlackHole()
+    drains, output, applog = Drains(), Output(), MemoryAppLog()
+    drains.add(f"syslog://127.0.0.1:{hole.port}")
+    drains.add("syslog://:bad")  # stored under older rules: skipped, the others run
+    running = service(drains, output, applog, None)
+    try:
+        outlet = wait_for(lambda: first(running), 10)
+        for _ in range(2000):  # 20 MB of 10 kB lines
+            applog.write(line("z" * 10_000))
+        assert outlet.buffered * 10_000 <= outlet.capacity_bytes
+        assert len(running.outlets()) == 1
+    finally:
+        running.close()
+        hole.close()

@@ -1,12 +1,13 @@
 """One drain's bounded buffer and its connection, run as a task on the drains' event loop.
 
-`offer` (any thread, never blocks) appends a frame to a buffer of `capacity` frames; when it
-is full the oldest frame is dropped and counted, and the service writes Heroku's
-`Error L10 (output buffer overflow)` line into the app's log. The task sends batches: over
-syslog (TCP or TLS) the frames one after the other, over HTTPS one logplex POST per batch.
-A connection that fails, or a write or response that takes longer than `timeout`, is closed
-and opened again after a backoff (1 s doubled up to a minute, with jitter); the batch in
-hand is sent again. So a drain that is down or slow only fills its own buffer.
+`offer` (any thread, never blocks) appends a frame to a buffer of `capacity` frames and
+`capacity_bytes` bytes; when it is full the oldest frames are dropped and counted, and the
+service writes Heroku's `Error L10 (output buffer overflow)` line into the app's log. The
+task sends batches: over syslog (TCP or TLS) the frames one after the other, over HTTPS one
+logplex POST per batch (an error answer drops the batch, counted the same way). A connection
+that fails, or a write or response that takes longer than TIMEOUT, is closed and opened again
+after a backoff (1 s doubled up to a minute, with jitter); the batch in hand is sent again.
+So a drain that is down or slow only fills its own buffer.
 
 Each connection first resolves the host and checks every address it would use (no
 loopback or link-local address unless allowed, never Empire's own API port on this machine).
@@ -34,6 +35,7 @@ from empire.drains.rules import Drain, Target, address_kind, parse
 
 log = logging.getLogger(__name__)
 CAPACITY = 10_000  # frames a drain holds while it cannot keep up (as Heroku's)
+CAPACITY_BYTES = 2 << 20  # and bytes: 10,000 lines of 200 bytes, fewer long ones
 BATCH_FRAMES = 500  # frames in one HTTPS POST or one syslog write
 BATCH_BYTES = 1 << 20
 TIMEOUT = 30.0  # seconds a connect, a write or an HTTPS response may take
@@ -100,12 +102,15 @@ class Outlet:
         loop: asyncio.AbstractEventLoop,
         *,
         capacity: int = CAPACITY,
+        capacity_bytes: int = CAPACITY_BYTES,
     ) -> None:
         self.drain = drain
         self.app = app
         self.target = parse(drain.url)
         self.connector = connector
         self.capacity = capacity
+        self.capacity_bytes = capacity_bytes
+        self._bytes = 0  # in the buffer
         self.sent = 0  # frames handed to the drain (a 2xx for HTTPS)
         self.failures = 0  # connections or sends that failed in a row
         self.last_error = ""
@@ -124,11 +129,14 @@ class Outlet:
         """Queue one line for the drain; never blocks (a full buffer drops its oldest)."""
         data = frames.frame(self.drain.token, self.app, source, text, at)
         with self._lock:
-            if len(self._buffer) >= self.capacity:
-                self._buffer.popleft()
+            while self._buffer and (
+                len(self._buffer) >= self.capacity or self._bytes + len(data) > self.capacity_bytes
+            ):
+                self._bytes -= len(self._buffer.popleft())
                 self._dropped += 1
                 self._dropped_since = self._dropped_since or datetime.now(UTC)
             self._buffer.append(data)
+            self._bytes += len(data)
             wake, self._idle = self._idle, False
         if wake:
             self._loop.call_soon_threadsafe(self._wake.set)
@@ -204,6 +212,7 @@ class Outlet:
                     size = 0
                     while self._buffer and len(batch) < BATCH_FRAMES and size < BATCH_BYTES:
                         data = self._buffer.popleft()
+                        self._bytes -= len(data)
                         batch.append(data)
                         size += len(data)
                     return batch

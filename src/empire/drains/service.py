@@ -31,6 +31,7 @@ from empire.applog import AppLog, LogLine
 from empire.drains.frames import parse_process_line
 from empire.drains.outlet import CAPACITY, Connector, Outlet
 from empire.drains.rules import Drain
+from empire.errors import Invalid
 from empire.scheduler import LogQuery
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class DrainService:
         self._closed = threading.Event()
         self._threads: list[threading.Thread] = []
         self._unlisten: Callable[[], None] | None = None
+        self._skipped: set[str] = set()  # drains whose URL no longer parses (logged once)
 
     # -- life ---------------------------------------------------------------------------------
 
@@ -105,7 +107,10 @@ class DrainService:
         self._changed.set()
         for stop in self._followers.values():
             stop.set()
-        with contextlib.suppress(RuntimeError):
+        if not self._threads:  # never started
+            self.loop.close()
+            return
+        with contextlib.suppress(RuntimeError, TimeoutError):
             asyncio.run_coroutine_threadsafe(self._stop_all(), self.loop).result(timeout=10)
         with contextlib.suppress(RuntimeError):
             self.loop.call_soon_threadsafe(self.loop.stop)
@@ -171,7 +176,13 @@ class DrainService:
         for drain_id, (app, drain) in desired.items():
             outlet = self._outlets.get(drain_id)
             if outlet is None:
-                outlet = Outlet(drain, app, self.connector, self.loop, capacity=self.capacity)
+                try:
+                    outlet = Outlet(drain, app, self.connector, self.loop, capacity=self.capacity)
+                except Invalid as exc:  # stored under older rules: skipped, the rest run
+                    if drain_id not in self._skipped:
+                        log.warning("log drain %s of %s is skipped: %s", drain.token, app, exc)
+                        self._skipped.add(drain_id)
+                    continue
                 self._outlets[drain_id] = outlet
                 outlet.start()
             outlet.app = app  # a rename shows in the next frames
