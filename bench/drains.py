@@ -138,7 +138,7 @@ def main() -> None:
     service.start()
     for app in apps:  # one line each: every outlet connects
         applog.write(LogLine(app, app, "router", TEXT, AT))
-    _wait(lambda: counter.value >= len(apps) * size)
+    _wait(lambda: counter.value >= len(apps) * size, what="the first line of every drain")
     time.sleep(2)
     idle = rss_mb()
     print(f"{args.apps} apps with a syslog drain each (pid {os.getpid()})")
@@ -168,7 +168,7 @@ def main() -> None:
     dead = Drain("id-dead", apps[0], f"syslog://127.0.0.1:{hole.port}", "d.deaddead", AT, AT)
     drains.rows.append((apps[0], dead))
     service.changed()
-    _wait(lambda: len(service.outlets()) == args.apps + 1)
+    _wait(lambda: len(service.outlets()) == args.apps + 1, what="the dead drain")
     rates = rounds()
     service.report()
     stuck = next(o for o in service.outlets() if o.drain.id == "id-dead")
@@ -194,11 +194,11 @@ def main() -> None:
     receiver.terminate()
 
 
-def _wait(condition: Any, timeout: float = 60.0) -> None:
+def _wait(condition: Any, timeout: float = 60.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise SystemExit("timed out")
+            raise SystemExit(f"timed out waiting for {what}")
         time.sleep(0.01)
 
 
