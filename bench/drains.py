@@ -3,6 +3,7 @@ nothing beside them.
 
     .venv/bin/python bench/drains.py                 # 100 apps, 60 s with the dead drain
     .venv/bin/python bench/drains.py --apps 20 --dead-seconds 10
+    .venv/bin/python bench/drains.py --api           # what drains cost `empire server`
 
 In-process: the drain service (one event loop thread for every outlet, one follow thread per
 app waiting on a quiet scheduler), lines written through an AppLog as the platform writes
@@ -10,17 +11,23 @@ them, received by a syslog receiver in another process (it counts bytes: every f
 same length, so bytes / length = frames). Prints the RSS the drains cost at idle, the lines
 per second delivered to all drains, and the same while a drain that accepts nothing (a
 listening socket never read) sits beside them.
+
+With `--api`: `empire server` (fake scheduler, SQLite) with 100 deployed apps, the API's
+throughput (8 clients on a releases list, as bench/api.py) and idle RSS without drains, then
+with a syslog drain on each app (added while it runs, to a receiver in another process).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import multiprocessing
 import os
 import socket
 import ssl
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -32,11 +39,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from empire.applog import LogLine  # noqa: E402
+from empire.core import Empire  # noqa: E402
 from empire.drains.frames import frame  # noqa: E402
 from empire.drains.outlet import Connector  # noqa: E402
 from empire.drains.rules import Drain  # noqa: E402
 from empire.drains.service import DrainService  # noqa: E402
 from empire.scheduler import LogQuery  # noqa: E402
+from empire.settings import Settings  # noqa: E402
 from support.drains import BlackHole, MemoryAppLog  # noqa: E402
 
 TEXT = "at=info method=GET path=/ status=200 bytes=1234 " + "x" * 60
@@ -116,6 +125,7 @@ def main() -> None:
     parser.add_argument("--apps", type=int, default=100)
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--dead-seconds", type=float, default=60.0)
+    parser.add_argument("--api", action="store_true", help="what drains cost empire server")
     args = parser.parse_args()
 
     port = _free_port()
@@ -124,6 +134,10 @@ def main() -> None:
     receiver = multiprocessing.Process(target=receive, args=(port, counter, ready), daemon=True)
     receiver.start()
     ready.wait(10)
+    if args.api:
+        api_cost(args, port, counter)
+        receiver.terminate()
+        return
 
     apps = [f"app-{n:04d}" for n in range(args.apps)]
     size = len(frame("d.00000000", apps[0], "router", TEXT, AT))
@@ -136,6 +150,7 @@ def main() -> None:
     threads_before = threading.active_count()
     service = DrainService(drains, Quiet(), connector, applog, refresh_every=1.0)
     service.start()
+    _wait(lambda: len(service.outlets()) == len(apps), what="the drains")
     for app in apps:  # one line each: every outlet connects
         applog.write(LogLine(app, app, "router", TEXT, AT))
     _wait(lambda: counter.value >= len(apps) * size, what="the first line of every drain")
@@ -192,6 +207,62 @@ def main() -> None:
     service.close()
     hole.close()
     receiver.terminate()
+
+
+def api_cost(args: argparse.Namespace, port: int, counter: Any) -> None:
+    """The API's throughput and idle RSS without drains, then with one on each app."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import api as api_bench  # bench/api.py: its server, throughput and RSS helpers
+    from empire.events import NullSink
+    from empire.images.fake import FakeImages
+    from empire.scheduler.fake import FakeScheduler
+    from empire.secrets import Cipher
+    from empire.store import migrate
+    from empire.store.sql import SqlStore, connect
+    from empire.wiring import build_drain_policy
+
+    os.environ["EMPIRE_DRAINS_ALLOW_LOCAL"] = "true"
+    with tempfile.TemporaryDirectory() as data_dir:
+        url = f"sqlite:///{data_dir}/empire.db"
+        store = SqlStore(connect(url), cipher=Cipher((api_bench.ENCRYPTION_KEY,)))
+        migrate.upgrade(store.engine)
+        empire = Empire(
+            store=store,
+            scheduler=FakeScheduler(),
+            images=FakeImages(default_procfile=b"web: ./bin/web\n", accept_any=True),
+            events=NullSink(),
+            token_ttl=None,
+            secret_key=api_bench.SECRET_KEY,
+        )
+        empire.drain_policy = dataclasses.replace(build_drain_policy(Settings()), allow_local=True)
+        user, token = empire.create_user("bench", admin=True)
+        apps = [f"app-{n:04d}" for n in range(args.apps)]
+        for app in apps:
+            empire.deploy(f"acme/{app}:v1", by=user)
+        proc, base = api_bench.start_server(url, data_dir)
+        try:
+            time.sleep(3)
+            before = api_bench.rss_mb(proc.pid)
+            without = [api_bench.throughput(base, token) for _ in range(2)]
+            for app in apps:
+                empire.add_drain(app, f"syslog://127.0.0.1:{port}", by=user)
+            time.sleep(8)  # the server reads the drains every 5 s
+            with_drains = [api_bench.throughput(base, token) for _ in range(2)]
+            time.sleep(3)
+            after = api_bench.rss_mb(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    print(f"empire server with {args.apps} apps (fake scheduler, SQLite)")
+    print(
+        f"  idle RSS: {before:.1f} MB without drains, {after:.1f} MB with one on each app "
+        f"(+{after - before:.1f} MB)"
+    )
+    base_rate, rate = max(without), max(with_drains)
+    print(
+        f"  throughput (8 clients, releases list, best of 2 x 10 s): {base_rate:,.0f} req/s "
+        f"without drains, {rate:,.0f} with them ({(rate / base_rate - 1) * 100:+.1f} %)"
+    )
 
 
 def _wait(condition: Any, timeout: float = 60.0, what: str = "") -> None:
