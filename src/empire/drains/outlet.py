@@ -1,7 +1,7 @@
 """One drain's bounded buffer and its connection, run as a task on the drains' event loop.
 
-`offer` (any thread, never blocks) appends a frame to a buffer of `capacity` frames and
-`capacity_bytes` bytes; when it is full the oldest frames are dropped and counted, and the
+`offer` (any thread, never blocks) appends a line to a buffer of `capacity` lines and
+`capacity_bytes` bytes; when it is full the oldest lines are dropped and counted, and the
 service writes Heroku's `Error L10 (output buffer overflow)` line into the app's log. The
 task sends batches: over syslog (TCP or TLS) the frames one after the other, over HTTPS one
 logplex POST per batch (an error answer drops the batch, counted the same way). A connection
@@ -42,6 +42,8 @@ TIMEOUT = 30.0  # seconds a connect, a write or an HTTPS response may take
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
 _MAX_RESPONSE = 1 << 20  # bytes of an HTTPS drain's response read (the rest: connection closed)
 _MAX_HEADERS = 64 * 1024
+_OVERHEAD = 100  # bytes a buffered line counts besides its text (a frame's header)
+_Entry = tuple[str, str, datetime]  # a buffered line: source, text, time
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +118,7 @@ class Outlet:
         self.last_error = ""
         self._loop = loop
         self._lock = threading.Lock()
-        self._buffer: collections.deque[bytes] = collections.deque()
+        self._buffer: collections.deque[_Entry] = collections.deque()
         self._dropped = 0
         self._dropped_since: datetime | None = None
         self._idle = False
@@ -126,17 +128,22 @@ class Outlet:
     # -- any thread ---------------------------------------------------------------------------
 
     def offer(self, source: str, text: str, at: datetime) -> None:
-        """Queue one line for the drain; never blocks (a full buffer drops its oldest)."""
-        data = frames.frame(self.drain.token, self.app, source, text, at)
+        """Queue one line for the drain; never blocks (a full buffer drops its oldest).
+
+        The line is kept as it came (its text cut to what a frame holds) and made a frame only
+        when it is sent, on the loop: the writer's thread pays a few list operations, a line
+        a full buffer drops costs nothing more, and the drains of one app share the text."""
+        entry = (source, text[: frames.MAX_MESSAGE], at)
+        size = len(entry[1]) + _OVERHEAD
         with self._lock:
             while self._buffer and (
-                len(self._buffer) >= self.capacity or self._bytes + len(data) > self.capacity_bytes
+                len(self._buffer) >= self.capacity or self._bytes + size > self.capacity_bytes
             ):
-                self._bytes -= len(self._buffer.popleft())
+                self._bytes -= len(self._buffer.popleft()[1]) + _OVERHEAD
                 self._dropped += 1
                 self._dropped_since = self._dropped_since or datetime.now(UTC)
-            self._buffer.append(data)
-            self._bytes += len(data)
+            self._buffer.append(entry)
+            self._bytes += size
             wake, self._idle = self._idle, False
         if wake:
             self._loop.call_soon_threadsafe(self._wake.set)
@@ -208,16 +215,18 @@ class Outlet:
             self._wake.clear()
             with self._lock:
                 if self._buffer:
-                    batch: list[bytes] = []
+                    entries: list[_Entry] = []
                     size = 0
-                    while self._buffer and len(batch) < BATCH_FRAMES and size < BATCH_BYTES:
-                        data = self._buffer.popleft()
-                        self._bytes -= len(data)
-                        batch.append(data)
-                        size += len(data)
-                    return batch
+                    while self._buffer and len(entries) < BATCH_FRAMES and size < BATCH_BYTES:
+                        entry = self._buffer.popleft()
+                        self._bytes -= len(entry[1]) + _OVERHEAD
+                        entries.append(entry)
+                        size += len(entry[1]) + _OVERHEAD
+                    break
                 self._idle = True
             await self._wake.wait()
+        token, app = self.drain.token, self.app
+        return [frames.frame(token, app, source, text, at) for source, text, at in entries]
 
     async def _connect(self) -> _Sender:
         reader, writer = await asyncio.wait_for(self.connector.open(self.target), TIMEOUT)
