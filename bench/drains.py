@@ -251,15 +251,14 @@ def api_cost(args: argparse.Namespace, port: int, counter: Any) -> None:
             empire.deploy(f"acme/{app}:v1", by=user)
         proc, base = api_bench.start_server(url, data_dir)
         try:
-            time.sleep(3)
-            before = api_bench.rss_mb(proc.pid)
             without = [api_bench.throughput(base, token) for _ in range(2)]
+            time.sleep(3)
+            before = api_bench.rss_mb(proc.pid)  # idle, after the same load as `after`
             for app in apps:
                 empire.add_drain(app, f"syslog://127.0.0.1:{port}", by=user)
             time.sleep(8)  # the server reads the drains every 5 s
-            with_drains = [api_bench.throughput(base, token) for _ in range(2)]
-            time.sleep(3)
             after = api_bench.rss_mb(proc.pid)
+            with_drains = [api_bench.throughput(base, token) for _ in range(2)]
         finally:
             proc.terminate()
             proc.wait(10)
