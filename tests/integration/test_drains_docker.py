@@ -8,12 +8,14 @@ from __future__ import annotations
 import shutil
 import ssl
 import subprocess
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from empire.applog import LogLine
@@ -24,6 +26,7 @@ from empire.model import Outcome
 from integration.test_scheduler_docker import new_app, worker
 from support.drains import BlackHole, LogplexReceiver, MemoryAppLog
 from support.pki import self_signed
+from support.server import EmpireServer
 from support.services import free_port
 from support.waiting import wait_for
 
@@ -174,3 +177,59 @@ def test_an_apps_output_reaches_rsyslog_and_https_past_a_dead_drain(
         scheduler.remove(app.id)
         https.close()
         hole.close()
+
+
+TICKING_WEB = (
+    b"web: sh -c 'httpd -p $PORT -h /; i=0; "
+    b'while true; do echo "tick $i"; i=$((i+1)); sleep 0.2; done\'\n'
+)
+
+
+def test_empire_server_drains_a_deployed_apps_output(
+    tmp_path: Path, rsyslog: Rsyslog, busybox_image: Any, docker_client: Any
+) -> None:
+    """`empire server` on the Docker engine: a drain added through the API gets the deployed
+    app's output, with the app's name and the process slot, until it is removed."""
+    network = f"empire-drains-{uuid.uuid4().hex[:8]}"
+    server = EmpireServer(
+        tmp_path / "empire",
+        env={
+            "EMPIRE_SCHEDULER": "docker",
+            "EMPIRE_IMAGES": "docker",
+            "EMPIRE_ROUTER": "none",
+            "EMPIRE_DOCKER_NETWORK": network,
+            "EMPIRE_HEALTH_TIMEOUT": "15",
+            "EMPIRE_STOP_TIMEOUT": "2",
+            "EMPIRE_DRAINS_ALLOW_LOCAL": "true",
+        },
+    )
+    server.data_dir.mkdir(parents=True)
+    token = server.create_user("alice")
+    server.start()
+    api = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"})
+    image = busybox_image(workdir="/app", procfile=TICKING_WEB)
+    app = image.tag.split(":")[0]
+    try:
+        with api.stream("POST", "/deploys", json={"image": image.tag}, timeout=120) as response:
+            assert response.status_code == 200
+            last = [line for line in response.iter_lines() if line][-1]
+        assert "succeeded" in last, last
+        url = f"syslog://127.0.0.1:{rsyslog.port}"
+        added = api.post(f"/apps/{app}/log-drains", json={"url": url})
+        assert added.status_code == 201, added.text
+        token = added.json()["token"]
+        ticks = lambda: [f for f in rsyslog.lines() if f[3].startswith("tick ")]  # noqa: E731
+        wait_for(lambda: len(ticks()) >= 3, 60, "the app's ticks at rsyslogd")
+        assert ticks()[0][:3] == [token, app, "web.1"]
+        assert api.delete(f"/apps/{app}/log-drains/{token}").status_code == 200
+        assert api.get(f"/apps/{app}/log-drains").json() == []
+    finally:
+        api.delete(f"/apps/{app}", timeout=60)
+        api.close()
+        server.stop()
+        for container in docker_client.containers.list(
+            all=True, filters={"label": f"empire.network={network}"}
+        ):
+            container.remove(force=True)
+        for net in docker_client.networks.list(names=[network]):
+            net.remove()
