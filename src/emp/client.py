@@ -142,6 +142,18 @@ class HerokuClient(Transport):
         """Remove a domain from the app."""
         self.send("DELETE", f"/apps/{segment(app)}/domains/{segment(hostname)}", None, message)
 
+    def drains(self, app: str) -> list[JSON]:
+        """List the app's log drains."""
+        return [obj(item) for item in self.get(f"/apps/{segment(app)}/log-drains")]
+
+    def add_drain(self, app: str, url: str, message: str | None = None) -> JSON:
+        """Add a log drain to the app."""
+        return obj(self.send("POST", f"/apps/{segment(app)}/log-drains", {"url": url}, message))
+
+    def remove_drain(self, app: str, url: str, message: str | None = None) -> None:
+        """Remove a log drain (by URL, token or id) from the app."""
+        self.send("DELETE", f"/apps/{segment(app)}/log-drains/{segment(url)}", None, message)
+
     # -- streams and auth ---------------------------------------------------------------
 
     def deploy(

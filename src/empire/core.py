@@ -21,6 +21,7 @@ from empire.usecases.builds import Builds
 from empire.usecases.dashboard import Dashboard
 from empire.usecases.domains import Domains
 from empire.usecases.metrics import Observe
+from empire.usecases.drains import Drains
 from empire.usecases.processes import Processes, process_id
 from empire.usecases.releases import Releases
 from empire.usecases.users import Users
@@ -32,7 +33,9 @@ T = TypeVar("T")
 RECONCILE_PAGE = 100  # apps read and submitted per query in a reconcile round
 
 
-class Empire(Users, Apps, Builds, Releases, Processes, Domains, Audit, Observe, Dashboard, Access):
+class Empire(
+    Users, Apps, Builds, Releases, Processes, Domains, Drains, Audit, Observe, Dashboard, Access
+):
     """The platform's use cases. Callers pass names; the facade loads inside a transaction."""
 
     async def read(self, use_case: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:

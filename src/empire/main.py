@@ -19,6 +19,7 @@ from empire.wiring import (
     build_api,
     build_collector,
     build_dispatcher,
+    build_drains,
     build_empire,
     build_event_sink,
     build_metrics,
@@ -106,6 +107,11 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
     if dispatcher is not None:
         dispatcher.start()  # sends webhook deliveries, first those a previous process left
     empire.scheduler.start()  # cron, supervision: whatever the backend runs in the background
+    # Log drains: process output followed per app; platform lines once an AppLog is wired in.
+    drains = build_drains(settings, empire, applog=None)
+    drains.start()
+    if metrics is not None:
+        metrics.backlog("drain", drains.backlog)
     try:
         uvicorn.run(
             build_api(settings, empire, metrics),
@@ -125,6 +131,7 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
     finally:
         if collector is not None:
             collector.close()
+        drains.close()
         if dispatcher is not None:
             dispatcher.stop()
         reconciler.stop()

@@ -661,6 +661,19 @@ class Settings:
         "(and of the backlogs); a scrape reads only what the last round found",
         "15",
     )
+    drains_allow_local: bool = setting(
+        "EMPIRE_DRAINS_ALLOW_LOCAL",
+        BOOLEAN,
+        "Allow log drains at a loopback or link-local address (`syslog://127.0.0.1:514`, "
+        "`localhost`, `169.254.169.254`), or a name that resolves to one; never Empire's own API",
+        "false",
+    )
+    drains_ca_file: Path | None = setting(
+        "EMPIRE_DRAINS_CA_FILE",
+        PATH,
+        "A PEM file of the CAs that `syslog+tls://` and `https://` drains' certificates are "
+        "verified against, instead of the system's",
+    )
     failpoints: tuple[str, ...] = setting(
         "EMPIRE_FAILPOINTS",
         FAILPOINT_NAMES,

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any, TextIO, cast
 from fastapi import FastAPI
 
 from empire.api import create_app
+from empire.applog import AppLog
 from empire.audit import StoreSink
 from empire.builds import Builder, BuildLimits
 from empire.core import Empire, utcnow
+from empire.drains.rules import DrainPolicy
 from empire.errors import Invalid, NotSupported
 from empire.events import EventSink, FanOut, LogSink, StdoutSink
 from empire.failpoints import Failpoints
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
     from empire.metrics.readers import Reader
     from empire.metrics.registry import Collector, Metrics
     from empire.scheduler.ecs import EcsConfig, EcsScheduler
+    from empire.drains.service import DrainService
+    from empire.scheduler.ecs import EcsConfig
 
 
 def build_store(settings: Settings, host: str | None = None) -> SqlStore:
@@ -289,7 +293,40 @@ def build_empire(
     if metrics is not None:
         empire.figures = metrics.apps
     empire.use_builder(builder or build_builder(settings, images), build_limits(settings))
+    empire.drain_policy = build_drain_policy(settings, host)
     return empire
+
+
+def build_drain_policy(settings: Settings, host: str | None = None) -> DrainPolicy:
+    """Which drain URLs may be added: EMPIRE_DRAINS_ALLOW_LOCAL, and never the API itself (by
+    the names and addresses it answers on, and its port on any address of this machine)."""
+    import socket
+
+    port = settings.port
+    names = {host or settings.host, "localhost", socket.gethostname(), socket.getfqdn()}
+    own = {(name.lower().strip("[]"), port) for name in names if name} | {("*", port)}
+    return DrainPolicy(allow_local=settings.drains_allow_local, own=frozenset(own))
+
+
+def build_drains(
+    settings: Settings, empire: Empire, applog: AppLog | None = None, **options: Any
+) -> DrainService:
+    """The drain service over the facade's drains and the scheduler's logs; the facade tells
+    it at once when drains change (`options` are for tests and benchmarks)."""
+    import ssl
+
+    from empire.drains.outlet import Connector
+    from empire.drains.service import DrainService
+
+    tls = ssl.create_default_context(
+        cafile=str(settings.drains_ca_file) if settings.drains_ca_file else None
+    )
+    connector = Connector(
+        tls, allow_local=settings.drains_allow_local, api_ports=frozenset({settings.port})
+    )
+    service = DrainService(empire, empire.scheduler, connector, applog, **options)
+    empire.drains_changed = service.changed
+    return service
 
 
 def build_builder(settings: Settings, images: Images) -> Builder:

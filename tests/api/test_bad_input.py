@@ -114,6 +114,7 @@ APP_BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/apps/{app}/formation/{process}"): {"quantity": 1},
     ("POST", "/apps/{app}/dynos"): {"command": "ls"},
     ("POST", "/apps/{app}/domains"): {"hostname": "www.example.com"},
+    ("POST", "/apps/{app}/log-drains"): {"url": "syslog+tls://logs.example.com:6514"},
     ("POST", "/apps/{app}/deploys"): {"image": IMAGE},
     ("PATCH", "/apps/{app}"): {"maintenance": True},
     ("POST", "/apps/{app}/collaborators"): {"user": "alice", "role": "viewer"},

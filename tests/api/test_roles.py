@@ -117,6 +117,13 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/apps/{app}/dynos"): Rule("deployer"),
     ("DELETE", "/apps/{app}/dynos/{dyno}"): Rule("deployer"),
     ("DELETE", "/apps/{app}/formations/{process}"): Rule("deployer"),
+    ("GET", "/apps/{app}/log-drains"): Rule("deployer"),
+    ("GET", "/apps/{app}/log-drains/{key:path}"): Rule("deployer", accepted=404),
+    (
+        "POST",
+        "/apps/{app}/log-drains",
+    ): Rule("deployer", lambda c: {"url": f"syslog+tls://logs.{c.app}.test:6514"}, 201),
+    ("DELETE", "/apps/{app}/log-drains/{key:path}"): Rule("deployer", accepted=404),
     ("WS", "/apps/{app}/attach"): Rule("deployer"),
     # admin
     ("DELETE", "/apps/{app}"): Rule("admin"),
@@ -220,8 +227,9 @@ def concrete(template: str, case: Case) -> str:
         "cert": "x",
         "secret": "x",
         "build": "x",
+        "key": "d.no-such-drain",
     }
-    return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
+    return re.sub(r"\{(\w+)(?::path)?\}", lambda m: values[m.group(1)], template)
 
 
 def holder(level: str, teams: bool) -> str:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import ParamSpec, Protocol, TypeVar
 
 from empire.builds import Build
+from empire.drains.rules import Drain
 from empire.events import Delivery, Event
 from empire.model import (
     App,
@@ -238,6 +239,17 @@ class Transaction(Protocol):
 
     def build(self, app_id: str, app_name: str, ident: str) -> Build | None:
         """One of the app's builds, by id or commit (the newest build of that commit)."""
+        ...
+
+    # log drains (implemented by store.sql.drains)
+    def drains(self, app_id: str) -> list[Drain]:
+        """The app's drains, oldest first."""
+        ...
+
+    def insert_drain(self, drain: Drain) -> None: ...
+    def delete_drain(self, drain_id: str) -> None: ...
+    def live_drains(self) -> list[tuple[str, Drain]]:
+        """Every live app's drains with the app's name (for the forwarder)."""
         ...
 
 

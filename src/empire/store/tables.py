@@ -228,3 +228,16 @@ builds = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("builds_app_created", "app_id", "created_at"),
 )
+
+# An app's log drains: where its log lines are forwarded (`empire.drains`).
+drains = Table(
+    "drains",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("app_id", String(36), ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("token", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("drains_app", "app_id"),
+)

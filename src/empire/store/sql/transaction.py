@@ -36,6 +36,7 @@ from empire.store.sql import views
 from empire.store.sql.access import AccessQueries
 from empire.store.sql.builds import BuildQueries
 from empire.store.sql.deliveries import DeliveriesMixin
+from empire.store.sql.drains import DrainQueries
 from empire.store.sql.events import EventQueries
 from empire.store.sql.rows import (
     app_from_row,
@@ -72,7 +73,9 @@ from empire.store.sql.users import UserQueries
 _LOCK_DOMAINS = text("SELECT pg_advisory_xact_lock(7370656 /* empire domains */)")
 
 
-class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin, BuildQueries):
+class SqlTransaction(
+    AccessQueries, UserQueries, EventQueries, DeliveriesMixin, BuildQueries, DrainQueries
+):
     """One database transaction; every method is a query or a statement."""
 
     def __init__(self, conn: Connection, *, postgres: bool, cipher: Cipher | None = None) -> None:
