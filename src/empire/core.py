@@ -20,8 +20,8 @@ from empire.usecases.base import STORE_READS, hash_token, phase_failure
 from empire.usecases.builds import Builds
 from empire.usecases.dashboard import Dashboard
 from empire.usecases.domains import Domains
-from empire.usecases.metrics import Observe
 from empire.usecases.drains import Drains
+from empire.usecases.metrics import Observe
 from empire.usecases.processes import Processes, process_id
 from empire.usecases.releases import Releases
 from empire.usecases.users import Users

@@ -32,11 +32,10 @@ from empire.store.sql import SqlStore, connect
 from empire.webhooks import Dispatcher, derive_secret
 
 if TYPE_CHECKING:
+    from empire.drains.service import DrainService
     from empire.metrics.readers import Reader
     from empire.metrics.registry import Collector, Metrics
     from empire.scheduler.ecs import EcsConfig, EcsScheduler
-    from empire.drains.service import DrainService
-    from empire.scheduler.ecs import EcsConfig
 
 
 def build_store(settings: Settings, host: str | None = None) -> SqlStore:
