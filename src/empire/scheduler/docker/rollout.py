@@ -60,11 +60,14 @@ def current_nonce(
     placement: containers.Placement,
 ) -> str:
     """The restart nonce of the instances already running this process's desired spec."""
-    matching = [
-        i
-        for i in found
-        if i.spec == containers.spec_hash(manifest, process, i.nonce, placement) and i.alive
-    ]
+    hashes: dict[str, str] = {}  # nonce -> the spec's hash (the instances mostly share one)
+
+    def spec(nonce: str) -> str:
+        if nonce not in hashes:
+            hashes[nonce] = containers.spec_hash(manifest, process, nonce, placement)
+        return hashes[nonce]
+
+    matching = [i for i in found if i.alive and i.spec == spec(i.nonce)]
     return max(matching, key=lambda i: i.created).nonce if matching else ""
 
 
