@@ -67,10 +67,6 @@ class Sweeps(Generic[T]):
         finally:
             self._local.round = None
 
-    @property
-    def active(self) -> bool:
-        return getattr(self._local, "round", None) is not None
-
     def everything(self) -> Mapping[str, T] | None:
         """The round's read of every app (read now if the round has none yet, or an old one);
         None outside a sweep."""
