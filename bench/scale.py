@@ -439,8 +439,23 @@ def synthetic_router(sizes: list[int]) -> None:
             processes=(("web", (Endpoint(f"empire-a{n:05d}-web-1-v{version}-abcd", 80),)),),
         )
 
+    from empire import certs
+    from empire.router import Certificate
+    from support import pki
+
+    pair = certs.split(pki.bundle("*.scale.test"))
+    assert pair is not None
+    certificate = Certificate(*pair)
+
+    def tls(n: int, version: int = 1) -> Route:
+        plain = route(n, version)
+        return Route(plain.app_id, plain.app_name, plain.hostnames, plain.processes, certificate)
+
     print("\nRouter: a route change at N routes (real router container; synthetic table)")
-    print(f"{'routes':>6} {'change → served':>16} {'of it: encode':>14} {'records.json':>13}")
+    print(
+        f"{'routes':>6} {'change → served':>16} {'of it: encode':>14} {'records.json':>13}"
+        f"   {'every app with a certificate: instance change':>46}  {'certificate change':>18}"
+    )
     client = docker.from_env()
     tag = uuid.uuid4().hex[:6]
     network = f"empire-scale-{tag}"
@@ -482,9 +497,32 @@ def synthetic_router(sizes: list[int]) -> None:
                         )
                 encode = (time.perf_counter() - encode_started) / 10
                 size_bytes = router.container.records_file.stat().st_size
+                # The same table, every app with a certificate (Caddy's config holds them).
+                with router._lock:
+                    for n in range(size):
+                        router._table[f"id-{n:05d}"] = tls(n)
+                router.route(tls(0, 2))  # Caddy loads every certificate once
+                moved = []
+                for version in range(3, 6):
+                    started = time.perf_counter()
+                    router.route(tls(version % size, version))
+                    moved.append(time.perf_counter() - started)
+                fresh = Certificate(*pair)  # the same pair, another app's: a new TLS policy
+                started = time.perf_counter()
+                router.route(
+                    Route("id-new", "anew", ("anew.scale.test",), route(0).processes, fresh)
+                )
+                changed = time.perf_counter() - started
+                router.remove("id-new")
+                with router._lock:
+                    for n in range(size):
+                        router._table[f"id-{n:05d}"] = route(n)
+                router.route(route(0, 2))
                 print(
                     f"{size:>6} {statistics.median(times) * 1000:>13.1f} ms "
                     f"{encode * 1000:>11.1f} ms {size_bytes / 1024:>9.0f} KiB"
+                    f"   {statistics.median(moved) * 1000:>43.1f} ms"
+                    f"  {changed * 1000:>15.0f} ms"
                 )
                 sys.stdout.flush()
         finally:
