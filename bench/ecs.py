@@ -1,6 +1,7 @@
 """ECS backend: AWS API calls per deploy, scale and rollback, next to a CloudFormation update.
 
-    .venv/bin/python bench/ecs.py
+    .venv/bin/python bench/ecs.py            # the changes of one app, then a round at 100 apps
+    .venv/bin/python bench/ecs.py --round 100  # only the reconcile round, at 100 apps
 
 Starts `moto_server` on a free loopback port, builds the infrastructure Empire is given
 (VPC, cluster, internal and public ALB listeners, private zone, one container instance),
@@ -95,7 +96,60 @@ def cloudformation(services_changed: int, create: bool = False) -> tuple[int, fl
     return stack + polls + custom, WAITER_DELAY
 
 
+ROUND_PROCFILE = b"worker:\n  command: ./bin/worker\n"
+
+
+def reconcile_round(infra: Infra, counting: Counting, apps: int) -> None:
+    """AWS calls of one reconcile round over `apps` steady apps (one service each): a submit
+    per app as the round made them before (one DescribeServices each), and the same submits
+    in the scheduler's `sweep` (every app's services described together, 10 a call)."""
+    scheduler = EcsScheduler(
+        infra.clients, infra.config, deadline=60, poll_interval=POLL, prune_interval=0
+    )
+    states = [
+        AppState.new(f"app{n:03d}", f"app-{n:03d}", IMAGE.format(1), ROUND_PROCFILE)
+        for n in range(apps)
+    ]
+    manifests = [state.manifest() for state in states]
+    started = time.perf_counter()
+    for manifest in manifests:
+        verdict = scheduler.submit(manifest)
+        assert verdict.outcome is Outcome.SUCCEEDED, verdict
+    print(f"{apps} apps created in {time.perf_counter() - started:.0f} s (moto)\n")
+
+    def one_by_one() -> None:
+        for manifest in manifests:
+            scheduler.submit(manifest)
+
+    def swept() -> None:
+        with scheduler.sweep():
+            for manifest in manifests:
+                scheduler.submit(manifest)
+
+    print(f"Reconcile round, {apps} steady apps of one service each")
+    header = f"{'round':<34} {'calls':>5}  {'per app':>7}  moto time  detail"
+    print(header)
+    print("-" * len(header))
+    for label, action in (
+        ("a submit per app (before)", one_by_one),
+        ("in Scheduler.sweep()", swept),
+    ):
+        calls, _, took = counting.measure(action)
+        total = sum(calls.values())
+        detail = ", ".join(f"{op} x{n}" for op, n in sorted(calls.items()))
+        print(f"{label:<34} {total:>5}  {total / apps:>7.2f}  {took * 1000:6.0f} ms  {detail}")
+    print()
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--round":
+        with (
+            tempfile.TemporaryDirectory() as scratch,
+            moto_server(Path(scratch) / "moto.log") as url,
+        ):
+            infra = make_infra(url, an_image(url))
+            reconcile_round(infra, Counting(infra), int(sys.argv[2]))
+        return
     with tempfile.TemporaryDirectory() as scratch, moto_server(Path(scratch) / "moto.log") as url:
         infra = make_infra(url, an_image(url))
         counting = Counting(infra)
@@ -211,6 +265,8 @@ def main() -> None:
             "Direct calls: no wait beyond ECS's own rollout; a scale-down, a domain or an idle "
             "resubmit returns as soon as the calls are made."
         )
+        print()
+        reconcile_round(infra, counting, 100)
 
 
 def _release(state: AppState, **changes: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -422,3 +423,49 @@ def test_the_router_comes_back_with_its_table(cluster, scheduler, router, new_ap
     assert cluster.manager.api.inspect_container(router.container.name)["Id"] != before
     assert [r.app_id for r in router.routes()].count(app.id) == 1
     assert router.ensure() is False  # in step again
+
+
+class CountingAPI:
+    """The manager's API, counting the calls made through it (by name)."""
+
+    def __init__(self, api: Any) -> None:
+        self._api = api
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._api, name)
+        if not callable(found):
+            return found
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return found(*args, **kwargs)
+
+        return call
+
+
+def test_a_round_reads_the_swarm_once_and_still_converges_a_change(
+    scheduler, new_app, make_manifest, monkeypatch
+):
+    apps = [new_app() for _ in range(3)]
+    manifests = [make_manifest(app, 1, {"web": web(1)}) for app in apps]
+    for manifest in manifests:
+        assert scheduler.submit(manifest).outcome is Outcome.SUCCEEDED
+    routes = {app.id: scheduler._routes.router.current(app.id) for app in apps}
+
+    counting = CountingAPI(scheduler._api)
+    monkeypatch.setattr(scheduler, "_api", counting)
+    with scheduler.sweep():
+        for manifest in manifests:
+            lines: list[str] = []
+            assert scheduler.submit(manifest, lines.append).outcome is Outcome.SUCCEEDED
+            assert lines == ["Status: web: 1 instance of v1 running"]
+    assert counting.calls == Counter({"services": 1, "tasks": 1})  # for the three apps
+    assert {app.id: scheduler._routes.router.current(app.id) for app in apps} == routes
+
+    # A change in a round is made on a fresh read of the app.
+    with scheduler.sweep():
+        scaled = make_manifest(apps[0], 1, {"web": web(2)})
+        assert scheduler.submit(scaled).outcome is Outcome.SUCCEEDED
+        assert scheduler.submit(manifests[1]).outcome is Outcome.SUCCEEDED
+    assert len(scheduler.tasks(apps[0].id)) == 2

@@ -19,6 +19,7 @@ and pushes the config and the records again when the router lost them.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -81,6 +82,8 @@ class EngineRouter:
         # App id -> (tag of the certificate the router refused, why): left out until replaced.
         self._refused: dict[str, tuple[str, str]] = {}
         self._state = "unknown"
+        self._document = table.Document()  # records.json, re-encoded per changed app only
+        self._checked: dict[bytes, str | None] = {}  # certificate pair -> `certs.unloadable`
         self._supervisor = Periodic("empire-router", _SUPERVISE_EVERY, self._supervise)
         self._http = httpx.Client(
             transport=httpx.HTTPTransport(uds=str(self.container.admin_socket)),
@@ -100,9 +103,12 @@ class EngineRouter:
             return
         with self._lock:
             self._up()
+            before = self._table.get(route.app_id)
             self._table[route.app_id] = route
             self._removed.discard(route.app_id)
-            self._apply()
+            self._write_records()
+            if _tls(before) != _tls(route):
+                self._push()  # Caddy's config changes only with the certificates
 
     def remove(self, app_id: str) -> None:
         """Take the app's route out: out of the table at once (so that a router brought back
@@ -111,10 +117,12 @@ class EngineRouter:
             adopting = not self._adopted
             if adopting:  # the running router may serve it: adopt all but it, then say so
                 self._removed.add(app_id)
-            had = self._table.pop(app_id, None) is not None
+            had = self._table.pop(app_id, None)
             self._up()
-            if had or adopting:
-                self._apply()
+            if had is not None or adopting:
+                self._write_records()
+                if adopting or _tls(had) is not None:
+                    self._push()
 
     def routes(self) -> list[Route]:
         with self._lock:
@@ -225,14 +233,10 @@ class EngineRouter:
         self._removed.clear()
         self._adopted = True
 
-    def _apply(self) -> None:
-        self._write_records()
-        self._push()
-
     def _write_records(self) -> None:
         self._generation += 1
-        document = table.records(
-            self._table.values(),
+        text = self._document.render(
+            self._table,
             generation=self._generation,
             address=self._address,
             name=self.container.name,
@@ -240,7 +244,7 @@ class EngineRouter:
         )
         path = self.container.records_file
         temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(document, separators=(",", ":")))
+        temporary.write_text(text)
         os.replace(temporary, path)
         self._wait_applied(self._generation)
 
@@ -294,7 +298,7 @@ class EngineRouter:
             refused = self._refused.get(app_id)
             if refused is not None and refused[0] == caddy.tag(app_id, certificate):
                 continue  # refused before: tried again once the app attaches another one
-            problem = certs.unloadable(certificate.cert_pem, certificate.key_pem)
+            problem = self._unloadable(certificate)
             if problem is not None:
                 self._refuse(entry, problem)
                 continue
@@ -317,6 +321,16 @@ class EngineRouter:
             raise SchedulerError(f"the router refused its configuration: {final}")
         for app_id, _, _ in good:
             self._refused.pop(app_id, None)
+
+    def _unloadable(self, certificate: Certificate) -> str | None:
+        """`certs.unloadable`, remembered per pair: parsing every key of the table again on
+        each change of certificates cost milliseconds per app."""
+        key = hashlib.sha256(f"{certificate.cert_pem}\0{certificate.key_pem}".encode()).digest()
+        if key not in self._checked:
+            if len(self._checked) > max(1024, 2 * len(self._table)):
+                self._checked.clear()  # certificates since replaced: checked again if back
+            self._checked[key] = certs.unloadable(certificate.cert_pem, certificate.key_pem)
+        return self._checked[key]
 
     def _refuse(self, entry: tuple[str, tuple[str, ...], Certificate], why: str) -> None:
         app_id, names, certificate = entry
@@ -387,6 +401,13 @@ class EngineRouter:
 
     def __repr__(self) -> str:
         return f"<EngineRouter {self.container.name} on {self.container.network}>"
+
+
+def _tls(route: Route | None) -> tuple[Certificate, tuple[str, ...]] | None:
+    """What of a route Caddy's config holds: its certificate and the names it serves."""
+    if route is None or route.certificate is None or not route.hostnames:
+        return None
+    return route.certificate, route.hostnames
 
 
 def _servers(document: dict[str, Any]) -> dict[str, Any]:

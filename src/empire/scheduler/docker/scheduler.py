@@ -36,11 +36,13 @@ from empire.scheduler.docker import attach, containers, cron, logs, phase
 from empire.scheduler.docker.instances import Instance, list_instances
 from empire.scheduler.docker.rollout import Rollout
 from empire.scheduler.kit import containers as kit
+from empire.scheduler.kit import events
 from empire.scheduler.kit.api import engine_api
 from empire.scheduler.kit.attach import EngineAttachment
 from empire.scheduler.kit.errors import engine_errors
 from empire.scheduler.kit.names import run_task
 from empire.scheduler.kit.routing import Routes
+from empire.scheduler.kit.sweep import Sweeps
 from empire.scheduler.kit.times import parse_time
 
 KEEP_CRON_RUNS = 3  # finished cron containers kept per process, so `ps` shows the last runs
@@ -68,6 +70,7 @@ class DockerScheduler:
     ) -> None:
 
         self._api = engine_api(client)
+        self.events = events.EngineEvents(self._api)  # the engine's news of Empire's containers
         self._routes = Routes(router)
         self._clock = clock
         self._stop_timeout = stop_timeout
@@ -88,6 +91,7 @@ class DockerScheduler:
         self._guard = threading.Lock()
         self._runs = threading.Lock()
         self._host: str | None = None
+        self._sweeps: Sweeps[list[Instance]] = Sweeps(self._read_all, empty=list)
 
     # -- the contract -------------------------------------------------------------------------
 
@@ -122,6 +126,8 @@ class DockerScheduler:
             self._routes.drop(app_id)
             self._remove(list_instances(self._api, f"{labels.APP_ID}={app_id}"))
             self.network.leave(app_id)
+            self._rollout.forget(app_id)
+        self._sweeps.forget(app_id)
 
     def tasks(self, app_id: str) -> list[Task]:
         """One task per container of the app, running or recently finished."""
@@ -205,16 +211,30 @@ class DockerScheduler:
         return {"router": self._routes.router.status()}
 
     def start(self) -> None:
-        """Start the thread that runs scheduled processes of the submitted manifests."""
+        """Start the thread that runs scheduled processes of the submitted manifests, and the
+        one that follows the engine's events (`events`)."""
         self._cron.start()
+        self.events.start()
 
     def close(self) -> None:
-        """Stop the cron thread."""
+        """Stop the cron thread and the events' one."""
         self._cron.close()
+        self.events.stop()
+
+    def subscribe(self, changed: Callable[[str], None]) -> Callable[[], None]:
+        """`changed(app_id)` when one of the app's service containers dies, is removed, runs
+        out of memory or turns unhealthy (the engine's events, once `start`ed)."""
+        return events.watch_apps(self.events, changed)
 
     def run_due(self, now: datetime) -> list[tuple[str, str]]:
         """Run the scheduled processes due since the last check; return (app id, process)."""
         return self._cron.run_due(now)
+
+    def sweep(self) -> contextlib.AbstractContextManager[None]:
+        """A reconcile round: every container is listed once (by the network label), and each
+        app's submit and the prune are answered from that list where it shows nothing to do
+        (`kit.sweep`)."""
+        return self._sweeps.sweep()
 
     def prune(self, keep: Collection[str]) -> None:
         """The contract's name for `reconcile_orphans`."""
@@ -222,7 +242,11 @@ class DockerScheduler:
 
     def reconcile_orphans(self, known_app_ids: Collection[str]) -> list[str]:
         """Remove the containers and routes of apps Empire no longer knows; return their ids."""
-        found = list_instances(self._api, f"{labels.NETWORK}={self.network.name}")
+        groups = self._sweeps.everything()
+        if groups is None:
+            found = list_instances(self._api, f"{labels.NETWORK}={self.network.name}")
+        else:
+            found = [i for group in groups.values() for i in group]
         orphans = [i for i in found if i.app_id and i.app_id not in known_app_ids]
         gone = sorted({i.app_id for i in orphans})
         for app_id in gone:
@@ -231,6 +255,8 @@ class DockerScheduler:
         self._remove(orphans)
         for app_id in gone:
             self.network.leave(app_id)
+            self._rollout.forget(app_id)
+            self._sweeps.forget(app_id)
         return gone
 
     def release_phase(
@@ -249,12 +275,30 @@ class DockerScheduler:
     def _converge(
         self, manifest: Manifest, status: StatusFn, nonces: dict[str, str] | None = None
     ) -> Verdict:
+        """(Under the app's lock.) Within a sweep, an app the round's read shows converged
+        costs no engine call; anything to do is done on a fresh read of the app."""
+
+        def route(endpoints: Mapping[str, Sequence[Endpoint]]) -> frozenset[str]:
+            return self._route(manifest, endpoints)
+
+        group = self._sweeps.group(manifest.app_id) if nonces is None else None
+        if group is not None:
+            services = [i for i in group if i.kind == labels.SERVICE]
+            verdict = self._rollout.settled(manifest, services, route, status)
+            if verdict is not None:
+                return verdict
         found = list_instances(
             self._api, f"{labels.APP_ID}={manifest.app_id}", f"{labels.KIND}={labels.SERVICE}"
         )
-        return self._rollout.converge(
-            manifest, found, lambda endpoints: self._route(manifest, endpoints), status, nonces
-        )
+        return self._rollout.converge(manifest, found, route, status, nonces)
+
+    def _read_all(self) -> dict[str, list[Instance]]:
+        """Every container of every app, by app id: one list call."""
+        groups: dict[str, list[Instance]] = {}
+        for i in list_instances(self._api, f"{labels.NETWORK}={self.network.name}"):
+            if i.app_id:
+                groups.setdefault(i.app_id, []).append(i)
+        return groups
 
     def _route(
         self, manifest: Manifest, endpoints: Mapping[str, Sequence[Endpoint]]
@@ -338,7 +382,10 @@ class DockerScheduler:
         with self._guard:
             lock = self._locks.setdefault(app_id, threading.Lock())
         with lock:
-            yield
+            try:
+                yield
+            finally:
+                self._sweeps.wrote(app_id)  # a round's read from before is stale for the app
 
 
 def _names(instance: Instance, task: str) -> bool:

@@ -76,11 +76,15 @@ class Converger:
         self._cron = cron
         self._watch = watch
 
-    def unchanged(self, manifest: Manifest, last: Converged | None) -> bool:
-        """Whether the app still runs exactly what the last successful submit left."""
+    def unchanged(
+        self, manifest: Manifest, last: Converged | None, found: dict[str, Any] | None = None
+    ) -> bool:
+        """Whether the app still runs exactly what the last successful submit left; `found`
+        is its services as a reconcile round described them (else they are described now)."""
         if last is None or last.fingerprint != fingerprint(manifest):
             return False
-        found = self._services.describe(list(last.services))
+        if found is None:
+            found = self._services.describe(list(last.services))
         for name, (task_definition, count) in last.services.items():
             service = found.get(name)
             if service is None or service.get("taskDefinition") != task_definition:

@@ -14,6 +14,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
+from typing import Any
 
 from empire.errors import NotFound, NotSupported
 from empire.model import Clock, Outcome, Task, utcnow
@@ -41,6 +42,7 @@ from empire.scheduler.ecs.rollout import Change, Watch
 from empire.scheduler.ecs.services import Services, primary
 from empire.scheduler.ecs.taskdefs import TaskDefinitions
 from empire.scheduler.ecs.tasks import Tasks
+from empire.scheduler.kit.sweep import Sweeps
 
 ATTACHED = "attached runs are not supported on the ECS backend yet: use emp run -d"
 
@@ -119,6 +121,7 @@ class EcsScheduler:
         self._converged: dict[str, Converged] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._sweeps: Sweeps[dict[str, Any]] = Sweeps(self._read_all, empty=dict)
 
     # -- the contract -------------------------------------------------------------------------
 
@@ -126,7 +129,9 @@ class EcsScheduler:
         """Converge the app's AWS resources to the manifest and follow the rollout."""
         with self._app_lock(manifest.app_id):
             self._known[manifest.app_id] = manifest
-            if self._converger.unchanged(manifest, self._converged.get(manifest.app_id)):
+            last = self._converged.get(manifest.app_id)
+            found = self._sweeps.group(manifest.app_id)  # a round's read, if it can serve
+            if self._converger.unchanged(manifest, last, found):
                 return Verdict(Outcome.SUCCEEDED)
             self._converged.pop(manifest.app_id, None)
             verdict, converged = self._converger.submit(manifest, status or quiet)
@@ -224,6 +229,29 @@ class EcsScheduler:
             sleep=self._sleep,
         )
 
+    def subscribe(self, changed: Callable[[str], None]) -> Callable[[], None]:
+        """ECS's news is not followed yet: the rounds heal (in batches of 10 describes)."""
+        return lambda: None
+
+    def sweep(self) -> contextlib.AbstractContextManager[None]:
+        """A reconcile round: the services every app's last successful submit left are
+        described at once, ten a call (DescribeServices' limit), instead of a call per app;
+        each app's submit checks them from that read (`kit.sweep`)."""
+        return self._sweeps.sweep()
+
+    def _read_all(self) -> dict[str, dict[str, Any]]:
+        """App id -> its services as described now, for the apps converged so far."""
+        with self._guard:
+            owners = {
+                name: app_id
+                for app_id, converged in self._converged.items()
+                for name in converged.services
+            }
+        groups: dict[str, dict[str, Any]] = {app_id: {} for app_id in set(owners.values())}
+        for name, service in self._services.describe(sorted(owners)).items():
+            groups[owners[name]][name] = service
+        return groups
+
     def prune(self, keep: Collection[str]) -> None:
         """Delete the resources of apps not in `keep` (at most once per prune interval).
 
@@ -277,4 +305,7 @@ class EcsScheduler:
         with self._guard:
             lock = self._locks.setdefault(app_id, threading.Lock())
         with lock:
-            yield
+            try:
+                yield
+            finally:
+                self._sweeps.wrote(app_id)  # a round's read from before is stale for the app

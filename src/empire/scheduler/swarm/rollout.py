@@ -126,6 +126,36 @@ class Rollout:
             status(f"Status: removed service {orphan['Spec']['Name']}")
         return Verdict(Outcome.SUCCEEDED)
 
+    def settled(
+        self, manifest: Manifest, status: StatusFn, found: list[Json], route: Callable[[], None]
+    ) -> Verdict | None:
+        """The verdict of an app whose services (`found`: a reconcile round's read) are what
+        the manifest wants, with nothing to create, update, scale or remove: its route is
+        kept in step (`route`), no call to the manager is made. None when there is something
+        to do: the caller converges on a fresh read."""
+        by_process = {s["Spec"]["Labels"].get(labels.PROCESS, ""): s for s in found}
+        steps = [
+            self._plan(manifest, p.name, by_process.get(p.name), False)
+            if by_process.get(p.name) is not None
+            else None
+            for p in manifest.processes
+            if not (p.noservice or p.schedule)
+        ]
+        wanted = {p.name for p in manifest.processes if not (p.noservice or p.schedule)}
+        if any(s is None or s.action != "keep" for s in steps) or set(by_process) - wanted:
+            return None
+        for p in manifest.processes:
+            if p.schedule:
+                status(f"Status: {p.name}: scheduled processes do not run on the swarm backend")
+        for step in steps:
+            assert step is not None
+            self._apply(manifest, step, status)
+        try:
+            route()
+        except SchedulerError as e:
+            return Verdict(Outcome.FAILED, f"cannot update the route: {e}")
+        return Verdict(Outcome.SUCCEEDED)
+
     # -- planning and applying ----------------------------------------------------------------
 
     def _plan(self, manifest: Manifest, name: str, current: Json | None, restart: bool) -> Step:
@@ -153,7 +183,12 @@ class Rollout:
             action = "scale"
         else:
             action = "keep"
-        before = frozenset(t["ID"] for t in engine.tasks(self.api, current["ID"]))
+        # A kept service is not followed: the tasks it had before matter only to a change.
+        before = (
+            frozenset()
+            if action == "keep"
+            else frozenset(t["ID"] for t in engine.tasks(self.api, current["ID"]))
+        )
         return Step(name, desired, current, action, force, before, current["ID"])
 
     def _apply(self, manifest: Manifest, step: Step, status: StatusFn) -> None:

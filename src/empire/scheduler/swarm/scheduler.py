@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import docker
@@ -28,16 +29,38 @@ from empire.scheduler import (
     labels,
     quiet,
 )
-from empire.scheduler.kit.api import engine_api
+from empire.scheduler.kit import events
+from empire.scheduler.kit.api import Json, engine_api
 from empire.scheduler.kit.attach import EngineAttachment
 from empire.scheduler.kit.errors import engine_errors
 from empire.scheduler.kit.routing import Routes
+from empire.scheduler.kit.sweep import Sweeps
 from empire.scheduler.swarm import attach, engine, logs, membership, phase, runs, tasks
 from empire.scheduler.swarm.membership import Membership, watcher
 from empire.scheduler.swarm.rollout import Rollout
 
 log = logging.getLogger(__name__)
 _KIND_ORDER = {labels.SERVICE: 0, labels.RUN: 1}
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """What a round's read holds of one app: its services, and the live tasks of each."""
+
+    services: list[Json]
+    tasks: dict[str, list[Json]]
+
+    def endpoints(self, services: list[Json]) -> dict[str, list[Endpoint]]:
+        return {
+            (s["Spec"].get("Labels") or {}).get(labels.PROCESS, ""): membership.endpoints(
+                s, self.tasks.get(s["ID"], [])
+            )
+            for s in services
+        }
+
+
+def _kind(service: Json) -> str:
+    return str((service["Spec"].get("Labels") or {}).get(labels.KIND) or labels.SERVICE)
 
 
 class SwarmScheduler:
@@ -59,6 +82,7 @@ class SwarmScheduler:
     ) -> None:
         self._client = client
         self._api = engine_api(client)
+        self.events = events.EngineEvents(self._api)  # the engine's news of Empire's containers
         self._routes = Routes(router)
         self._membership = Membership(self._api, router, network)
         self._watcher = watcher(self._membership, self._try_app_lock)
@@ -75,6 +99,7 @@ class SwarmScheduler:
         self._guard = threading.Lock()
         self._runs = threading.Lock()
         self._node_id: str | None = None
+        self._sweeps: Sweeps[_Group] = Sweeps(self._read_all, empty=lambda: _Group([], {}))
 
     # -- the contract -------------------------------------------------------------------------
 
@@ -195,9 +220,19 @@ class SwarmScheduler:
         """The app's log lines from its services' logs, prefixed `<time> <app>[<slot>]: `."""
         return logs.read(self._api, app_id, query)
 
+    def sweep(self) -> contextlib.AbstractContextManager[None]:
+        """A reconcile round: every app's services and live tasks are read once (two calls),
+        and each app's submit and the prune are answered from that read where it shows
+        nothing to do (`kit.sweep`)."""
+        return self._sweeps.sweep()
+
     def prune(self, keep: Collection[str]) -> None:
         """Remove the services, attached runs and routes of apps Empire no longer knows."""
-        found = engine.services(self._api, f"{labels.NETWORK}={self.network}")
+        groups = self._sweeps.everything()
+        if groups is None:
+            found = engine.services(self._api, f"{labels.NETWORK}={self.network}")
+        else:
+            found = [s for group in groups.values() for s in group.services]
         gone = {
             app_id
             for s in found
@@ -205,6 +240,7 @@ class SwarmScheduler:
         }
         for app_id in sorted(gone):
             self.remove(app_id)
+            self._sweeps.forget(app_id)
 
     def release_phase(
         self,
@@ -232,12 +268,22 @@ class SwarmScheduler:
         return {"router": self._routes.router.status()}
 
     def start(self) -> None:
-        """Keep every app's route in step with its tasks (a thread, twice a second)."""
+        """Keep every app's route in step with its tasks (a thread, twice a second), and
+        follow the events of the manager's engine (`events`)."""
         self._watcher.start()
+        self.events.start()
 
     def close(self) -> None:
-        """Stop following the tasks."""
+        """Stop following the tasks and the events."""
         self._watcher.close()
+        self.events.stop()
+
+    def subscribe(self, changed: Callable[[str], None]) -> Callable[[], None]:
+        """`changed(app_id)` when a task container of the app on the manager Empire talks to
+        dies, is removed, runs out of memory or turns unhealthy: the engine's events are the
+        node's own, so the other nodes' tasks are left to the rounds (Swarm replaces them
+        itself, and the route follows them: `membership`)."""
+        return events.watch_apps(self.events, changed)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -257,12 +303,39 @@ class SwarmScheduler:
             drain=self._routes.drain,
         )
         with self._app_lock(manifest.app_id):
+            group = None if restart else self._sweeps.group(manifest.app_id)
+            if group is not None:
+                services = [s for s in group.services if _kind(s) == labels.SERVICE]
+
+                def route_as_read() -> None:
+                    self._routes.apply(manifest, group.endpoints(services))
+
+                verdict = rollout.settled(manifest, status, services, route_as_read)
+                if verdict is not None:
+                    return verdict
 
             def route() -> None:
                 self._routes.apply(manifest, self._endpoints(manifest.app_id))
 
             rollout.on_poll = lambda: self._follow(manifest.app_id)
             return rollout.converge(manifest, status, route, restart)
+
+    def _read_all(self) -> dict[str, _Group]:
+        """Every app's services and their live tasks, by app id: two calls to the manager."""
+        found = engine.services(self._api, f"{labels.NETWORK}={self.network}")
+        with engine_errors("list the swarm's tasks"):
+            live = list(self._api.tasks(filters={"desired-state": "running"}))
+        by_service: dict[str, list[Json]] = {}
+        for task in live:
+            by_service.setdefault(str(task.get("ServiceID")), []).append(task)
+        groups: dict[str, _Group] = {}
+        for service in found:
+            app_id = (service["Spec"].get("Labels") or {}).get(labels.APP_ID, "")
+            if app_id:
+                group = groups.setdefault(app_id, _Group([], {}))
+                group.services.append(service)
+                group.tasks[service["ID"]] = by_service.get(service["ID"], [])
+        return groups
 
     def _endpoints(self, app_id: str) -> dict[str, list[Endpoint]]:
         """The instances of each of the app's services that get traffic now."""
@@ -335,7 +408,10 @@ class SwarmScheduler:
         with self._guard:
             lock = self._locks.setdefault(app_id, threading.Lock())
         with lock:
-            yield
+            try:
+                yield
+            finally:
+                self._sweeps.wrote(app_id)  # a round's read from before is stale for the app
 
     @contextlib.contextmanager
     def _try_app_lock(self, app_id: str) -> Iterator[bool]:
