@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 from fastapi import FastAPI
 
 from empire.api import create_app
+from empire.applog import AppLog
+from empire.applogs.memory import MemoryAppLog
+from empire.applogs.sentences import AppLogSink
 from empire.audit import StoreSink
 from empire.core import Empire, utcnow
 from empire.errors import Invalid, NotSupported
@@ -94,6 +97,11 @@ def build_secret_key(settings: Settings, host: str | None = None) -> str:
 def build_webhook_secret(settings: Settings, host: str | None = None) -> str:
     """EMPIRE_WEBHOOK_SECRET, else a secret derived from the secret key."""
     return settings.webhook_secret or derive_secret(build_secret_key(settings, host))
+
+
+def build_applog() -> AppLog:
+    """The platform's lines of each app's log: in memory, the last 1,500 per app."""
+    return MemoryAppLog()
 
 
 def build_event_sink(settings: Settings, stream: TextIO | None = None) -> EventSink:
@@ -252,18 +260,22 @@ def build_empire(
     router: Router | None = None,
     clock: Callable[[], datetime] = utcnow,
     host: str | None = None,
+    applog: AppLog | None = None,
 ) -> Empire:
     """Build the facade from settings; tests pass their own fakes for any part.
 
-    Every event is kept in the store (the audit trail, with a delivery per webhook URL) and
-    also sent to `events`.
+    Every event is kept in the store (the audit trail, with a delivery per webhook URL), also
+    sent to `events`, and written as an `api` line into its app's log (`applog`: give the one
+    the router writes its lines to).
     """
     store = store or build_store(settings, host)
+    applog = applog or build_applog()
     return Empire(
         store=store,
         scheduler=scheduler or build_scheduler(settings, clock, router),
         images=images or build_images(settings),
-        events=FanOut(StoreSink(store, settings.webhooks), events or LogSink()),
+        events=FanOut(StoreSink(store, settings.webhooks), events or LogSink(), AppLogSink(applog)),
+        applog=applog,
         clock=clock,
         messages_required=settings.messages_required,
         token_ttl=settings.token_ttl,
