@@ -56,6 +56,16 @@ class EngineAPI(Protocol):
 
     def get_archive(self, container: str, path: str) -> tuple[Iterator[bytes], Any]: ...
 
+    def events(
+        self,
+        since: Any = None,
+        until: Any = None,
+        filters: Mapping[str, Any] | None = None,
+        decode: bool | None = None,
+    ) -> Any:
+        """The engine's event stream (`docker events`): a closable iterator."""
+        ...
+
     # -- images and networks ------------------------------------------------------------------
 
     def inspect_image(self, image: str) -> Any: ...
