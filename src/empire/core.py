@@ -66,34 +66,35 @@ class Empire(Users, Apps, Releases, Processes, Domains, Audit, Access):
         started = time.monotonic()
         seen: set[str] = set()
         after = ""
-        while True:
-            read_at = time.monotonic()
-            with self.store.read() as tx:
-                states = tx.current_states(after=after, limit=RECONCILE_PAGE)
-            if not states:
-                break
-            for app, release, domains in states:
-                seen.add(app.id)
-                lock = self._lock_for(app.id)
-                if not lock.acquire(blocking=False):
-                    continue  # a use case is rolling it out (or running its release phase)
-                try:
-                    if self._submitted_at.get(app.id, 0.0) > read_at:
-                        continue
-                    unfinished = phase_failure(release)
-                    if release.outcome is Outcome.PENDING and unfinished is not None:
-                        # Its release phase failed, or Empire stopped during it: nothing of
-                        # the release ever starts.
-                        self._record(release, Verdict(Outcome.FAILED, unfinished))
-                        continue
-                    verdict = self._roll_out(app, release, domains)
-                finally:
-                    lock.release()
-                if release.outcome is Outcome.PENDING:
-                    self._record(release, verdict)
-            after = states[-1][0].name
-        recent = {app_id for app_id, at in list(self._submitted_at.items()) if at > started}
-        self.scheduler.prune(seen | recent)
+        with self.scheduler.sweep():
+            while True:
+                read_at = time.monotonic()
+                with self.store.read() as tx:
+                    states = tx.current_states(after=after, limit=RECONCILE_PAGE)
+                if not states:
+                    break
+                for app, release, domains in states:
+                    seen.add(app.id)
+                    lock = self._lock_for(app.id)
+                    if not lock.acquire(blocking=False):
+                        continue  # a use case is rolling it out (or running its release phase)
+                    try:
+                        if self._submitted_at.get(app.id, 0.0) > read_at:
+                            continue
+                        unfinished = phase_failure(release)
+                        if release.outcome is Outcome.PENDING and unfinished is not None:
+                            # Its release phase failed, or Empire stopped during it: nothing of
+                            # the release ever starts.
+                            self._record(release, Verdict(Outcome.FAILED, unfinished))
+                            continue
+                        verdict = self._roll_out(app, release, domains)
+                    finally:
+                        lock.release()
+                    if release.outcome is Outcome.PENDING:
+                        self._record(release, verdict)
+                after = states[-1][0].name
+            recent = {app_id for app_id, at in list(self._submitted_at.items()) if at > started}
+            self.scheduler.prune(seen | recent)
         self._discard_unused_images()
         return len(seen)
 

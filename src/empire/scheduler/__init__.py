@@ -11,6 +11,7 @@ stdin, its terminal size and its exit code, and `kill` leaves nothing behind.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -179,6 +180,13 @@ class Scheduler(Protocol):
 
     def prune(self, keep: Collection[str]) -> None:
         """Remove whatever the backend runs for apps not in `keep` (destroyed while away)."""
+        ...
+
+    def sweep(self) -> AbstractContextManager[None]:
+        """A reconcile round, on the calling thread: within it the backend may read what it
+        runs for every app at once and answer each `submit` (and `prune`) from that read
+        where it shows nothing to do, so that a round costs a constant number of calls to
+        the engine instead of one per app. A submit with work to do reads the app afresh."""
         ...
 
     def release_phase(

@@ -9,6 +9,7 @@ Attached runs (`attach`) run a canned process, `FakeAttachment`, instead of thei
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import queue
 import re
@@ -169,6 +170,10 @@ class FakeScheduler:
         if query.lines is not None:
             lines = lines[-query.lines :]
         return iter(lines)
+
+    def sweep(self) -> contextlib.AbstractContextManager[None]:
+        """A reconcile round: nothing is read ahead."""
+        return contextlib.nullcontext()
 
     def prune(self, keep: Collection[str]) -> None:
         with self._lock:

@@ -137,17 +137,7 @@ class Rollout:
         plans, orphans = plan(manifest, found, placement, nonces)
         unchecked = self._unchecked(manifest.app_id, plans)
         if not any(p.start or p.retire for p in plans) and not orphans and not unchecked:
-            try:
-                route(_endpoints(plans, {}))
-            except Exception as e:  # the router's own errors
-                return Verdict(Outcome.FAILED, f"cannot update the route: {e}")
-            for p in plans:
-                if p.keep:
-                    status(
-                        f"Status: {p.process.name}: {_count(len(p.keep))} of "
-                        f"v{manifest.release} running"
-                    )
-            return Verdict(Outcome.SUCCEEDED)
+            return self._steady(manifest, plans, route, status)
         started = self._start(manifest, placement, plans, status)
         if started:
             self._failpoints.hit("mid-rollout")
@@ -190,6 +180,41 @@ class Rollout:
             time.sleep(self._drain)  # the requests the old instances took finish
         self._retire(retired, status)
         return Verdict(Outcome.SUCCEEDED)
+
+    def settled(
+        self, manifest: Manifest, found: Sequence[Instance], route: RouteFn, status: StatusFn
+    ) -> Verdict | None:
+        """The verdict of an app these containers (a reconcile round's read) show converged,
+        with nothing to start, retire or check: its route is kept in step, no engine call is
+        made. None when there is something to do: the caller reads the app afresh."""
+        placement = self._network.place(manifest.app_id)
+        plans, orphans = plan(manifest, found, placement)
+        known = self._verified.get(manifest.app_id, set())
+        if orphans or any(p.start or p.retire for p in plans):
+            return None
+        if any(i.id not in known for p in plans for i in p.keep):
+            return None
+        return self._steady(manifest, plans, route, status)
+
+    def _steady(
+        self, manifest: Manifest, plans: list[Plan], route: RouteFn, status: StatusFn
+    ) -> Verdict:
+        """Nothing to roll: the route follows the kept instances."""
+        try:
+            route(_endpoints(plans, {}))
+        except Exception as e:  # the router's own errors
+            return Verdict(Outcome.FAILED, f"cannot update the route: {e}")
+        for p in plans:
+            if p.keep:
+                status(
+                    f"Status: {p.process.name}: {_count(len(p.keep))} of "
+                    f"v{manifest.release} running"
+                )
+        return Verdict(Outcome.SUCCEEDED)
+
+    def forget(self, app_id: str) -> None:
+        """The app is gone: drop what was known of its containers."""
+        self._verified.pop(app_id, None)
 
     def _unchecked(self, app_id: str, plans: list[Plan]) -> list[health.Candidate]:
         """Take out of the plans' `keep` the instances no rollout saw healthy; return them.

@@ -41,6 +41,7 @@ from empire.scheduler.kit.attach import EngineAttachment
 from empire.scheduler.kit.errors import engine_errors
 from empire.scheduler.kit.names import run_task
 from empire.scheduler.kit.routing import Routes
+from empire.scheduler.kit.sweep import Sweeps
 from empire.scheduler.kit.times import parse_time
 
 KEEP_CRON_RUNS = 3  # finished cron containers kept per process, so `ps` shows the last runs
@@ -88,6 +89,7 @@ class DockerScheduler:
         self._guard = threading.Lock()
         self._runs = threading.Lock()
         self._host: str | None = None
+        self._sweeps: Sweeps[list[Instance]] = Sweeps(self._read_all, empty=list)
 
     # -- the contract -------------------------------------------------------------------------
 
@@ -122,6 +124,8 @@ class DockerScheduler:
             self._routes.drop(app_id)
             self._remove(list_instances(self._api, f"{labels.APP_ID}={app_id}"))
             self.network.leave(app_id)
+            self._rollout.forget(app_id)
+        self._sweeps.forget(app_id)
 
     def tasks(self, app_id: str) -> list[Task]:
         """One task per container of the app, running or recently finished."""
@@ -216,13 +220,23 @@ class DockerScheduler:
         """Run the scheduled processes due since the last check; return (app id, process)."""
         return self._cron.run_due(now)
 
+    def sweep(self) -> contextlib.AbstractContextManager[None]:
+        """A reconcile round: every container is listed once (by the network label), and each
+        app's submit and the prune are answered from that list where it shows nothing to do
+        (`kit.sweep`)."""
+        return self._sweeps.sweep()
+
     def prune(self, keep: Collection[str]) -> None:
         """The contract's name for `reconcile_orphans`."""
         self.reconcile_orphans(keep)
 
     def reconcile_orphans(self, known_app_ids: Collection[str]) -> list[str]:
         """Remove the containers and routes of apps Empire no longer knows; return their ids."""
-        found = list_instances(self._api, f"{labels.NETWORK}={self.network.name}")
+        groups = self._sweeps.everything()
+        if groups is None:
+            found = list_instances(self._api, f"{labels.NETWORK}={self.network.name}")
+        else:
+            found = [i for group in groups.values() for i in group]
         orphans = [i for i in found if i.app_id and i.app_id not in known_app_ids]
         gone = sorted({i.app_id for i in orphans})
         for app_id in gone:
@@ -231,6 +245,8 @@ class DockerScheduler:
         self._remove(orphans)
         for app_id in gone:
             self.network.leave(app_id)
+            self._rollout.forget(app_id)
+            self._sweeps.forget(app_id)
         return gone
 
     def release_phase(
@@ -249,12 +265,30 @@ class DockerScheduler:
     def _converge(
         self, manifest: Manifest, status: StatusFn, nonces: dict[str, str] | None = None
     ) -> Verdict:
+        """(Under the app's lock.) Within a sweep, an app the round's read shows converged
+        costs no engine call; anything to do is done on a fresh read of the app."""
+
+        def route(endpoints: Mapping[str, Sequence[Endpoint]]) -> frozenset[str]:
+            return self._route(manifest, endpoints)
+
+        group = self._sweeps.group(manifest.app_id) if nonces is None else None
+        if group is not None:
+            services = [i for i in group if i.kind == labels.SERVICE]
+            verdict = self._rollout.settled(manifest, services, route, status)
+            if verdict is not None:
+                return verdict
         found = list_instances(
             self._api, f"{labels.APP_ID}={manifest.app_id}", f"{labels.KIND}={labels.SERVICE}"
         )
-        return self._rollout.converge(
-            manifest, found, lambda endpoints: self._route(manifest, endpoints), status, nonces
-        )
+        return self._rollout.converge(manifest, found, route, status, nonces)
+
+    def _read_all(self) -> dict[str, list[Instance]]:
+        """Every container of every app, by app id: one list call."""
+        groups: dict[str, list[Instance]] = {}
+        for i in list_instances(self._api, f"{labels.NETWORK}={self.network.name}"):
+            if i.app_id:
+                groups.setdefault(i.app_id, []).append(i)
+        return groups
 
     def _route(
         self, manifest: Manifest, endpoints: Mapping[str, Sequence[Endpoint]]
@@ -338,7 +372,10 @@ class DockerScheduler:
         with self._guard:
             lock = self._locks.setdefault(app_id, threading.Lock())
         with lock:
-            yield
+            try:
+                yield
+            finally:
+                self._sweeps.wrote(app_id)  # a round's read from before is stale for the app
 
 
 def _names(instance: Instance, task: str) -> bool:

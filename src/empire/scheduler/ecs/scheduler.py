@@ -224,6 +224,10 @@ class EcsScheduler:
             sleep=self._sleep,
         )
 
+    def sweep(self) -> contextlib.AbstractContextManager[None]:
+        """A reconcile round: nothing is read ahead."""
+        return contextlib.nullcontext()
+
     def prune(self, keep: Collection[str]) -> None:
         """Delete the resources of apps not in `keep` (at most once per prune interval).
 

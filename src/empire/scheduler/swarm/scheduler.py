@@ -195,6 +195,10 @@ class SwarmScheduler:
         """The app's log lines from its services' logs, prefixed `<time> <app>[<slot>]: `."""
         return logs.read(self._api, app_id, query)
 
+    def sweep(self) -> contextlib.AbstractContextManager[None]:
+        """A reconcile round: nothing is read ahead."""
+        return contextlib.nullcontext()
+
     def prune(self, keep: Collection[str]) -> None:
         """Remove the services, attached runs and routes of apps Empire no longer knows."""
         found = engine.services(self._api, f"{labels.NETWORK}={self.network}")
