@@ -8,10 +8,10 @@ asked for, and `reconcile()` can converge the scheduler to it at any time.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import ParamSpec, TypeVar
 
-from empire.model import Clock, Outcome, utcnow
+from empire.model import App, Clock, Outcome, Release, utcnow
 from empire.scheduler import Verdict
 from empire.usecases.access import Access
 from empire.usecases.apps import AppChanges, Apps
@@ -61,7 +61,9 @@ class Empire(Users, Apps, Releases, Processes, Domains, Audit, Access):
         resident memory); an app that a use case submitted since its page was read is skipped
         (it is already newer). A release still pending (Empire stopped mid-rollout) gets its
         verdict recorded. What is pruned is what no page had and no use case submitted during
-        the round. Backends make an unchanged submit cheap, so this runs every few seconds.
+        the round. Backends make an unchanged submit cheap, so this runs every few seconds:
+        the round runs in the scheduler's `sweep`, where a backend reads what it runs for
+        every app once instead of once per app.
         """
         started = time.monotonic()
         seen: set[str] = set()
@@ -75,28 +77,48 @@ class Empire(Users, Apps, Releases, Processes, Domains, Audit, Access):
                     break
                 for app, release, domains in states:
                     seen.add(app.id)
-                    lock = self._lock_for(app.id)
-                    if not lock.acquire(blocking=False):
-                        continue  # a use case is rolling it out (or running its release phase)
-                    try:
-                        if self._submitted_at.get(app.id, 0.0) > read_at:
-                            continue
-                        unfinished = phase_failure(release)
-                        if release.outcome is Outcome.PENDING and unfinished is not None:
-                            # Its release phase failed, or Empire stopped during it: nothing of
-                            # the release ever starts.
-                            self._record(release, Verdict(Outcome.FAILED, unfinished))
-                            continue
-                        verdict = self._roll_out(app, release, domains)
-                    finally:
-                        lock.release()
-                    if release.outcome is Outcome.PENDING:
-                        self._record(release, verdict)
+                    self._reconcile_one(app, release, domains, read_at)
                 after = states[-1][0].name
             recent = {app_id for app_id, at in list(self._submitted_at.items()) if at > started}
             self.scheduler.prune(seen | recent)
         self._discard_unused_images()
         return len(seen)
+
+    def reconcile_apps(self, app_ids: Collection[str]) -> int:
+        """Converge these apps only (the ones the backend said changed behind Empire's back:
+        `Scheduler.subscribe`); apps gone from the store are left to the next round's prune.
+        Returns how many were submitted."""
+        if not app_ids:
+            return 0
+        read_at = time.monotonic()
+        with self.store.read() as tx:
+            states = tx.current_states(ids=sorted(app_ids))
+        for app, release, domains in states:
+            self._reconcile_one(app, release, domains, read_at)
+        return len(states)
+
+    def _reconcile_one(
+        self, app: App, release: Release, domains: tuple[str, ...], read_at: float
+    ) -> None:
+        """Resubmit one app's state read at `read_at`, unless a use case holds it or
+        submitted it since."""
+        lock = self._lock_for(app.id)
+        if not lock.acquire(blocking=False):
+            return  # a use case is rolling it out (or running its release phase)
+        try:
+            if self._submitted_at.get(app.id, 0.0) > read_at:
+                return
+            unfinished = phase_failure(release)
+            if release.outcome is Outcome.PENDING and unfinished is not None:
+                # Its release phase failed, or Empire stopped during it: nothing of the
+                # release ever starts.
+                self._record(release, Verdict(Outcome.FAILED, unfinished))
+                return
+            verdict = self._roll_out(app, release, domains)
+        finally:
+            lock.release()
+        if release.outcome is Outcome.PENDING:
+            self._record(release, verdict)
 
     def _discard_unused_images(self) -> None:
         """Remove the local copies of images no live app's release can roll back to."""

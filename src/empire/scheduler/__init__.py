@@ -182,6 +182,13 @@ class Scheduler(Protocol):
         """Remove whatever the backend runs for apps not in `keep` (destroyed while away)."""
         ...
 
+    def subscribe(self, changed: Callable[[str], None]) -> Callable[[], None]:
+        """Call `changed(app_id)` whenever the backend learns that what runs for the app
+        changed behind Empire's back (an instance died, turned unhealthy, was removed), so
+        that the app converges soon rather than at the next round; returns the function that
+        stops it. A backend with no such source of news never calls it: the rounds heal."""
+        ...
+
     def sweep(self) -> AbstractContextManager[None]:
         """A reconcile round, on the calling thread: within it the backend may read what it
         runs for every app at once and answer each `submit` (and `prune`) from that read

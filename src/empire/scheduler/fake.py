@@ -51,6 +51,7 @@ class FakeScheduler:
         self._serial: dict[str, int] = {}
         self._verdicts: list[Verdict] = []
         self._lock = threading.Lock()
+        self._watchers: list[Callable[[str], None]] = []
 
     def fail_next(self, verdict: Verdict) -> None:
         """Make the next submit end with `verdict` (and keep the previous manifest)."""
@@ -170,6 +171,25 @@ class FakeScheduler:
         if query.lines is not None:
             lines = lines[-query.lines :]
         return iter(lines)
+
+    def subscribe(self, changed: Callable[[str], None]) -> Callable[[], None]:
+        """`changed(app_id)` is called by `notify` (what a test says happened)."""
+        with self._lock:
+            self._watchers.append(changed)
+
+        def unwatch() -> None:
+            with self._lock:
+                if changed in self._watchers:
+                    self._watchers.remove(changed)
+
+        return unwatch
+
+    def notify(self, app_id: str) -> None:
+        """Tell the watchers that something of the app changed behind Empire's back."""
+        with self._lock:
+            watchers = list(self._watchers)
+        for changed in watchers:
+            changed(app_id)
 
     def sweep(self) -> contextlib.AbstractContextManager[None]:
         """A reconcile round: nothing is read ahead."""

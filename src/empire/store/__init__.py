@@ -105,10 +105,11 @@ class Transaction(Protocol):
         ...
 
     def current_states(
-        self, after: str = "", limit: int | None = None
+        self, after: str = "", limit: int | None = None, ids: Sequence[str] | None = None
     ) -> list[tuple[App, Release, tuple[str, ...]]]:
         """Return live apps with their current release and domains, in a few queries: those
-        named after `after`, in name order, at most `limit` of them (default: all)."""
+        named after `after`, in name order, at most `limit` of them (default: all); only
+        those of `ids` when given."""
         ...
 
     def next_version(self, app_id: str) -> int: ...

@@ -36,6 +36,7 @@ from empire.scheduler.docker import attach, containers, cron, logs, phase
 from empire.scheduler.docker.instances import Instance, list_instances
 from empire.scheduler.docker.rollout import Rollout
 from empire.scheduler.kit import containers as kit
+from empire.scheduler.kit import events
 from empire.scheduler.kit.api import engine_api
 from empire.scheduler.kit.attach import EngineAttachment
 from empire.scheduler.kit.errors import engine_errors
@@ -69,6 +70,7 @@ class DockerScheduler:
     ) -> None:
 
         self._api = engine_api(client)
+        self.events = events.EngineEvents(self._api)  # the engine's news of Empire's containers
         self._routes = Routes(router)
         self._clock = clock
         self._stop_timeout = stop_timeout
@@ -209,12 +211,20 @@ class DockerScheduler:
         return {"router": self._routes.router.status()}
 
     def start(self) -> None:
-        """Start the thread that runs scheduled processes of the submitted manifests."""
+        """Start the thread that runs scheduled processes of the submitted manifests, and the
+        one that follows the engine's events (`events`)."""
         self._cron.start()
+        self.events.start()
 
     def close(self) -> None:
-        """Stop the cron thread."""
+        """Stop the cron thread and the events' one."""
         self._cron.close()
+        self.events.stop()
+
+    def subscribe(self, changed: Callable[[str], None]) -> Callable[[], None]:
+        """`changed(app_id)` when one of the app's service containers dies, is removed, runs
+        out of memory or turns unhealthy (the engine's events, once `start`ed)."""
+        return events.watch_apps(self.events, changed)
 
     def run_due(self, now: datetime) -> list[tuple[str, str]]:
         """Run the scheduled processes due since the last check; return (app id, process)."""

@@ -224,6 +224,10 @@ class EcsScheduler:
             sleep=self._sleep,
         )
 
+    def subscribe(self, changed: Callable[[str], None]) -> Callable[[], None]:
+        """ECS's news is not followed yet: the rounds heal (in batches of 10 describes)."""
+        return lambda: None
+
     def sweep(self) -> contextlib.AbstractContextManager[None]:
         """A reconcile round: nothing is read ahead."""
         return contextlib.nullcontext()

@@ -248,3 +248,24 @@ def wait_connected(events: EngineEvents, timeout: float) -> bool:
         if events.connected.wait(0.05):
             return True
     return False
+
+
+def gone_or_sick(event: EngineEvent) -> bool:
+    """Whether the event may leave a service of the app short of what it should run: one of
+    its instances died, was removed, ran out of memory, or turned unhealthy."""
+    if event.kind != labels.SERVICE:
+        return False
+    if event.action == "health_status":
+        return event.health == "unhealthy"
+    return event.action in ("die", "destroy", "oom")
+
+
+def watch_apps(events: EngineEvents, changed: Callable[[str], None]) -> Callable[[], None]:
+    """`Scheduler.subscribe` on the engine's events: `changed(app_id)` for each `gone_or_sick`
+    event; returns the unsubscribe."""
+
+    def on_event(event: EngineEvent) -> None:
+        if gone_or_sick(event):
+            changed(event.app_id)
+
+    return events.listen(on_event)

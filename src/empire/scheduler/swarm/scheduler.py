@@ -28,6 +28,7 @@ from empire.scheduler import (
     labels,
     quiet,
 )
+from empire.scheduler.kit import events
 from empire.scheduler.kit.api import engine_api
 from empire.scheduler.kit.attach import EngineAttachment
 from empire.scheduler.kit.errors import engine_errors
@@ -59,6 +60,7 @@ class SwarmScheduler:
     ) -> None:
         self._client = client
         self._api = engine_api(client)
+        self.events = events.EngineEvents(self._api)  # the engine's news of Empire's containers
         self._routes = Routes(router)
         self._membership = Membership(self._api, router, network)
         self._watcher = watcher(self._membership, self._try_app_lock)
@@ -236,12 +238,22 @@ class SwarmScheduler:
         return {"router": self._routes.router.status()}
 
     def start(self) -> None:
-        """Keep every app's route in step with its tasks (a thread, twice a second)."""
+        """Keep every app's route in step with its tasks (a thread, twice a second), and
+        follow the events of the manager's engine (`events`)."""
         self._watcher.start()
+        self.events.start()
 
     def close(self) -> None:
-        """Stop following the tasks."""
+        """Stop following the tasks and the events."""
         self._watcher.close()
+        self.events.stop()
+
+    def subscribe(self, changed: Callable[[str], None]) -> Callable[[], None]:
+        """`changed(app_id)` when a task container of the app on the manager Empire talks to
+        dies, is removed, runs out of memory or turns unhealthy: the engine's events are the
+        node's own, so the other nodes' tasks are left to the rounds (Swarm replaces them
+        itself, and the route follows them: `membership`)."""
+        return events.watch_apps(self.events, changed)
 
     # -- helpers ------------------------------------------------------------------------------
 

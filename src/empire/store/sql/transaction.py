@@ -214,7 +214,7 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
         return [summary_from_row(row._mapping) for row in rows], role
 
     def current_states(
-        self, after: str = "", limit: int | None = None
+        self, after: str = "", limit: int | None = None, ids: Sequence[str] | None = None
     ) -> list[tuple[App, Release, tuple[str, ...]]]:
         live_release = (
             select(t.releases.c.id).where(t.releases.c.app_id == t.apps.c.id, LIVE).exists()
@@ -225,6 +225,8 @@ class SqlTransaction(AccessQueries, UserQueries, EventQueries, DeliveriesMixin):
             .order_by(t.apps.c.name)
             .limit(limit)
         )
+        if ids is not None:
+            page = page.where(t.apps.c.id.in_(list(ids)))
         apps = {
             row._mapping["id"]: app_from_row(row._mapping, self.cipher)
             for row in self.conn.execute(page)
