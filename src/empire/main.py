@@ -17,6 +17,7 @@ from empire.settings import Settings
 from empire.store import migrate as migrations
 from empire.wiring import (
     build_api,
+    build_applog,
     build_dispatcher,
     build_empire,
     build_event_sink,
@@ -81,10 +82,16 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
     if migrate if migrate is not None else settings.sqlite:
         migrations.upgrade(store.engine, cipher=store.cipher)
     store.check()
-    router = build_router(settings)
+    applog = build_applog()  # the platform's lines of each app's log: api, states, router
+    router = build_router(settings, applog)
     router.start()  # supervises the router container: brought back within a second or two
     empire = build_empire(
-        settings, store=store, router=router, events=build_event_sink(settings), host=listening
+        settings,
+        store=store,
+        router=router,
+        events=build_event_sink(settings),
+        host=listening,
+        applog=applog,
     )
     reconciler = Reconciler(empire, settings.reconcile_interval)
     reconciler.start(now=True)  # converges in the background: the API answers meanwhile

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from empire.api import create_app
 from empire.applog import AppLog
 from empire.applogs.memory import MemoryAppLog
+from empire.applogs.requests import RouterLines
 from empire.applogs.sentences import AppLogSink
 from empire.audit import StoreSink
 from empire.core import Empire, utcnow
@@ -24,6 +25,7 @@ from empire.failpoints import Failpoints
 from empire.images import Images
 from empire.images.policy import ImagePolicy
 from empire.router import NoRouter, Router
+from empire.router.access import RequestListener
 from empire.scheduler import Scheduler
 from empire.secrets import SECRET_KEY_FILE, Cipher, local_key, private_dir
 from empire.settings import Settings
@@ -127,9 +129,14 @@ def build_failpoints(settings: Settings) -> Failpoints:
     return Failpoints(settings.failpoints, settings.data_dir)
 
 
-def build_router(settings: Settings) -> Router:
+def build_router(
+    settings: Settings,
+    applog: AppLog | None = None,
+    requests: Sequence[RequestListener] = (),
+) -> Router:
     """Pick the router named by EMPIRE_ROUTER: on the Docker and Swarm backends, `caddy` is the
-    router container (Caddy and the resolver) on the app network."""
+    router container (Caddy and the resolver) on the app network. Each public request it
+    answers goes to `requests` (the metrics' listener) and, as a `router` line, to `applog`."""
     if settings.router == "caddy":  # Settings allow it only with the Docker and Swarm backends
         from empire.router.router import EngineRouter
         from empire.scheduler.kit.api import engine_api
@@ -144,12 +151,16 @@ def build_router(settings: Settings) -> Router:
             tls_listen=settings.router_tls_listen,
             name=settings.router_container,
             drain=settings.drain_seconds,
+            requests=[*([RouterLines(applog)] if applog is not None else []), *requests],
         )
     return NoRouter()
 
 
 def build_scheduler(
-    settings: Settings, clock: Callable[[], datetime], router: Router | None = None
+    settings: Settings,
+    clock: Callable[[], datetime],
+    router: Router | None = None,
+    applog: AppLog | None = None,
 ) -> Scheduler:
     """Pick the scheduler backend named by EMPIRE_SCHEDULER."""
     if settings.scheduler == "fake":
@@ -161,7 +172,7 @@ def build_scheduler(
 
         return DockerScheduler(
             docker_client(settings),
-            router or build_router(settings),
+            router or build_router(settings, applog),
             network=settings.docker_network,
             clock=clock,
             health_timeout=settings.health_timeout,
@@ -169,6 +180,7 @@ def build_scheduler(
             drain=settings.drain_seconds,
             failpoints=build_failpoints(settings),
             isolate=settings.isolate_apps,
+            applog=applog,
         )
     if settings.scheduler == "ecs":
         from empire.scheduler.ecs import EcsScheduler, make_clients
@@ -184,7 +196,7 @@ def build_scheduler(
 
         return SwarmScheduler(
             docker_client(settings),
-            router or build_router(settings),
+            router or build_router(settings, applog),
             network=settings.swarm_network,
             registry=settings.swarm_registry,
             clock=clock,
@@ -272,7 +284,7 @@ def build_empire(
     applog = applog or build_applog()
     return Empire(
         store=store,
-        scheduler=scheduler or build_scheduler(settings, clock, router),
+        scheduler=scheduler or build_scheduler(settings, clock, router, applog),
         images=images or build_images(settings),
         events=FanOut(StoreSink(store, settings.webhooks), events or LogSink(), AppLogSink(applog)),
         applog=applog,
