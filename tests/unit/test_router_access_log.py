@@ -84,7 +84,7 @@ class Seen:
 def test_an_answered_request_names_its_app_and_instance_and_reaches_every_listener() -> None:
     seen, applog = Seen(), MemoryAppLog()
     feed = Requests(lambda: ROUTES, [lines.RouterLines(applog), seen])
-    assert feed.feed(roundtrip(f"{WEB2}:8080")) is None
+    assert feed.feed(roundtrip(f"{WEB2}.:8080")) is None  # an SRV target, as Caddy names it
     request = feed.feed(access())
     assert request is not None and seen.requests == [request]
     assert (request.app_id, request.app, request.dyno, request.status) == (

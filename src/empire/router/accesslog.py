@@ -140,7 +140,7 @@ class Requests:
             if port == str(caddy_config.DOWN_PORT):
                 error = "H14"
             elif port != str(caddy_config.ABSENT_PORT):
-                dyno = _dyno(app, instance)
+                dyno = _dyno(app, instance.rstrip("."))  # an SRV target: a full name
         if error is None and status >= 500 and (trip is None or trip.error):
             # No instance answered: none could be reached, one timed out, or one hung up.
             reason = trip.error if trip else ""
