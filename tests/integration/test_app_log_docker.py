@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -225,3 +226,27 @@ def test_no_running_process_is_an_h14_line(stack: Stack, busybox_image) -> None:
     assert " dyno= " in line and " status=503 " in line
     with_text(stack, f"{app}[web.1]: State changed from up to down")
     with_text(stack, f"{app}[api]: alice scaled `web` on {app} from 1(1X) to 0(1X)")
+
+
+def test_a_follow_gets_router_and_state_lines_as_they_come(stack: Stack, busybox_image) -> None:
+    image = busybox_image(workdir="/app", procfile=WEB, run="mkdir -p /www")
+    stack.app = app = image.tag.split(":")[0]
+    host = f"www.{app}.test"
+    stack.deploy(image.tag)
+    assert stack.api.post(f"/apps/{app}/domains", json={"hostname": host}).is_success
+    session = stack.api.post(f"/apps/{app}/log-sessions", json={"tail": True, "lines": 5})
+    url = session.json()["logplex_url"]
+    wanted = ('path="/live"', f"{app}[web.2]: State changed from starting to up")
+    got: list[str] = []
+    deadline = time.monotonic() + 60
+    with httpx.stream("GET", url, timeout=30) as stream:
+        lines = stream.iter_lines()
+        assert httpx.get(f"http://{stack.router}/live", headers={"Host": host}).status_code == 404
+        stack.api.patch(f"/apps/{app}/formation/web", json={"quantity": 2}, timeout=60)
+        for line in lines:  # a quiet follow sends an empty line every second
+            got.append(line)
+            if all(any(w in x for x in got) for w in wanted) or time.monotonic() > deadline:
+                break
+    [live] = [x for x in got if wanted[0] in x]
+    assert live.split(" ", 1)[1].startswith(f"{app}[router]: at=info method=GET ")
+    assert [x for x in got if wanted[1] in x], got
