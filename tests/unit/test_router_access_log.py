@@ -25,8 +25,12 @@ ROUTES = [
 TS = 1796614948.1670034
 
 
+def caddy(entry: dict[str, Any]) -> str:
+    return json.dumps(entry, separators=(",", ":"))  # as Caddy writes it
+
+
 def roundtrip(upstream: str, request_id: str = "rid-1", **extra: Any) -> str:
-    return json.dumps(
+    return caddy(
         {
             "level": "debug",
             "ts": TS - 0.004,
@@ -50,7 +54,7 @@ def roundtrip(upstream: str, request_id: str = "rid-1", **extra: Any) -> str:
 def access(
     host: str = "www.acme.test", uri: str = "/", status: int = 200, request_id: str = "rid-1"
 ) -> str:
-    return json.dumps(
+    return caddy(
         {
             "level": "info",
             "ts": TS,

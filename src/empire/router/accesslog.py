@@ -48,6 +48,8 @@ ACCESS_LOGGER = "http.log.access"
 PROXY_LOGGER = "http.handlers.reverse_proxy"
 _INSTANCE = re.compile(r"-(\d+)-v\d+-[0-9a-f]+$")  # empire-<app>-<process>-<n>-v<r>-<hex>
 
+_ROUNDTRIP = b'"msg":"upstream roundtrip"'
+_ACCESS = b'"logger":"http.log.access'
 Key = tuple[str, str, str]  # client address, port, request id
 
 
@@ -87,8 +89,11 @@ class Requests:
 
     def feed(self, raw: bytes | str) -> RouterRequest | None:
         """Take one line of the router's output; return the request it completed, if any."""
+        data = raw.encode() if isinstance(raw, str) else raw
+        if _ROUNDTRIP not in data and _ACCESS not in data:
+            return None  # the proxy's other messages, the resolver's: not worth parsing
         try:
-            entry = json.loads(raw)
+            entry = json.loads(data)
         except ValueError:
             return None  # not Caddy's JSON (the resolver, a start-up message, a cut line)
         if not isinstance(entry, dict):
