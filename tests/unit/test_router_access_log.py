@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +14,7 @@ from empire.applogs import requests as lines
 from empire.applogs.memory import MemoryAppLog
 from empire.router import Endpoint, Route
 from empire.router.access import RouterRequest
-from empire.router.accesslog import MAX_ENTRY, PENDING, Requests, split
+from empire.router.accesslog import MAX_ENTRY, PENDING, AccessLog, Requests, split
 
 WEB2 = "empire-acme-web-2-v3-1a2b"
 ROUTES = [
@@ -52,12 +55,16 @@ def roundtrip(upstream: str, request_id: str = "rid-1", **extra: Any) -> str:
 
 
 def access(
-    host: str = "www.acme.test", uri: str = "/", status: int = 200, request_id: str = "rid-1"
+    host: str = "www.acme.test",
+    uri: str = "/",
+    status: int = 200,
+    request_id: str = "rid-1",
+    ts: float = TS,
 ) -> str:
     return caddy(
         {
             "level": "info",
-            "ts": TS,
+            "ts": ts,
             "logger": "http.log.access",
             "msg": "handled request",
             "request": {
@@ -157,3 +164,59 @@ def test_an_access_line_told_before_a_reopening_is_not_told_again() -> None:
 def test_split_skips_lines_over_the_bound_whole() -> None:
     chunks = [b"one\n", b"x" * (MAX_ENTRY + 1), b"y\ntwo", b"\nthree"]
     assert list(split(chunks)) == [b"one", b"two", b"three"]
+
+
+class Stream:
+    """A followed log stream of the fake engine: its lines, then its end (or `close`)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in self.lines:
+            if self.closed:
+                return
+            yield line.encode() + b"\n"
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Engine:
+    """The part of the engine API the follower uses: a stream per `logs` call."""
+
+    def __init__(self, streams: list[list[str]]) -> None:
+        self.streams = streams
+        self.calls: list[dict[str, Any]] = []
+        self.done = threading.Event()
+
+    def logs(self, container: str, **options: Any) -> Stream:
+        self.calls.append({"container": container, **options})
+        if not self.streams:
+            self.done.set()
+            raise RuntimeError("no such container")  # replaced: not there yet
+        return Stream(self.streams.pop(0))
+
+
+def test_the_follower_opens_the_router_s_output_again_and_tells_each_request_once() -> None:
+    now = time.time() + 60  # the follower tells what the router writes once it started
+    first = [roundtrip(f"{WEB2}:8080"), access(ts=now)]
+    # The container came back: the engine gives its output from `since`, the last line again.
+    second = [
+        access(ts=now),
+        roundtrip(f"{WEB2}:8080", "rid-2"),
+        access(request_id="rid-2", ts=now + 1),
+    ]
+    engine = Engine([first, second])
+    seen = Seen()
+    follower = AccessLog(engine, "empire-router", Requests(lambda: ROUTES, [seen]))  # type: ignore[arg-type]
+    follower.start()
+    try:
+        assert engine.done.wait(10)
+    finally:
+        follower.close()
+    assert [r.request_id for r in seen.requests] == ["rid-1", "rid-2"]
+    assert [c["container"] for c in engine.calls[:3]] == ["empire-router"] * 3
+    assert engine.calls[1]["since"] == now
+    assert all(c["follow"] and c["stream"] for c in engine.calls)

@@ -86,6 +86,7 @@ class Requests:
         self._hosts: dict[str, _App] = {}
         self._hosts_at = float("-inf")
         self.floor = 0.0  # access lines at or before this unix time are skipped
+        self.last = 0.0  # the time of the last access line read
 
     def feed(self, raw: bytes | str) -> RouterRequest | None:
         """Take one line of the router's output; return the request it completed, if any."""
@@ -107,6 +108,7 @@ class Requests:
         at = _number(entry.get("ts"))
         if at <= self.floor:  # told already, before the router's output was opened again
             return None
+        self.last = max(self.last, at)
         request = self.parse(entry)
         if request is not None:
             for listener in self.listeners:
@@ -255,7 +257,7 @@ class AccessLog:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._stream: Any = None
-        self._since: float | None = None  # the time of the last line read
+        self._since: float | None = None  # when it started: what the router said before is old
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -288,8 +290,8 @@ class AccessLog:
     def _follow(self) -> None:
         """Read the running router container's output until it ends (the container stopped,
         was replaced, or `close`)."""
-        since = self._since
-        self.requests.floor = since or 0.0
+        since = max(self._since or 0.0, self.requests.last)
+        self.requests.floor = since
         stream = self.api.logs(
             self.container, stdout=True, stderr=True, stream=True, follow=True, since=since
         )
@@ -300,9 +302,7 @@ class AccessLog:
             return
         try:
             for line in split(stream):
-                request = self.requests.feed(line)
-                if request is not None:
-                    self._since = max(self._since or 0.0, request.at.timestamp())
+                self.requests.feed(line)
         finally:
             with self._lock:
                 self._stream = None
