@@ -250,3 +250,28 @@ def test_a_follow_gets_router_and_state_lines_as_they_come(stack: Stack, busybox
     [live] = [x for x in got if wanted[0] in x]
     assert live.split(" ", 1)[1].startswith(f"{app}[router]: at=info method=GET ")
     assert [x for x in got if wanted[1] in x], got
+
+
+def test_router_lines_go_on_after_the_router_container_is_killed(
+    stack: Stack, busybox_image, docker_client: docker.DockerClient
+) -> None:
+    image = busybox_image(workdir="/app", procfile=WEB, run="mkdir -p /www")
+    stack.app = app = image.tag.split(":")[0]
+    host = f"www.{app}.test"
+    stack.deploy(image.tag)
+    assert stack.api.post(f"/apps/{app}/domains", json={"hostname": host}).is_success
+    assert httpx.get(f"http://{stack.router}/before", headers={"Host": host}).status_code == 404
+    with_text(stack, 'path="/before"')
+    router = docker_client.containers.get(stack.server.env["EMPIRE_ROUTER_CONTAINER"])
+    router.kill()  # the engine starts it again (restart policy), Empire's supervisor too
+
+    def answers() -> bool:
+        try:
+            answer = httpx.get(f"http://{stack.router}/after", headers={"Host": host})
+            return answer.status_code == 404  # busybox httpd's own answer: the app served it
+        except httpx.HTTPError:
+            return False
+
+    wait_for(answers, timeout=30, what="the router to serve again")
+    with_text(stack, 'path="/after"')
+    assert len([x for x in stack.log() if 'path="/before"' in x]) == 1  # told once
