@@ -9,7 +9,7 @@ to its listeners (log follows, drains, metrics). A listener must never block: it
 it needs into a bounded buffer of its own.
 
 This module is the seam only: the core writes through the `AppLog` protocol, the wiring
-chooses the implementation.
+chooses the implementation (`empire.applogs.memory.MemoryAppLog`).
 """
 
 from __future__ import annotations
@@ -54,4 +54,18 @@ class AppLog(Protocol):
     def listen(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` with every line written from now on; returns the function that
         stops it."""
+        ...
+
+    def history(self, app_id: str, since: datetime | None = None) -> list[LogLine]:
+        """The app's kept lines, oldest first (from `since` on, when given)."""
+        ...
+
+    def follow(self, app_id: str, listener: Listener) -> tuple[list[LogLine], Callable[[], None]]:
+        """The app's kept lines, and `listener` called with each line of the app written after
+        them (taken at once: no line in both, none missed); returns both and the function that
+        stops the listener."""
+        ...
+
+    def forget(self, app_id: str) -> None:
+        """Drop the app's history (the app was destroyed)."""
         ...

@@ -17,6 +17,7 @@ from empire.settings import Settings
 from empire.store import migrate as migrations
 from empire.wiring import (
     build_api,
+    build_applog,
     build_collector,
     build_dispatcher,
     build_drains,
@@ -84,9 +85,11 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
     if migrate if migrate is not None else settings.sqlite:
         migrations.upgrade(store.engine, cipher=store.cipher)
     store.check()
-    router = build_router(settings)
-    router.start()  # supervises the router container: brought back within a second or two
+    applog = build_applog()  # the platform's lines of each app's log: api, states, router
     metrics = build_metrics(settings)
+    # Each public request the router answers: a `router` line, and the app's request metrics.
+    router = build_router(settings, applog, [metrics] if metrics is not None else [])
+    router.start()  # supervises the router container: brought back within a second or two
     empire = build_empire(
         settings,
         store=store,
@@ -94,6 +97,7 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
         events=build_event_sink(settings),
         host=listening,
         metrics=metrics,
+        applog=applog,
     )
     reconciler = Reconciler(empire, settings.reconcile_interval)
     collector = None
@@ -107,8 +111,8 @@ def server(host: str | None, port: int | None, migrate: bool | None) -> None:
     if dispatcher is not None:
         dispatcher.start()  # sends webhook deliveries, first those a previous process left
     empire.scheduler.start()  # cron, supervision: whatever the backend runs in the background
-    # Log drains: process output followed per app; platform lines once an AppLog is wired in.
-    drains = build_drains(settings, empire, applog=None)
+    # Log drains: process output followed per app, the platform's lines from the app log.
+    drains = build_drains(settings, empire, applog=applog)
     drains.start()
     if metrics is not None:
         metrics.backlog("drain", drains.backlog)

@@ -14,6 +14,9 @@ from fastapi import FastAPI
 
 from empire.api import create_app
 from empire.applog import AppLog
+from empire.applogs.memory import MemoryAppLog
+from empire.applogs.requests import RouterLines
+from empire.applogs.sentences import AppLogSink
 from empire.audit import StoreSink
 from empire.builds import Builder, BuildLimits
 from empire.core import Empire, utcnow
@@ -24,6 +27,7 @@ from empire.failpoints import Failpoints
 from empire.images import Images
 from empire.images.policy import ImagePolicy
 from empire.router import NoRouter, Router
+from empire.router.access import RequestListener
 from empire.scheduler import Scheduler
 from empire.secrets import SECRET_KEY_FILE, Cipher, local_key, private_dir
 from empire.settings import Settings
@@ -102,6 +106,11 @@ def build_webhook_secret(settings: Settings, host: str | None = None) -> str:
     return settings.webhook_secret or derive_secret(build_secret_key(settings, host))
 
 
+def build_applog() -> AppLog:
+    """The platform's lines of each app's log: in memory, the last 1,500 per app."""
+    return MemoryAppLog()
+
+
 def build_event_sink(settings: Settings, stream: TextIO | None = None) -> EventSink:
     """What `empire server` sends events to, besides the store: JSON lines on stdout
     (EMPIRE_EVENTS_STDOUT, on by default), else the log."""
@@ -125,9 +134,14 @@ def build_failpoints(settings: Settings) -> Failpoints:
     return Failpoints(settings.failpoints, settings.data_dir)
 
 
-def build_router(settings: Settings) -> Router:
+def build_router(
+    settings: Settings,
+    applog: AppLog | None = None,
+    requests: Sequence[RequestListener] = (),
+) -> Router:
     """Pick the router named by EMPIRE_ROUTER: on the Docker and Swarm backends, `caddy` is the
-    router container (Caddy and the resolver) on the app network."""
+    router container (Caddy and the resolver) on the app network. Each public request it
+    answers goes to `requests` (the metrics' listener) and, as a `router` line, to `applog`."""
     if settings.router == "caddy":  # Settings allow it only with the Docker and Swarm backends
         from empire.router.router import EngineRouter
         from empire.scheduler.kit.api import engine_api
@@ -142,12 +156,16 @@ def build_router(settings: Settings) -> Router:
             tls_listen=settings.router_tls_listen,
             name=settings.router_container,
             drain=settings.drain_seconds,
+            requests=[*([RouterLines(applog)] if applog is not None else []), *requests],
         )
     return NoRouter()
 
 
 def build_scheduler(
-    settings: Settings, clock: Callable[[], datetime], router: Router | None = None
+    settings: Settings,
+    clock: Callable[[], datetime],
+    router: Router | None = None,
+    applog: AppLog | None = None,
 ) -> Scheduler:
     """Pick the scheduler backend named by EMPIRE_SCHEDULER."""
     if settings.scheduler == "fake":
@@ -159,7 +177,7 @@ def build_scheduler(
 
         return DockerScheduler(
             docker_client(settings),
-            router or build_router(settings),
+            router or build_router(settings, applog),
             network=settings.docker_network,
             clock=clock,
             health_timeout=settings.health_timeout,
@@ -167,6 +185,7 @@ def build_scheduler(
             drain=settings.drain_seconds,
             failpoints=build_failpoints(settings),
             isolate=settings.isolate_apps,
+            applog=applog,
         )
     if settings.scheduler == "ecs":
         from empire.scheduler.ecs import EcsScheduler, make_clients
@@ -182,7 +201,7 @@ def build_scheduler(
 
         return SwarmScheduler(
             docker_client(settings),
-            router or build_router(settings),
+            router or build_router(settings, applog),
             network=settings.swarm_network,
             registry=settings.swarm_registry,
             clock=clock,
@@ -260,18 +279,25 @@ def build_empire(
     host: str | None = None,
     metrics: Metrics | None = None,
     builder: Builder | None = None,
+    applog: AppLog | None = None,
 ) -> Empire:
     """Build the facade from settings; tests pass their own fakes for any part. With
     `metrics`, the scheduler is measured (`MeteredScheduler`) and the facade serves the
     per-app figures.
 
-    Every event is kept in the store (the audit trail, with a delivery per webhook URL) and
-    also sent to `events`.
+    Every event is kept in the store (the audit trail, with a delivery per webhook URL), also
+    sent to `events`, and written as an `api` line into its app's log (`applog`: give the one
+    the router writes its lines to).
     """
     store = store or build_store(settings, host)
     images = images or build_images(settings)
-    scheduler = scheduler or build_scheduler(settings, clock, router)
-    sinks: tuple[EventSink, ...] = (StoreSink(store, settings.webhooks), events or LogSink())
+    applog = applog or build_applog()
+    scheduler = scheduler or build_scheduler(settings, clock, router, applog)
+    sinks: tuple[EventSink, ...] = (
+        StoreSink(store, settings.webhooks),
+        events or LogSink(),
+        AppLogSink(applog),
+    )
     if metrics is not None:  # measured from outside; the facade reads the per-app figures
         from empire.metrics.scheduler import MeteredScheduler
 
@@ -282,6 +308,7 @@ def build_empire(
         scheduler=scheduler,
         images=images,
         events=FanOut(*sinks),
+        applog=applog,
         clock=clock,
         messages_required=settings.messages_required,
         token_ttl=settings.token_ttl,

@@ -112,10 +112,15 @@ def test_deploy_with_a_commit_message(client: TestClient) -> None:
 
 @pytest.fixture
 def logged(stack: Stack, deployed: str) -> list[str]:
+    """The app's whole log: the platform's `api` lines of the deploy, then process lines."""
     app_id = stack.empire.app(APP, by=stack.user).id
     lines = [f"2026-11-26T10:00:0{n}Z app[web.1]: line {n}" for n in range(3)]
     stack.scheduler.lines[app_id] = list(lines)
-    return lines
+    return [
+        f"2026-11-26T10:00:00.000000Z {APP}[api]: alice created {APP}",
+        f"2026-11-26T10:00:00.000000Z {APP}[api]: Release v1 created by alice: Deploy {IMAGE}",
+        *lines,
+    ]
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,27 @@ from .conftest import Emp
 
 
 def test_log_copies_the_stream(acme: Emp) -> None:
-    assert acme("log") == (0, "2026-11-26T10:00:00Z empire[deploy]: release v1 succeeded\n", "")
+    """Process lines and the platform's lines (`api`), in time order."""
+    assert acme("log") == (
+        0,
+        "2026-11-26T10:00:00.000000Z acme[api]: alice created acme\n"
+        "2026-11-26T10:00:00.000000Z acme[api]: Release v1 created by alice: "
+        "Deploy remind101/acme-inc:v1\n"
+        "2026-11-26T10:00:00Z empire[deploy]: release v1 succeeded\n",
+        "",
+    )
+
+
+def test_log_of_the_platform_s_sources(acme: Emp) -> None:
+    """`-p api` selects the platform's `api` lines, as `-p web` selects a process type's."""
+    acme("scale", "web=2")
+    code, out, err = acme("log", "-p", "api")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[-1] == (
+        "2026-11-26T10:00:00.000000Z acme[api]: alice scaled `web` on acme from 1(1X) to 2(1X)"
+    )
+    assert all("[api]: " in line for line in out.splitlines())
+    assert acme("log", "-p", "router") == (0, "", "")
 
 
 def test_log_duration_is_sent_in_nanoseconds(acme: Emp) -> None:

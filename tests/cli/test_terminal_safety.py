@@ -61,6 +61,7 @@ def test_commit_messages_in_releases_and_audit(acme: Emp) -> None:
 def test_log_lines_are_escaped_on_a_terminal_only(acme: Emp, stack: Stack) -> None:
     app_id = stack.empire.app("acme", by=stack.user).id
     stack.scheduler.lines[app_id] = [f"web.1 {CLEAR}red\x1b[31m!", "crlf\r", "a\rb"]
+    stack.empire.applog.forget(app_id)  # the process lines only
     assert acme("log", terminal=True) == (
         0,
         "web.1 \\x1b[2Jred\\x1b[31m!\ncrlf\r\na\\x0db\n",

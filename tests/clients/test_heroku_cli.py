@@ -174,3 +174,9 @@ def test_logs(heroku: Heroku, deployed: Deployed) -> None:
     lines = ok(heroku("logs", "-a", app), "stdout")
     assert any(line.endswith("release v1 succeeded") for line in lines), lines
     assert any(line.endswith("release v2 succeeded") for line in lines), lines
+    # The platform's lines: the config change names the variable, never its value.
+    said = f"{app}[api]: Release v2 created by dev: Set FOO config var"
+    assert any(line.endswith(said) for line in lines), lines
+    assert not any("bar" in line for line in lines if "[api]" in line), lines
+    api = ok(heroku("logs", "-a", app, "--dyno", "api"), "stdout")
+    assert api and all(f"{app}[api]: " in line for line in api), api

@@ -19,13 +19,15 @@ Log prints the application log.
 Options:
 
     -d <duration>  how far back to start reading (e.g. 10m, 1h30m)
-    -p <process>   only this process type's lines (e.g. web)
+    -p <process>   only this process type's lines (e.g. web, web.1), or the
+                   platform's: api (writes), router (requests)
     --tail         keep following the log
 
 Examples:
 
     $ emp log -a acme-inc -d 10m
     2013-10-17T00:17:35.066089+00:00 app[web.1]: Completed 302 Found in 0ms
+    2013-10-17T00:17:35.066302Z acme-inc[router]: at=info method=GET path="/" ...
     ...
 """,
     app="needs",

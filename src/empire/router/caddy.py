@@ -15,6 +15,9 @@ Servers (all ports are the router container's own):
   UUID), also set on the response.
 - `internal` on :80: `http://<app>/` and `http://<process>.<app>/` from any container (the
   resolver answers those names with the router's address).
+
+The public servers write an access log on the container's output, with the proxy's
+`upstream roundtrip` lines (`LOGGING`): `empire.router.accesslog` makes `router` lines of them.
 - `absent` on :8404 (404: no app has this Host) and `down` on :8503 (503: the app has no
   healthy instance): where the resolver sends such Hosts.
 
@@ -73,6 +76,7 @@ def config(
         "absent": _static(ABSENT_PORT, 404, NOT_ROUTED),
         "down": _static(DOWN_PORT, 503, NOT_RUNNING),
     }
+    servers[PUBLIC]["logs"] = {}  # the access log of public requests: `router` lines
     apps: JSON = {"http": {"servers": servers}}
     if certificates:
         tls = _server(TLS_PORT, _proxy(f"{{http.request.host}}.{_public()}", resolver))
@@ -84,6 +88,7 @@ def config(
             }
             for app_id, names, cert in certificates
         ]
+        tls["logs"] = {}
         servers[PUBLIC_TLS] = tls
         apps["tls"] = {
             "certificates": {
@@ -93,7 +98,24 @@ def config(
                 ]
             }
         }
-    return {"admin": admin, "apps": apps}
+    return {"admin": admin, "logging": LOGGING, "apps": apps}
+
+
+# On the container's output, as JSON lines (`empire.router.accesslog` reads them back): the
+# public servers' access log, and the proxy's `upstream roundtrip` lines (a debug message:
+# the only place Caddy 2.6 names the instance that answered). The rest as Caddy's default.
+_JSON_STDOUT = {"writer": {"output": "stdout"}, "encoder": {"format": "json"}}
+LOGGING: JSON = {
+    "logs": {
+        "default": {"exclude": ["http.log.access", "http.handlers.reverse_proxy"]},
+        "empire-access": {"include": ["http.log.access"], **_JSON_STDOUT},
+        "empire-upstreams": {
+            "include": ["http.handlers.reverse_proxy"],
+            "level": "DEBUG",
+            **_JSON_STDOUT,
+        },
+    }
+}
 
 
 def _public() -> str:

@@ -26,7 +26,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,8 @@ from empire import certs
 from empire.errors import SchedulerError
 from empire.periodic import Periodic
 from empire.router import Certificate, Route, caddy, table
+from empire.router.access import RequestListener
+from empire.router.accesslog import AccessLog, Requests
 from empire.router.container import ADMIN, ADMIN_HOST, RouterContainer
 from empire.scheduler.kit.api import EngineAPI
 
@@ -58,6 +60,7 @@ class EngineRouter:
         tls_listen: str | None = ":443",
         name: str = "empire-router",
         drain: float = 2.0,
+        requests: Sequence[RequestListener] = (),
     ) -> None:
         self.container = RouterContainer(
             api,
@@ -85,6 +88,9 @@ class EngineRouter:
         self._document = table.Document()  # records.json, re-encoded per changed app only
         self._checked: dict[bytes, str | None] = {}  # certificate pair -> `certs.unloadable`
         self._supervisor = Periodic("empire-router", _SUPERVISE_EVERY, self._supervise)
+        # Each public request, from the access log, to the listeners (`router` lines, metrics).
+        self.requests = Requests(self.table, requests)
+        self._access = AccessLog(api, name, self.requests) if requests else None
         self._http = httpx.Client(
             transport=httpx.HTTPTransport(uds=str(self.container.admin_socket)),
             base_url=f"http://{ADMIN_HOST}",
@@ -176,10 +182,19 @@ class EngineRouter:
 
     def start(self) -> None:
         self._supervisor.start()
+        if self._access is not None:
+            self._access.start()
 
     def close(self) -> None:
+        if self._access is not None:
+            self._access.close()
         self._supervisor.close()
         self._http.close()
+
+    def table(self) -> list[Route]:
+        """The routes as this process knows them, without asking the router container."""
+        with self._lock:
+            return list(self._table.values())
 
     def status(self) -> dict[str, object]:
         with self._lock:

@@ -16,6 +16,8 @@ from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
 from empire import manifest, sizes
+from empire.applog import AppLog
+from empire.applogs.memory import MemoryAppLog
 from empire.errors import (
     EmpireError,
     MessageRequired,
@@ -127,8 +129,11 @@ class Base:
         secret_key: str | None = None,
         token_cache_size: int = TOKEN_CACHE_SIZE,
         release_timeout: float = 3600.0,
+        applog: AppLog | None = None,
     ) -> None:
         self.store = store
+        # The platform's lines in each app's log (`api`, process states, `router`).
+        self.applog: AppLog = applog or MemoryAppLog()
         self.release_timeout = release_timeout  # seconds a release phase may run
         self.scheduler = scheduler
         self.images = images

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 from empire import formation as rules
 from empire import manifest
+from empire.applogs import merge
 from empire.errors import (
     Invalid,
     NotFound,
@@ -258,9 +259,11 @@ class Processes(Access):
         return app, manifest.build(app, run_release)
 
     def logs(self, ident: str, query: LogQuery, *, by: User) -> Iterator[str]:
-        """Yield the app's log lines."""
+        """Yield the app's log lines: its processes' output and the platform's lines (`api`,
+        process states, `router`, `release.N`) in time order, then, following, as they come
+        (`empire.applogs.merge`). `query.process` also selects `api` and `router`."""
         app = self._find_as(ident, by, Role.VIEWER, "reading logs")
-        return self.scheduler.logs(app.id, query)
+        return merge.read(self.applog, app.id, query, lambda q: self.scheduler.logs(app.id, q))
 
 
 def process_id(app_id: str, process: str) -> str:

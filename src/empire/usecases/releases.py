@@ -122,7 +122,8 @@ class Releases(Access):
             if created:
                 self._publish("create", by, target, f"{by.name} created {name}", message, tx=tx)
             text = f"{by.name} deployed {image} to {name} (v{release.version})"
-            self._publish("deploy", by, target, text, message, tx=tx)
+            data = {"release": release.version, "summary": f"Deploy {image}"}
+            self._publish("deploy", by, target, text, message, data, tx=tx)
             self.failpoints.hit("before-commit")
         emit(ReleaseCreated(release.version, name))
         lines = (lambda line: emit(status_line(line))) if stream else None
@@ -178,7 +179,8 @@ class Releases(Access):
                 message=message,
             )
             text = f"{by.name} rolled back {app.name} to v{old.version}"
-            self._publish("rollback", by, app, text, message, tx=tx)
+            data = {"release": release.version, "summary": f"Rollback to v{old.version}"}
+            self._publish("rollback", by, app, text, message, data, tx=tx)
         return self._submit(app, release)
 
     # -- config -----------------------------------------------------------------------------
@@ -247,7 +249,10 @@ class Releases(Access):
                 )
             keys = ", ".join(sorted(changes))
             text = f"{by.name} changed environment variables on {app.name} ({keys})"
-            self._publish("set", by, app, text, message, tx=tx)
+            data: dict[str, object] = {}
+            if release is not None:  # names only, never values
+                data = {"release": release.version, "summary": rules.config_description(changes)}
+            self._publish("set", by, app, text, message, data, tx=tx)
         if release is not None:
             self._submit(app, release)
         return merged

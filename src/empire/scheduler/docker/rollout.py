@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from empire.errors import SchedulerError
@@ -31,6 +32,7 @@ from empire.scheduler.docker.instances import Instance, list_instances
 from empire.scheduler.kit import containers as kit
 from empire.scheduler.kit.api import EngineAPI
 from empire.scheduler.kit.errors import engine_errors
+from empire.scheduler.kit.states import ProcessStates
 
 # The serving instances of each process with ports -> the hosts the route no longer has.
 RouteFn = Callable[[Mapping[str, Sequence[Endpoint]]], frozenset[str]]
@@ -116,8 +118,10 @@ class Rollout:
         drain: float,
         poll: float,
         failpoints: Failpoints = OFF,
+        states: ProcessStates | None = None,
     ) -> None:
         self._api = api
+        self._states = states or ProcessStates(None)
         self._network = network
         self._health_timeout = health_timeout
         self._min_running = min_running
@@ -158,7 +162,7 @@ class Rollout:
                 timeout=self._health_timeout,
                 min_running=self._min_running,
                 poll=self._poll,
-                on_healthy=_progress(started, status),
+                on_healthy=_progress(started, status, partial(self._up, manifest)),
             )
             if failure is None:
                 self._parallel(lambda c: containers.arm(self._api, c.id), started)
@@ -218,6 +222,9 @@ class Rollout:
     def forget(self, app_id: str) -> None:
         """The app is gone: drop what was known of its containers."""
         self._verified.pop(app_id, None)
+
+    def _up(self, manifest: Manifest, candidate: health.Candidate) -> None:
+        self._states.up(manifest, candidate.process, candidate.index)
 
     def _unchecked(self, app_id: str, plans: list[Plan]) -> list[health.Candidate]:
         """Take out of the plans' `keep` the instances no rollout saw healthy; return them.
@@ -295,6 +302,7 @@ class Rollout:
                 placement=placement,
             )
             kit.start(self._api, container_id)
+            self._states.starting(manifest, p.process.name, index, p.process.shown)
             return health.Candidate(
                 container_id, p.process.name, index, health.check_for(p.process)
             )
@@ -349,12 +357,15 @@ def _endpoints(plans: list[Plan], new: Mapping[str, tuple[str, str]]) -> dict[st
 
 
 def _progress(
-    started: list[health.Candidate], status: StatusFn
+    started: list[health.Candidate],
+    status: StatusFn,
+    up: Callable[[health.Candidate], None] = lambda _: None,
 ) -> Callable[[health.Candidate], None]:
     totals = Counter(c.process for c in started)
     healthy: Counter[str] = Counter()
 
     def on_healthy(candidate: health.Candidate) -> None:
+        up(candidate)
         healthy[candidate.process] += 1
         if healthy[candidate.process] == totals[candidate.process]:
             n = totals[candidate.process]

@@ -18,6 +18,7 @@ from datetime import datetime
 
 import docker
 
+from empire.applog import AppLog
 from empire.errors import Invalid, NotFound
 from empire.failpoints import OFF, Failpoints
 from empire.model import Clock, Outcome, Size, Task, utcnow
@@ -42,6 +43,7 @@ from empire.scheduler.kit.attach import EngineAttachment
 from empire.scheduler.kit.errors import engine_errors
 from empire.scheduler.kit.names import run_task
 from empire.scheduler.kit.routing import Routes
+from empire.scheduler.kit.states import ProcessStates
 from empire.scheduler.kit.sweep import Sweeps
 from empire.scheduler.kit.times import parse_time
 
@@ -67,10 +69,13 @@ class DockerScheduler:
         poll_interval: float = 0.1,
         failpoints: Failpoints = OFF,
         isolate: bool = False,
+        applog: AppLog | None = None,
     ) -> None:
 
         self._api = engine_api(client)
         self.events = events.EngineEvents(self._api)  # the engine's news of Empire's containers
+        self.states = ProcessStates(applog, clock)  # `web.1` state lines in the app's log
+        self.events.listen(self.states.on_event)
         self._routes = Routes(router)
         self._clock = clock
         self._stop_timeout = stop_timeout
@@ -85,6 +90,7 @@ class DockerScheduler:
             drain=self._drain,
             poll=poll_interval,
             failpoints=failpoints,
+            states=self.states,
         )
         self._cron = cron.Cron(self._launch_cron, clock, cron_interval)
         self._locks: dict[str, threading.Lock] = {}

@@ -8,6 +8,8 @@ json-file logs, and the sysctl that lets an unprivileged process listen below po
 
 from __future__ import annotations
 
+import collections
+import threading
 from typing import Any
 
 import docker.errors
@@ -85,8 +87,10 @@ def start(api: EngineAPI, container_id: str) -> None:
 def remove(api: EngineAPI, container_id: str, stop_timeout: int | None) -> None:
     """Stop a container (SIGTERM, then SIGKILL after `stop_timeout` s) and remove it.
 
-    With no `stop_timeout` the container is killed at once. Gone already is fine.
+    With no `stop_timeout` the container is killed at once. Gone already is fine. Its end is
+    then Empire's doing (`stopped_by_empire`), not a crash.
     """
+    _STOPPED.mark(container_id)
     if stop_timeout is not None:
         with engine_errors(f"stop container {container_id[:12]}", missing_ok=True):
             api.stop(container_id, timeout=stop_timeout)
@@ -98,3 +102,30 @@ def remove(api: EngineAPI, container_id: str, stop_timeout: int | None) -> None:
                 raise
             # The engine is removing it already (an auto-removed run): wait until it is gone.
             api.wait(container_id, timeout=30, condition="removed")
+
+
+class _Stopped:
+    """The last containers Empire stopped or removed itself (bounded), by id."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._ids: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def mark(self, container_id: str) -> None:
+        with self._lock:
+            self._ids[container_id] = None
+            while len(self._ids) > self._size:
+                self._ids.popitem(last=False)
+
+    def __contains__(self, container_id: str) -> bool:
+        with self._lock:
+            return container_id in self._ids
+
+
+_STOPPED = _Stopped()
+
+
+def stopped_by_empire(container_id: str) -> bool:
+    """Whether Empire stopped or removed the container (`remove`): its exit is no crash."""
+    return container_id in _STOPPED
