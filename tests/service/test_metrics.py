@@ -76,6 +76,12 @@ def test_reconciler_rounds_are_counted_and_their_rollouts_are_its_own(stack: Sta
     assert value(metrics, "empire_rollouts_total", trigger="reconciler", outcome="succeeded") == 2
     # A release the reconciler is the first to see (Empire just started) is not counted.
     assert value(metrics, "empire_releases_total", kind="deploy", outcome="succeeded") == 1
+    # The apps the engine's events name converge as the reconciler's too, not as rounds.
+    app = stack.empire.app("acme-inc", by=stack.user)
+    reconciler.run_apps({app.id})
+    assert value(metrics, "empire_rollouts_total", trigger="reconciler", outcome="succeeded") == 3
+    assert value(metrics, "empire_rollouts_total", trigger="api", outcome="succeeded") == 1
+    assert value(metrics, "empire_reconciler_rounds_total") == 2
 
 
 def test_a_restarted_empire_does_not_count_old_releases(stack: Stack) -> None:

@@ -102,6 +102,15 @@ def test_forget_drops_an_app_s_history() -> None:
     assert applog.history("id-1") == []
 
 
+def test_a_destroyed_apps_late_lines_start_no_new_history() -> None:
+    """Its containers' last events and late router lines come after the destroy."""
+    applog = MemoryAppLog()
+    applog.forget("id-1")
+    applog.write(line(API, "State changed from up to down"))
+    assert applog.history("id-1") == []
+    assert applog._apps == {}
+
+
 # -- api lines ----------------------------------------------------------------------------------
 
 

@@ -10,13 +10,14 @@ from empire.scheduler import labels
 from empire.scheduler.kit.events import EngineEvent, EngineEvents
 
 APP = {labels.APP_ID: "a1", labels.APP: "acme", labels.PROCESS: "web", labels.RELEASE: "v3"}
+NAME = "empire-acme-web-1-v3-0a1b"  # as the Docker backend names a container
 
 
 def message(action: str, nano: int, **attributes: str) -> dict[str, Any]:
     return {
         "Type": "container",
         "Action": action,
-        "Actor": {"ID": "c" * 64, "Attributes": {"name": "acme.v3.web.1", **attributes}},
+        "Actor": {"ID": "c" * 64, "Attributes": {"name": NAME, **attributes}},
         "time": nano // 1_000_000_000,
         "timeNano": nano,
     }
@@ -58,7 +59,7 @@ def test_a_die_carries_the_exit_code_and_the_labels() -> None:
     assert event is not None
     assert (event.app_id, event.app, event.process, event.release) == ("a1", "acme", "web", 3)
     assert (event.action, event.exit_code, event.health) == ("die", 137, None)
-    assert event.instance == "acme.v3.web.1"
+    assert event.instance == NAME
     assert event.task == "v3.web.2"
     assert event.at.timestamp() == 5.0
 
@@ -74,6 +75,18 @@ def test_other_containers_and_actions_are_dropped() -> None:
     assert EngineEvent.from_engine(message("exec_start: sh", 1, **APP)) is None
     assert EngineEvent.from_engine({**message("die", 1, **APP), "Type": "network"}) is None
     assert EngineEvent.from_engine(message("die", 1, exitCode="x", **APP)) is not None
+
+
+def test_a_build_steps_container_with_an_apps_labels_is_not_the_apps() -> None:
+    """A pushed Dockerfile's `LABEL empire.app.id=...` reaches the containers of its build's
+    steps, whose names are the engine's own: their deaths are no app's crash."""
+    planted = message("die", 1, exitCode="1", **APP, name="eager_turing")
+    assert EngineEvent.from_engine(planted) is None
+    swarm_task = message("die", 1, **APP, name="acme_web.1.x2k9c0mq8d1b3")
+    assert EngineEvent.from_engine(swarm_task) is not None
+    assert EngineEvent.from_engine(message("die", 1, **APP, name="acme_web")) is None
+    other = message("die", 1, **{**APP, labels.APP: "other"})  # named for acme, labelled other
+    assert EngineEvent.from_engine(other) is None
 
 
 def test_listeners_get_events_until_they_unsubscribe_and_a_reconnect_replays_nothing() -> None:

@@ -15,10 +15,17 @@ APPS = {"a1": "acme"}
 
 
 def container(ident: str, process: str, state: str = "running", app: str = "a1") -> dict[str, Any]:
+    name = APPS.get(app, app)
     return {
         "Id": ident,
+        "Names": [f"/empire-{name}-{process}-1-v1-{ident}"],  # as the Docker backend names it
         "State": state,
-        "Labels": {labels.APP_ID: app, labels.PROCESS: process, labels.KIND: labels.SERVICE},
+        "Labels": {
+            labels.APP_ID: app,
+            labels.APP: name,
+            labels.PROCESS: process,
+            labels.KIND: labels.SERVICE,
+        },
     }
 
 
@@ -191,3 +198,27 @@ def test_tasks_reader_counts_up_tasks_but_one_offs() -> None:
 
     got = TasksReader(Tasks()).read(APPS)  # type: ignore[arg-type]
     assert got == [ProcessReading("a1", "acme", "web", 1)]
+
+
+def test_a_build_steps_container_carrying_an_apps_labels_is_not_counted() -> None:
+    engine = Engine()
+    engine.listed = [container("c1", "web"), {**container("c9", "web"), "Names": ["/eager_x"]}]
+    engine.restarts = {"c1": 0, "c9": 0}
+    engine.samples = {"c1": stats(10, 5), "c9": stats(10, 5)}
+    got = by_process(DockerReader(engine).read(APPS))
+    assert got["web"].running == 1
+
+
+def test_containers_beyond_the_budget_keep_their_baselines() -> None:
+    """With more containers than one round measures, a container left out this round is not
+    counted from zero when it is measured again."""
+    engine = Engine()
+    engine.listed = [container("c1", "web"), container("c2", "web")]
+    engine.restarts = {"c1": 0, "c2": 0}
+    engine.samples = {"c1": stats(1_000_000_000, 1), "c2": stats(1_000_000_000, 1)}
+    reader = DockerReader(engine, max_instances=1)
+    totals = []
+    for _ in range(4):
+        engine.listed.reverse()  # each round measures the other one
+        totals.append(by_process(reader.read(APPS))["web"].cpu_seconds)
+    assert totals == [1.0, 2.0, 2.0, 2.0]  # no CPU was used after the first sight of each

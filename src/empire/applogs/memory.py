@@ -36,6 +36,9 @@ class _History:
         self.bytes = 0
 
 
+FORGOTTEN = 10_000  # destroyed apps whose late lines are refused
+
+
 class MemoryAppLog:
     """The `AppLog` Empire runs with (see the module's docstring)."""
 
@@ -45,6 +48,9 @@ class MemoryAppLog:
         self._apps: dict[str, _History] = {}
         self._listeners: tuple[Listener, ...] = ()
         self._followers: dict[str, tuple[Listener, ...]] = {}
+        # Destroyed apps, most recent last: their containers' last events and late router
+        # lines come after the destroy and must not start a history nobody frees.
+        self._forgotten: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._lock = threading.Lock()
 
     def write(self, line: LogLine) -> None:
@@ -58,6 +64,8 @@ class MemoryAppLog:
             )
             size = len(line.text)
             with self._lock:
+                if line.app_id in self._forgotten:
+                    return
                 history = self._apps.get(line.app_id)
                 if history is None:
                     history = self._apps[line.app_id] = _History()
@@ -116,6 +124,10 @@ class MemoryAppLog:
         return [line for line in lines if line.at >= since]
 
     def forget(self, app_id: str) -> None:
-        """Drop the app's history (it was destroyed)."""
+        """Drop the app's history (it was destroyed) and refuse its lines from now on (the
+        last FORGOTTEN destroyed apps are remembered)."""
         with self._lock:
             self._apps.pop(app_id, None)
+            self._forgotten[app_id] = None
+            while len(self._forgotten) > FORGOTTEN:
+                self._forgotten.popitem(last=False)

@@ -79,6 +79,7 @@ class DrainService:
         self._outlets: dict[str, Outlet] = {}  # by drain id; changed on the loop only
         self._by_app: dict[str, tuple[Outlet, ...]] = {}  # replaced whole, read anywhere
         self._followers: dict[str, threading.Event] = {}  # app id -> its follow's stop
+        self._follow_lock = threading.Lock()
         self._changed = threading.Event()
         self._closed = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -105,8 +106,9 @@ class DrainService:
             self._unlisten()
         self._closed.set()
         self._changed.set()
-        for stop in self._followers.values():
-            stop.set()
+        with self._follow_lock:  # the refresh thread may be starting one right now
+            for stop in self._followers.values():
+                stop.set()
         if not self._threads:  # never started
             self.loop.close()
             return
@@ -241,6 +243,12 @@ class DrainService:
     # -- process output -------------------------------------------------------------------------
 
     def _follow(self, apps: set[str]) -> None:
+        with self._follow_lock:
+            if self._closed.is_set():
+                return
+            self._follow_changes(apps)
+
+    def _follow_changes(self, apps: set[str]) -> None:
         for app_id in set(self._followers) - apps:
             self._followers.pop(app_id).set()
         for app_id in apps - set(self._followers):

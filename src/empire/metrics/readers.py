@@ -96,17 +96,19 @@ class DockerReader:
             app_id, process = tags.get(labels.APP_ID), tags.get(labels.PROCESS)
             if not app_id or not process or app_id not in apps:
                 continue
+            if not labels.made_by_empire(str((entry.get("Names") or [""])[0]), tags):
+                continue  # a build step's container carrying an app's labels
             key = (app_id, process)
             names[app_id] = apps[app_id]
             running.setdefault(key, 0)
             if entry.get("State") != "running":
                 continue
             running[key] += 1
+            ident = str(entry.get("Id"))
+            seen.add(ident)  # its baselines stay, measured this round or not
             if budget <= 0:
                 continue  # counted, but not measured this round
             budget -= 1
-            ident = str(entry.get("Id"))
-            seen.add(ident)
             try:
                 restarts = int((self.api.inspect_container(ident) or {}).get("RestartCount") or 0)
                 sample = self._stats(ident) or {}

@@ -127,8 +127,11 @@ class Metrics:
 
     def watch_reconciler(self, reconciler: Any) -> None:
         """Count and time the reconciler's rounds, and mark their rollouts as its own: wraps
-        `reconciler.run_once` (before `start`)."""
+        `reconciler.run_once` (before `start`), and `run_apps` (the apps the engine's events
+        named: their rollouts are the reconciler's too, not counted as rounds)."""
         run_once = as_reconciler(reconciler.run_once)
+        if hasattr(reconciler, "run_apps"):
+            reconciler.run_apps = as_reconciler(reconciler.run_apps)
 
         def measured() -> None:
             started = time.monotonic()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 from empire.events import Event
 from empire.scheduler import (
@@ -40,13 +40,16 @@ def trigger() -> str:
     return str(getattr(_trigger, "value", API))
 
 
-def as_reconciler(fn: Callable[[], None]) -> Callable[[], None]:
+P = ParamSpec("P")
+
+
+def as_reconciler(fn: Callable[P, None]) -> Callable[P, None]:
     """`fn`, with its rollouts counted as the reconciler's."""
 
-    def run() -> None:
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
         _trigger.value = RECONCILER
         try:
-            fn()
+            fn(*args, **kwargs)
         finally:
             _trigger.value = API
 

@@ -7,6 +7,8 @@ the backends the rest, and `docker ps` on any node of any backend reads the same
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 APP = "empire.app"  # the app's name
 APP_ID = "empire.app.id"
 RELEASE = "empire.release"  # `v<version>`
@@ -35,3 +37,19 @@ def number(text: str) -> int:
         return int(text)
     except ValueError:
         return 0
+
+
+def made_by_empire(name: str, tags: Mapping[str, str]) -> bool:
+    """Whether a container with these labels was made by Empire, by its name: labels alone
+    prove nothing, since a build's intermediate containers carry whatever `LABEL` lines the
+    pushed Dockerfile wrote (`empire.app.id=<another app's id>` included), but their names are
+    the engine's own (`eager_turing`). Empire names a Docker container `empire-<app>-...` (a
+    release phase `empire-release-<app>-...`) and Swarm a task's `<app>_<process>.<slot>.<id>`
+    (`<app>__run_<n>.<slot>.<id>`)."""
+    app = tags.get(APP, "")
+    name = name.lstrip("/")
+    if not app:
+        return False
+    if name.startswith((f"empire-{app}-", f"empire-release-{app}-")):
+        return True
+    return name.startswith(f"{app}_") and "." in name

@@ -98,4 +98,5 @@ def list_instances(api: EngineAPI, *selectors: str) -> list[Instance]:
     """Return every container (running or not) carrying all of `selectors` (`k=v` or `k`)."""
     with engine_errors("list containers"):
         entries = api.containers(all=True, filters={"label": list(selectors)})
-    return [Instance.from_list(e) for e in entries]
+    found = [Instance.from_list(e) for e in entries]
+    return [i for i in found if labels.made_by_empire(i.name, i.labels)]

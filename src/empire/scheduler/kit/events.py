@@ -81,8 +81,8 @@ class EngineEvent:
         actor = message.get("Actor") or {}
         attributes: Mapping[str, Any] = actor.get("Attributes") or {}
         app_id = str(attributes.get(labels.APP_ID) or "")
-        if not app_id:
-            return None
+        if not app_id or not labels.made_by_empire(str(attributes.get("name") or ""), attributes):
+            return None  # not Empire's (a build step's container may carry its labels)
         exit_code: int | None = None
         if "exitCode" in attributes:
             try:
