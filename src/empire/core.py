@@ -24,9 +24,18 @@ from empire.usecases.drains import Drains
 from empire.usecases.metrics import Observe
 from empire.usecases.processes import Processes, process_id
 from empire.usecases.releases import Releases
-from empire.usecases.users import Users
+from empire.usecases.users import Users, is_session
 
-__all__ = ["STORE_READS", "AppChanges", "Clock", "Empire", "hash_token", "process_id", "utcnow"]
+__all__ = [
+    "STORE_READS",
+    "AppChanges",
+    "Clock",
+    "Empire",
+    "hash_token",
+    "is_session",
+    "process_id",
+    "utcnow",
+]
 P = ParamSpec("P")
 T = TypeVar("T")
 

@@ -85,7 +85,8 @@ def test_the_cookie_is_secure_behind_tls_and_next_stays_on_this_server(site: Sta
         data={"username": "alice", "password": "alice-password", "next": "https://evil.test/x"},
         headers={"X-Forwarded-Proto": "https"},
     )
-    assert "Secure" in signed.headers["set-cookie"]
+    cookie = signed.headers["set-cookie"]
+    assert "Secure" in cookie and cookie.startswith("__Host-empire_session=")
     assert signed.headers["location"] == "/ui/apps"
 
 
@@ -278,3 +279,42 @@ def test_a_session_spends_its_tokens_rate_limit_as_the_api_does(tmp_path: Path) 
     assert codes[0] == 200 and codes[-1] == 429, codes
     refused = client.get("/ui/apps")
     assert refused.json()["id"] == "rate_limit" and int(refused.headers["retry-after"]) >= 1
+
+
+def test_a_session_is_no_api_token(site: Stack) -> None:
+    client, _ = sign_in(site, "carol")
+    secret = client.cookies["empire_session"]
+    for authorization in (f"Bearer {secret}", "Basic " + _basic("x", secret)):
+        refused = TestClient(site.api).get(
+            "/apps/acme-inc/config-vars", headers={"Authorization": authorization, "Accept": HEROKU}
+        )
+        assert refused.status_code == 401
+        assert "a dashboard session is not an API token" in refused.json()["message"]
+    # ...and an API token is no session.
+    planted = browser(site)
+    planted.cookies.set("empire_session", site.token)
+    assert planted.get("/ui/apps").status_code == 303
+
+
+def test_changes_and_sign_ins_from_another_site_are_refused(site: Stack) -> None:
+    client, csrf = sign_in(site, "alice")
+    scale = {"process": "web", "quantity": "3", "csrf": csrf}
+    for headers in ({"Origin": "https://evil.test"}, {"Sec-Fetch-Site": "cross-site"}):
+        assert (
+            client.post("/ui/apps/acme-inc/scale", data=scale, headers=headers).status_code == 403
+        )
+    assert _web(site) == 1
+    same = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
+    assert client.post("/ui/apps/acme-inc/scale", data=scale, headers=same).status_code == 303
+    cross = browser(site).post(
+        "/login",
+        data={"username": "alice", "password": "alice-password"},
+        headers={"Origin": "https://evil.test"},
+    )
+    assert cross.status_code == 403 and "set-cookie" not in cross.headers
+
+
+def _basic(user: str, password: str) -> str:
+    import base64
+
+    return base64.b64encode(f"{user}:{password}".encode()).decode()

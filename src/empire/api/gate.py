@@ -33,7 +33,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from empire.api import errors
-from empire.core import Empire, hash_token
+from empire.core import Empire, hash_token, is_session
 from empire.errors import EmpireError
 from empire.events import REQUEST_ID
 from empire.model import User
@@ -58,6 +58,10 @@ RATE_LIMITED = (
     "Your account reached the API rate limit; please wait a few minutes before making new requests"
 )
 UNAUTHORIZED = "Request not authenticated, API token is missing, invalid or expired"
+SESSION_AS_TOKEN = (
+    f"{UNAUTHORIZED}: a dashboard session is not an API token (use `emp login` or an API "
+    "token from `empire tokens create`)"
+)
 NUL_IN_PATH = "invalid path: no name or id contains a NUL character (%00)"
 log = logging.getLogger("empire.api")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
@@ -229,6 +233,8 @@ class Gate:
         token = _token(headers.get("authorization", ""))
         if token is None:
             return Admission(refusal=(401, "unauthorized", UNAUTHORIZED))
+        if is_session(token):  # a dashboard cookie is no API token, stolen or not
+            return Admission(refusal=(401, "unauthorized", SESSION_AS_TOKEN))
         try:
             user = await self._authenticate(token)
         except EmpireError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import time
 from datetime import timedelta
@@ -19,6 +20,14 @@ from empire.model import (
 from empire.passwords import check_password, hash_password
 from empire.store import Transaction
 from empire.usecases.base import TOKEN_CACHE_SECONDS, Base, new_id
+
+SESSION_PREFIX = "session."  # a dashboard session's secret (no API token has a dot)
+_PROCESS_KEY = secrets.token_hex(32)  # CSRF proofs when the facade has no secret key (tests)
+
+
+def is_session(secret: str) -> bool:
+    """Whether a secret is a dashboard session's, which the API never takes as a token."""
+    return secret.startswith(SESSION_PREFIX)
 
 
 class Users(Base):
@@ -80,11 +89,16 @@ class Users(Base):
             return self._issue_token(tx, user, description)
 
     def _issue_token(
-        self, tx: Transaction, user: User, description: str, ttl: timedelta | None = None
+        self,
+        tx: Transaction,
+        user: User,
+        description: str,
+        ttl: timedelta | None = None,
+        prefix: str = "",
     ) -> str:
         """A new token for `user`, expiring after `ttl` or the server's token TTL, whichever
         comes first (neither: never)."""
-        secret = secrets.token_urlsafe(32)
+        secret = prefix + secrets.token_urlsafe(32)
         now = self.clock()
         ttls = [t for t in (ttl, self.token_ttl) if t]
         expires = now + min(ttls) if ttls else None
@@ -106,10 +120,17 @@ class Users(Base):
             tx.set_password(user.id, hashed)
 
     def login(
-        self, name: str, password: str, description: str = "", ttl: timedelta | None = None
+        self,
+        name: str,
+        password: str,
+        description: str = "",
+        ttl: timedelta | None = None,
+        *,
+        session: bool = False,
     ) -> tuple[Token, str]:
-        """Check a user's password and issue a new token (expiring after `ttl` at the latest:
-        the dashboard's sessions); return it and its secret."""
+        """Check a user's password and issue a new token (expiring after `ttl` at the latest);
+        return it and its secret. A dashboard `session`'s secret starts with SESSION_PREFIX:
+        the API refuses it as a token (`is_session`), so a stolen cookie is no API key."""
         with self.store.read() as tx:
             found = tx.password_hash(name)
         # Checked even for an unknown user (against a dummy hash): the same cost either way.
@@ -119,7 +140,9 @@ class Users(Base):
             raise Unauthorized("Invalid credentials provided: check your user name and password")
         user = found[0]
         with self.store.write() as tx:
-            secret = self._issue_token(tx, user, description or "emp login", ttl)
+            secret = self._issue_token(
+                tx, user, description or "emp login", ttl, SESSION_PREFIX if session else ""
+            )
             token = tx.token(self._digest(secret))
         assert token is not None
         return token, secret
@@ -146,6 +169,12 @@ class Users(Base):
                 raise NotFound(f"{user.name} has no token {token_id}", resource="token")
         self._tokens.clear()
         self._unknown_tokens.clear()
+
+    def csrf_proof(self, secret: str) -> str:
+        """The CSRF token of the dashboard session whose secret this is: an HMAC under the
+        server's secret key, so holding the cookie is not enough to make it."""
+        key = (self._token_key or _PROCESS_KEY).encode()
+        return hmac.new(key, b"empire-dashboard-csrf:" + secret.encode(), "sha256").hexdigest()
 
     def sign_out(self, secret: str) -> None:
         """Revoke the token whose secret this is (the dashboard's sign-out); nothing if it is

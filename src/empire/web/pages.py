@@ -107,6 +107,8 @@ async def login_form(request: Request) -> Response:
 
 @router.post("/login")
 async def login(request: Request) -> Response:
+    if not session.same_origin(request):
+        return _csrf_refused(request)
     empire: Empire = request.app.state.empire
     logins: Logins = request.app.state.logins
     data = await form(request)
@@ -117,7 +119,9 @@ async def login(request: Request) -> Response:
         _, secret = await logins.run(
             address,
             name,
-            lambda: empire.login(name, password, session.DESCRIPTION, session.SESSION_TTL),
+            lambda: empire.login(
+                name, password, session.DESCRIPTION, session.SESSION_TTL, session=True
+            ),
         )
     except EmpireError as exc:
         status, _ = errors.status_of(exc)
@@ -134,7 +138,9 @@ async def logout(request: Request) -> Response:
     current = await session.current(request)
     if current is not None:
         data = await form(request)
-        if not session.csrf_ok(current, data.get(session.CSRF_FIELD)):
+        if not session.same_origin(request) or not session.csrf_ok(
+            current, data.get(session.CSRF_FIELD)
+        ):
             return _csrf_refused(request)
         empire: Empire = request.app.state.empire
         await call(lambda: empire.sign_out(current.secret))
@@ -212,7 +218,9 @@ async def _post(
     if current is None:
         return to_login(request)
     data = await form(request)
-    if not session.csrf_ok(current, data.get(session.CSRF_FIELD)):
+    if not session.same_origin(request) or not session.csrf_ok(
+        current, data.get(session.CSRF_FIELD)
+    ):
         return _csrf_refused(request)
     empire: Empire = request.app.state.empire
     try:
@@ -284,7 +292,9 @@ async def deploy(app: str, request: Request) -> Response:
     current = await session.current(request)
     if current is None:
         return errors.response(401, "unauthorized", "your session has ended: sign in again")
-    if not session.csrf_ok(current, request.headers.get(session.CSRF_HEADER)):
+    if not session.same_origin(request) or not session.csrf_ok(
+        current, request.headers.get(session.CSRF_HEADER)
+    ):
         return _csrf_refused(request)
     try:
         body = json.loads(await request.body() or b"{}")
