@@ -32,6 +32,7 @@ from support.waiting import wait_for
 BUSYBOX = Path("/usr/bin/busybox")
 EMP = Path(sys.executable).parent / "emp"
 TIMEOUT = 25  # EMPIRE_BUILD_TIMEOUT of the server: a tiny build takes a few seconds
+MAX_SOURCE = 8_000_000  # EMPIRE_BUILD_MAX_SOURCE of the server
 WEB = (
     b'web: sh -c "echo $EMPIRE_RELEASE-$GREETING > /www/index.html; '
     b'exec httpd -f -p $PORT -h /www"\n'
@@ -119,6 +120,7 @@ def stack(
             "EMPIRE_DRAIN_SECONDS": "1",
             "EMPIRE_STOP_TIMEOUT": "3",
             "EMPIRE_BUILD_TIMEOUT": str(TIMEOUT),
+            "EMPIRE_BUILD_MAX_SOURCE": str(MAX_SOURCE),
         },
     )
     server.data_dir.mkdir(parents=True)
@@ -417,6 +419,20 @@ def test_pushes_of_hostile_or_unbuildable_sources_are_refused_saying_why(
     push = stack.git(repo, "push", stack.remote(app), "main")
     assert push.returncode != 0
     assert "remote: ERROR: no Dockerfile at the root of the build source" in push.stderr
+    assert stack.builds(app) == [] and stack.releases(app) == []
+
+
+def test_a_small_push_that_unpacks_past_the_cap_is_refused_before_it_fills_memory(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """20 MB of zeros packs to a few KB: the hook stops `git archive` at the cap."""
+    app = stack.create()
+    bomb = source(tmp_path / "bomb")
+    (bomb / "zeros").write_bytes(bytes(20_000_000))
+    repo = repository(stack, bomb)
+    push = stack.git(repo, "push", stack.remote(app), "main")
+    assert push.returncode != 0
+    assert f"is over {MAX_SOURCE} bytes unpacked (EMPIRE_BUILD_MAX_SOURCE)" in push.stderr
     assert stack.builds(app) == [] and stack.releases(app) == []
 
 

@@ -68,6 +68,26 @@ def test_a_member_leaving_the_context_is_refused(member: object, message: str) -
     refused(tar(("Dockerfile", DOCKERFILE), member), message)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    "links",
+    [
+        (link("x", "."), link("y", "x/..")),
+        (link("a", "."), link("b", "a/a/a/../../..")),
+        (link("d/up", ".."), link("d/e", "up/d/up/..")),
+    ],
+)
+def test_a_chain_of_symlinks_leaving_the_context_is_refused(
+    links: tuple[tarfile.TarInfo, ...],
+) -> None:
+    refused(tar(("Dockerfile", DOCKERFILE), *links), "points outside the build context")
+
+
+def test_symlinks_through_symlinks_inside_the_context_and_loops() -> None:
+    inside = tar(("Dockerfile", DOCKERFILE), ("lib/a", b"1"), link("l", "lib"), link("m", "l/a"))
+    assert check(inside, 1 << 20).size > 0
+    refused(tar(("Dockerfile", DOCKERFILE), link("p", "q/x"), link("q", "p/y")), "(a loop?)")
+
+
 @pytest.mark.parametrize("kind", [tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE])
 def test_devices_and_fifos_are_refused(kind: bytes) -> None:
     device = tarfile.TarInfo("dev/sda")

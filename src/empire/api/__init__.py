@@ -94,6 +94,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.git_root = git_root
     app.state.git_timeout = git_timeout
+    app.state.git_max_source = max_source_bytes
     app.state.git_pushes = git.Pushes()
     # Routes are matched in this order, one by one (a dozen matches cost ~0.1 ms): the most
     # requested first. No two routes match the same request (a test checks), so the order

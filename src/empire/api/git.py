@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import signal
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
@@ -147,6 +148,9 @@ async def _backend(app: str, c: Ctx, request: Request, path: str, service: str) 
         "REMOTE_ADDR": request.client.host if request.client else "",
         "GIT_HTTP_MAX_REQUEST_BUFFER": "100M",
         "PUSH_HOOK_URL": f"http://{host}:{server[1]}/git-hooks/{secret}",
+        # The hook stops `git archive` past this many bytes: a small push of a huge file of
+        # zeros expands to gigabytes, which must never reach memory.
+        "PUSH_MAX_SOURCE": str(request.app.state.git_max_source),
     }
     if request.headers.get("content-encoding"):
         env["HTTP_CONTENT_ENCODING"] = request.headers["content-encoding"]
@@ -163,6 +167,7 @@ async def _backend(app: str, c: Ctx, request: Request, path: str, service: str) 
             stderr=asyncio.subprocess.DEVNULL,
             env=env,
             cwd=str(repo),
+            start_new_session=True,  # its own process group: receive-pack, the hook, archive
         )
     except BaseException:
         pushes.close(secret)
@@ -232,10 +237,13 @@ async def _rest(
             await asyncio.wait_for(process.wait(), 5)
         except BaseException:
             _stop(process)
+        else:
+            _stop(process)  # a hook still running after http-backend ended
         done()
 
 
 def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
+    """Kill http-backend and everything it started (receive-pack, the hook, git archive):
+    they are its process group, so none is left behind."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)

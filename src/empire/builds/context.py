@@ -8,6 +8,7 @@ whose every member stays inside it.
 
 from __future__ import annotations
 
+import collections
 import gzip
 import hashlib
 import io
@@ -20,6 +21,7 @@ from empire.errors import Invalid
 
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_MEMBERS = 100_000
+MAX_HOPS = 40  # symlinks one path may go through (as Linux's MAXSYMLINKS)
 DOCKERFILE = "Dockerfile"
 
 
@@ -48,6 +50,7 @@ def check(source: bytes, max_bytes: int) -> Context:
     except tarfile.TarError as exc:
         raise Invalid(f"the build source is not a tar archive: {exc}") from exc
     names = set()
+    links: dict[str, str] = {}
     for member in members:
         name = _inside(member.name, member.name)
         names.add(name)
@@ -58,12 +61,15 @@ def check(source: bytes, max_bytes: int) -> Context:
             if posixpath.isabs(target):
                 raise Invalid(f"{member.name!r} is a symlink to an absolute path ({target!r})")
             _inside(posixpath.join(posixpath.dirname(name), target), member.name, "points")
+            links[name] = target
             continue
         if member.islnk():
             _inside(member.linkname, member.name, "points")
             continue
         kind = "a device file" if member.ischr() or member.isblk() else "a FIFO or special file"
         raise Invalid(f"{member.name!r} is {kind}: a build context holds files and directories")
+    for name, target in links.items():  # through other links too: `y -> x/..` with `x -> .`
+        _resolve(name, target, links)
     if DOCKERFILE not in names:
         raise Invalid(
             "no Dockerfile at the root of the build source: Empire builds Dockerfile contexts"
@@ -97,6 +103,33 @@ def _inside(path: str, member: str, verb: str = "leaves") -> str:
     if ".." in parts and verb == "leaves":
         raise Invalid(f"{member!r}: a path in a build context must not contain '..'")
     return posixpath.normpath("/".join(parts)) if parts else "."
+
+
+def _resolve(name: str, target: str, links: dict[str, str]) -> None:
+    """Follow the symlink `name` -> `target` through the context's other symlinks, as the
+    builder's filesystem would; Invalid when the path it leads to leaves the context (or
+    goes through more than MAX_HOPS links: a loop)."""
+    parts = collections.deque(target.split("/"))
+    current = [p for p in posixpath.dirname(name).split("/") if p]
+    hops = 0
+    while parts:
+        part = parts.popleft()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not current:
+                raise Invalid(f"{name!r} points outside the build context through its links")
+            current.pop()
+            continue
+        current.append(part)
+        link = links.get("/".join(current))
+        if link is None:
+            continue
+        hops += 1
+        if hops > MAX_HOPS:
+            raise Invalid(f"{name!r} goes through more than {MAX_HOPS} symlinks (a loop?)")
+        current.pop()
+        parts.extendleft(reversed(link.split("/")))
 
 
 def _gunzip(source: bytes, max_bytes: int) -> bytes:

@@ -57,13 +57,30 @@ if target is None:
 subject = subprocess.run(
     ["git", "log", "-1", "--format=%s", target], capture_output=True, text=True
 ).stdout.strip()
-archive = subprocess.run(["git", "archive", "--format=tar", target], capture_output=True)
-if archive.returncode != 0:
-    say("Empire: could not archive " + target + ": " + archive.stderr.decode(errors="replace"))
+limit = int(os.environ.get("PUSH_MAX_SOURCE") or 100 << 20)
+archive = subprocess.Popen(
+    ["git", "archive", "--format=tar", target], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+)
+chunks, size = [], 0
+while True:
+    chunk = archive.stdout.read(1 << 20)
+    if not chunk:
+        break
+    size += len(chunk)
+    if size > limit:
+        archive.kill()
+        archive.wait()
+        say(f"ERROR: the source of {{target[:7]}} is over {{limit}} bytes unpacked "
+            "(EMPIRE_BUILD_MAX_SOURCE): leave large files out of the repository")
+        sys.exit(1)
+    chunks.append(chunk)
+if archive.wait() != 0:
+    problem = archive.stderr.read().decode(errors="replace")
+    say("Empire: could not archive " + target + ": " + problem)
     sys.exit(1)
 request = urllib.request.Request(
     url,
-    data=archive.stdout,
+    data=b"".join(chunks),
     method="POST",
     headers={{
         "Content-Type": "application/x-tar",
@@ -72,6 +89,7 @@ request = urllib.request.Request(
     }},
 )
 failed = False
+succeeded = False  # the release's last status says so; anything else (a cut stream) fails
 try:
     with urllib.request.urlopen(request, timeout=None) as response:
         for raw in response:
@@ -85,7 +103,9 @@ try:
             elif "stream" in message:
                 say(str(message["stream"]).rstrip("\n"))
             elif "status" in message:
-                say(str(message["status"]).removeprefix("Status: "))
+                status = str(message["status"]).removeprefix("Status: ")
+                succeeded = status.startswith("Release v") and status.endswith(" succeeded")
+                say(status)
 except urllib.error.HTTPError as error:
     try:
         reason = json.loads(error.read()).get("message", error.reason)
@@ -97,6 +117,9 @@ except OSError as error:
     say(f"ERROR: the build was interrupted: {{error}}")
     sys.exit(1)
 if failed:
+    sys.exit(1)
+if not succeeded:
+    say("ERROR: the build's outcome never arrived: the push is refused (see emp builds)")
     sys.exit(1)
 say(f"Deployed {{target[:7]}}")
 '''

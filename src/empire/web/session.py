@@ -109,4 +109,6 @@ def set_cookie(response: Response, request: Request, secret: str) -> None:
 
 
 def clear_cookie(response: Response, request: Request) -> None:
-    response.delete_cookie(cookie_name(request), path="/", httponly=True, samesite="lax", secure=secure(request))
+    response.delete_cookie(
+        cookie_name(request), path="/", httponly=True, samesite="lax", secure=secure(request)
+    )
