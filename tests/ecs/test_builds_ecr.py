@@ -229,6 +229,9 @@ def test_the_push_gets_the_token_and_the_release_is_made_from_the_digest(
     assert build.image == f"{HOST}/acme@{DIGEST}"
     assert [(repo, auth) for repo, _, auth in engine.pushes] == [(f"{HOST}/acme", expected_auth())]
     assert len(calls) == 1
+    # ECR refuses a push to a repository nobody made: the first build of an app makes it.
+    listed = credentials.client.describe_repositories()["repositories"]
+    assert [r["repositoryName"] for r in listed] == ["acme"]
     assert build.release_version == 1
     release = facade.release("acme", "v1", by=alice)
     assert release.slug.image.startswith(f"{HOST}/acme@sha256:")
@@ -237,6 +240,21 @@ def test_the_push_gets_the_token_and_the_release_is_made_from_the_digest(
     definition = infra.task_definition(services["acme_web"]["taskDefinition"])
     assert container(definition)["image"].startswith(f"{HOST}/acme@sha256:")
     assert any(isinstance(e, progress.Status) and e.text == f"Built {build.image}" for e in events)
+
+    creates = []
+    credentials.client.meta.events.register(
+        "before-call.ecr.CreateRepository", lambda **_: creates.append(1)
+    )
+    again = facade.build("acme", source(), by=alice)
+    assert again.status is BuildStatus.SUCCEEDED, again.reason
+    assert creates == [] and len(engine.pushes) == 2  # the repository is known: not asked again
+    # A repository someone else made (an operator, another Empire) is taken as it is.
+    facade.create("other", by=alice)
+    ecr_client(REGION, moto_url).create_repository(repositoryName="other")  # not Empire's
+    other = facade.build("other", source(), by=alice)
+    assert other.status is BuildStatus.SUCCEEDED, other.reason
+    assert other.image == f"{HOST}/other@{DIGEST}"
+    assert creates == [1]  # asked, and ECR's RepositoryAlreadyExistsException taken as a yes
 
 
 def test_what_aws_refuses_fails_the_build_with_its_reason(tmp_path: Path, aws_env: None) -> None:

@@ -113,3 +113,32 @@ def test_the_reason_is_one_bounded_line() -> None:
     long = aws_reason(ClientError("X", "y" * 10_000))
     assert len(long) <= REASON + 10 and long.endswith("[...]")
     assert "\n" not in aws_reason(RuntimeError("a\nb\r\nc"))
+
+
+def test_the_repository_is_made_once_and_a_refusal_says_what_to_do() -> None:
+    class Repositories(Ecr):
+        def __init__(self, error: Exception | None = None) -> None:
+            super().__init__()
+            self.created: list[str] = []
+            self.refusal = error
+
+        def create_repository(self, repositoryName: str) -> None:
+            self.created.append(repositoryName)
+            if self.refusal is not None:
+                raise self.refusal
+
+    registry = ecr_registry(f"{HOST}/team") or pytest.fail()
+    ecr = Repositories()
+    token = EcrToken(ecr, registry)
+    token.prepare(f"{HOST}/team/acme")
+    token.prepare(f"{HOST}/team/acme")
+    assert ecr.created == ["team/acme"]
+    denied = ClientError("AccessDeniedException", "not authorized to perform CreateRepository")
+    with pytest.raises(BuildFailed) as refused:
+        EcrToken(Repositories(denied), registry).prepare(f"{HOST}/team/acme")
+    assert "cannot create the ECR repository team/acme" in refused.value.message
+    assert refused.value.message.endswith(
+        "AccessDeniedException: not authorized to perform CreateRepository"
+    )
+    exists = Repositories(ClientError("RepositoryAlreadyExistsException", "exists"))
+    EcrToken(exists, registry).prepare(f"{HOST}/team/acme")

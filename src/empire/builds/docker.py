@@ -118,9 +118,12 @@ class DockerBuilder:
         digest = ""
         try:
             self.api.tag(image, repository, version)
+            credentials = self._auth()
+            if self.credentials is not None:
+                self.credentials.prepare(repository)
             output(f"Pushing {repository}:{version}")
             stream = self.api.push(
-                repository, tag=version, stream=True, decode=True, auth_config=self._auth()
+                repository, tag=version, stream=True, decode=True, auth_config=credentials
             )
             for message in stream:
                 if not isinstance(message, dict):

@@ -10,8 +10,10 @@ from the registry's host:
   authorization token, asked of AWS with the server's own credentials (an ECS server has no
   `docker login` to lean on, nor a config.json to keep fresh). ECR's answer is base64
   `user:password`, valid for 12 hours: it is kept until REFRESH_BEFORE its expiry, then asked
-  again. What AWS refuses (no credentials, no `ecr:GetAuthorizationToken`, no endpoint) fails
-  the build with a message saying what was asked and what AWS answered.
+  again. ECR refuses a push to a repository nobody created, so `prepare` creates `<app>`'s
+  before its first push. What AWS refuses (no credentials, no `ecr:GetAuthorizationToken` or
+  `ecr:CreateRepository`, no endpoint) fails the build with a message saying what was asked
+  and what AWS answered.
 
 This module imports neither boto3 nor botocore: the ECR client is given (wiring makes it), and
 AWS's errors are read by their shape.
@@ -43,6 +45,10 @@ class Credentials(Protocol):
     """What a push sends the registry (docker-py's `auth_config`), or None: anonymous."""
 
     def auth(self) -> dict[str, str] | None: ...
+
+    def prepare(self, repository: str) -> None:
+        """Make the registry ready to take `repository` (`host[/path]/<app>`) before a push."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +83,9 @@ class DockerConfig:
         found = auth.resolve_authconfig(config, self.host)
         return {str(k): str(v) for k, v in found.items() if v is not None} if found else None
 
+    def prepare(self, repository: str) -> None:
+        """Nothing: a plain registry makes a repository on its first push."""
+
 
 class EcrToken:
     """ECR's authorization token for one registry, from `client` (a boto3 ECR client), kept
@@ -97,12 +106,32 @@ class EcrToken:
         self._lock = threading.Lock()
         self._cached: dict[str, str] | None = None
         self._expires = datetime.min.replace(tzinfo=UTC)
+        self._repositories: set[str] = set()
 
     def auth(self) -> dict[str, str]:
         with self._lock:
             if self._cached is None or self.now() >= self._expires - self.refresh_before:
                 self._cached, self._expires = self._fetch()
             return dict(self._cached)
+
+    def prepare(self, repository: str) -> None:
+        """Create the ECR repository when it does not exist: ECR, unlike a plain registry,
+        refuses a push to a repository nobody created (once made, it is known and not asked
+        again)."""
+        name = repository.split("/", 1)[1] if "/" in repository else repository
+        with self._lock:
+            if name in self._repositories:
+                return
+        try:
+            self.client.create_repository(repositoryName=name)
+        except Exception as exc:
+            if aws_code(exc) != "RepositoryAlreadyExistsException":
+                raise BuildFailed(
+                    f"cannot create the ECR repository {name} in {self.registry.host} (create "
+                    f"it, or give the server ecr:CreateRepository): {aws_reason(exc)}"
+                ) from exc
+        with self._lock:
+            self._repositories.add(name)
 
     def _fetch(self) -> tuple[dict[str, str], datetime]:
         host = self.registry.host
@@ -154,6 +183,13 @@ def aws_reason(exc: Exception) -> str:
             reason = f"{code}: {message}" if code and message else code or message
     reason = " ".join(reason.split())
     return reason if len(reason) <= REASON else reason[:REASON] + " [...]"
+
+
+def aws_code(exc: Exception) -> str:
+    """The error code of a botocore ClientError ("" for anything else)."""
+    response = getattr(exc, "response", None)
+    error = response.get("Error") if isinstance(response, dict) else None
+    return str(error.get("Code") or "") if isinstance(error, dict) else ""
 
 
 def _host_of(endpoint: object) -> str:
