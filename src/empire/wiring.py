@@ -36,6 +36,7 @@ from empire.store.sql import SqlStore, connect
 from empire.webhooks import Dispatcher, derive_secret
 
 if TYPE_CHECKING:
+    from empire.builds.registry import Credentials
     from empire.drains.service import DrainService
     from empire.metrics.readers import Reader
     from empire.metrics.registry import Collector, Metrics
@@ -367,7 +368,36 @@ def build_builder(settings: Settings, images: Images) -> Builder:
     return DockerBuilder(
         docker_client(settings),
         registry=settings.registry,
-        auth_config_path=settings.docker_config,
+        credentials=build_registry_credentials(settings),
+    )
+
+
+def build_registry_credentials(settings: Settings) -> Credentials | None:
+    """What a build's push to EMPIRE_REGISTRY logs in with: ECR's authorization token when the
+    registry is ECR's (asked of AWS, at EMPIRE_AWS_ENDPOINT_URL when set), else the
+    EMPIRE_DOCKER_CONFIG file's credentials for its host (none: anonymous)."""
+    from empire.builds.registry import DockerConfig, EcrToken, ecr_registry
+
+    if settings.registry is None:
+        return None
+    ecr = ecr_registry(settings.registry)
+    if ecr is not None:
+        return EcrToken(ecr_client(ecr.region, settings.aws_endpoint_url), ecr)
+    if settings.docker_config:
+        return DockerConfig(settings.docker_config, settings.registry)
+    return None
+
+
+def ecr_client(region: str, endpoint_url: str | None = None) -> Any:
+    """A boto3 ECR client (credentials from boto3's usual chain), bounded like ECS's."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30
+    )
+    return boto3.session.Session(region_name=region).client(
+        "ecr", endpoint_url=endpoint_url, config=config
     )
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from empire.builds import BuildFailed, BuildSpec
+from empire.builds.registry import Credentials
 from empire.errors import Unavailable
 
 log = logging.getLogger("empire.builds")
@@ -28,15 +29,15 @@ VERSION = re.compile(r"[0-9a-f]{7,8}")  # a short commit or a build id's first 8
 class DockerBuilder:
     """Builds Dockerfile contexts with the engine of `client` (a docker.DockerClient); with a
     `registry` (`host[:port][/path]`) each image is also pushed to `<registry>/<app>` and
-    deployed from there by digest (what Swarm and ECS nodes pull), with the credentials of
-    `auth_config_path` (a Docker config.json) when given."""
+    deployed from there by digest (what Swarm and ECS nodes pull), with the registry's
+    `credentials` when given (`empire.builds.registry`: a config.json, ECR's token)."""
 
     def __init__(
-        self, client: Any, registry: str | None = None, auth_config_path: str | None = None
+        self, client: Any, registry: str | None = None, credentials: Credentials | None = None
     ) -> None:
         self.api = client.api
         self.registry = registry.rstrip("/") if registry else None
-        self.auth_config_path = auth_config_path
+        self.credentials = credentials
 
     def build(self, spec: BuildSpec, output: Callable[[str], None]) -> str:
         limits = spec.limits
@@ -117,9 +118,12 @@ class DockerBuilder:
         digest = ""
         try:
             self.api.tag(image, repository, version)
+            credentials = self._auth()
+            if self.credentials is not None:
+                self.credentials.prepare(repository)
             output(f"Pushing {repository}:{version}")
             stream = self.api.push(
-                repository, tag=version, stream=True, decode=True, auth_config=self._auth()
+                repository, tag=version, stream=True, decode=True, auth_config=credentials
             )
             for message in stream:
                 if not isinstance(message, dict):
@@ -145,14 +149,10 @@ class DockerBuilder:
             raise BuildFailed(f"pushing {repository}:{version} gave no digest")
         return f"{repository}@{digest}"
 
-    def _auth(self) -> dict[str, Any] | None:
-        if self.auth_config_path is None or self.registry is None:
+    def _auth(self) -> dict[str, str] | None:
+        if self.credentials is None or self.registry is None:
             return None
-        from docker import auth
-
-        config = auth.load_config(self.auth_config_path)
-        found = auth.resolve_authconfig(config, self.registry.split("/", 1)[0])
-        return dict(found) if found else None
+        return self.credentials.auth()
 
     def prune(self, app: str, keep: set[str]) -> None:
         names = [app] if self.registry is None else [app, f"{self.registry}/{app}"]
