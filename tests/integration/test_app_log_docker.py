@@ -21,7 +21,7 @@ import docker
 import httpx
 import pytest
 
-from support.server import EmpireServer
+from support.server import EmpireServer, docker_env, remove_network
 from support.services import REPO_ROOT, free_port
 from support.waiting import wait_for
 
@@ -59,18 +59,7 @@ def stack(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Stack]
     router = f"127.0.0.1:{free_port()}"
     server = EmpireServer(
         tmp_path / "empire",
-        env={
-            "EMPIRE_SCHEDULER": "docker",
-            "EMPIRE_IMAGES": "docker",
-            "EMPIRE_ROUTER_CONTAINER": f"{network}-router",
-            "EMPIRE_ROUTER_LISTEN": router,
-            "EMPIRE_ROUTER_TLS_LISTEN": f"127.0.0.1:{free_port()}",
-            "EMPIRE_DOCKER_NETWORK": network,
-            "EMPIRE_RECONCILE_INTERVAL": "1",
-            "EMPIRE_HEALTH_TIMEOUT": "15",
-            "EMPIRE_DRAIN_SECONDS": "1",
-            "EMPIRE_STOP_TIMEOUT": "5",
-        },
+        env=docker_env(network, router),
     )
     server.data_dir.mkdir(parents=True)
     token = server.create_user("alice")
@@ -81,12 +70,7 @@ def stack(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Stack]
     finally:
         api.close()
         server.stop()
-        for container in docker_client.containers.list(
-            all=True, filters={"label": f"empire.network={network}"}
-        ):
-            container.remove(force=True)
-        for net in docker_client.networks.list(names=[network]):
-            net.remove()
+        remove_network(docker_client, network)
 
 
 def raw_get(router: str, target: str, host: str, headers: str = "") -> bytes:

@@ -25,7 +25,7 @@ import docker.errors
 import httpx
 import pytest
 
-from support.server import EmpireServer
+from support.server import EmpireServer, docker_env, remove_network
 from support.services import free_port
 from support.waiting import wait_for
 
@@ -108,20 +108,15 @@ def stack(
     router = f"127.0.0.1:{free_port()}"
     server = EmpireServer(
         tmp / "empire",
-        env={
-            "EMPIRE_SCHEDULER": "docker",
-            "EMPIRE_IMAGES": "docker",
-            "EMPIRE_ROUTER_CONTAINER": f"{network}-router",
-            "EMPIRE_ROUTER_LISTEN": router,
-            "EMPIRE_ROUTER_TLS_LISTEN": f"127.0.0.1:{free_port()}",
-            "EMPIRE_DOCKER_NETWORK": network,
-            "EMPIRE_RECONCILE_INTERVAL": "2",
-            "EMPIRE_HEALTH_TIMEOUT": "20",
-            "EMPIRE_DRAIN_SECONDS": "1",
-            "EMPIRE_STOP_TIMEOUT": "3",
-            "EMPIRE_BUILD_TIMEOUT": str(TIMEOUT),
-            "EMPIRE_BUILD_MAX_SOURCE": str(MAX_SOURCE),
-        },
+        env=docker_env(
+            network,
+            router,
+            EMPIRE_RECONCILE_INTERVAL="2",
+            EMPIRE_HEALTH_TIMEOUT="20",
+            EMPIRE_STOP_TIMEOUT="3",
+            EMPIRE_BUILD_TIMEOUT=str(TIMEOUT),
+            EMPIRE_BUILD_MAX_SOURCE=str(MAX_SOURCE),
+        ),
     )
     server.data_dir.mkdir(parents=True)
     tokens = {"alice": server.create_user("alice")}
@@ -141,13 +136,8 @@ def stack(
             api.delete(f"/apps/{app}")
         api.close()
         server.stop()
-        for container in docker_client.containers.list(
-            all=True, filters={"label": f"empire.network={network}"}
-        ):
-            container.remove(force=True)
+        remove_network(docker_client, network)
         remove_images(docker_client, made)
-        for net in docker_client.networks.list(names=[network]):
-            net.remove()
 
 
 def remove_images(client: docker.DockerClient, names: list[str]) -> None:

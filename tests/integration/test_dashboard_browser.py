@@ -21,7 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from support.server import EmpireServer
+from support.server import EmpireServer, docker_env, remove_network
 from support.services import REPO_ROOT, free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -66,19 +66,15 @@ def site(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Site]:
     network = f"empire-ui-{uuid.uuid4().hex[:8]}"
     server = EmpireServer(
         tmp_path / "empire",
-        env={
-            "EMPIRE_SCHEDULER": "docker",
-            "EMPIRE_IMAGES": "docker",
-            "EMPIRE_ROUTER_CONTAINER": f"{network}-router",
-            "EMPIRE_ROUTER_LISTEN": f"127.0.0.1:{free_port()}",
-            "EMPIRE_ROUTER_TLS_LISTEN": f"127.0.0.1:{free_port()}",
-            "EMPIRE_DOCKER_NETWORK": network,
-            "EMPIRE_RECONCILE_INTERVAL": "2",
-            "EMPIRE_HEALTH_TIMEOUT": "20",
-            "EMPIRE_DRAIN_SECONDS": "0",
-            "EMPIRE_STOP_TIMEOUT": "3",
-            "EMPIRE_METRICS_INTERVAL": "1",
-        },
+        env=docker_env(
+            network,
+            f"127.0.0.1:{free_port()}",
+            EMPIRE_RECONCILE_INTERVAL="2",
+            EMPIRE_HEALTH_TIMEOUT="20",
+            EMPIRE_DRAIN_SECONDS="0",
+            EMPIRE_STOP_TIMEOUT="3",
+            EMPIRE_METRICS_INTERVAL="1",
+        ),
     )
     server.data_dir.mkdir(parents=True)
     token = server.empire(
@@ -92,12 +88,7 @@ def site(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Site]:
     finally:
         api.close()
         server.stop()
-        for container in docker_client.containers.list(
-            all=True, filters={"label": f"empire.network={network}"}
-        ):
-            container.remove(force=True)
-        for net in docker_client.networks.list(names=[network]):
-            net.remove()
+        remove_network(docker_client, network)
 
 
 def shot(page: Page, name: str) -> None:

@@ -26,7 +26,7 @@ from empire.model import Outcome
 from integration.test_scheduler_docker import new_app, worker
 from support.drains import BlackHole, LogplexReceiver, MemoryAppLog
 from support.pki import self_signed
-from support.server import EmpireServer
+from support.server import EmpireServer, docker_env, remove_network
 from support.services import free_port
 from support.waiting import wait_for
 
@@ -193,15 +193,13 @@ def test_empire_server_drains_a_deployed_apps_output(
     network = f"empire-drains-{uuid.uuid4().hex[:8]}"
     server = EmpireServer(
         tmp_path / "empire",
-        env={
-            "EMPIRE_SCHEDULER": "docker",
-            "EMPIRE_IMAGES": "docker",
-            "EMPIRE_ROUTER": "none",
-            "EMPIRE_DOCKER_NETWORK": network,
-            "EMPIRE_HEALTH_TIMEOUT": "15",
-            "EMPIRE_STOP_TIMEOUT": "2",
-            "EMPIRE_DRAINS_ALLOW_LOCAL": "true",
-        },
+        env=docker_env(
+            network,
+            EMPIRE_RECONCILE_INTERVAL="10",  # the defaults: this test needs no faster round
+            EMPIRE_DRAIN_SECONDS="2",
+            EMPIRE_STOP_TIMEOUT="2",
+            EMPIRE_DRAINS_ALLOW_LOCAL="true",
+        ),
     )
     server.data_dir.mkdir(parents=True)
     token = server.create_user("alice")
@@ -227,9 +225,4 @@ def test_empire_server_drains_a_deployed_apps_output(
         api.delete(f"/apps/{app}", timeout=60)
         api.close()
         server.stop()
-        for container in docker_client.containers.list(
-            all=True, filters={"label": f"empire.network={network}"}
-        ):
-            container.remove(force=True)
-        for net in docker_client.networks.list(names=[network]):
-            net.remove()
+        remove_network(docker_client, network)

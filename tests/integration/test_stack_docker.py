@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from support.probes import Probes, netns_of
-from support.server import EmpireServer
+from support.server import EmpireServer, docker_env, remove_network
 from support.services import free_port
 from support.waiting import wait_for
 
@@ -58,24 +58,10 @@ class Stack:
 @pytest.fixture
 def stack(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Stack]:
     network = f"empire-it-{uuid.uuid4().hex[:8]}"
-    container = f"{network}-router"
     router = f"127.0.0.1:{free_port()}"
-    tls = f"127.0.0.1:{free_port()}"
-    server = EmpireServer(
-        tmp_path / "empire",
-        env={
-            "EMPIRE_SCHEDULER": "docker",
-            "EMPIRE_IMAGES": "docker",
-            "EMPIRE_ROUTER_CONTAINER": container,
-            "EMPIRE_ROUTER_LISTEN": router,
-            "EMPIRE_ROUTER_TLS_LISTEN": tls,
-            "EMPIRE_DOCKER_NETWORK": network,
-            "EMPIRE_RECONCILE_INTERVAL": "1",
-            "EMPIRE_HEALTH_TIMEOUT": "15",
-            "EMPIRE_DRAIN_SECONDS": "1",
-            "EMPIRE_STOP_TIMEOUT": "5",
-        },
-    )
+    env = docker_env(network, router)
+    container, tls = env["EMPIRE_ROUTER_CONTAINER"], env["EMPIRE_ROUTER_TLS_LISTEN"]
+    server = EmpireServer(tmp_path / "empire", env=env)
     server.data_dir.mkdir(parents=True)
     token = server.create_user("alice")
     server.start()
@@ -85,12 +71,7 @@ def stack(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Stack]
     finally:
         api.close()
         server.stop()
-        for container in docker_client.containers.list(
-            all=True, filters={"label": f"empire.network={network}"}
-        ):
-            container.remove(force=True)
-        for net in docker_client.networks.list(names=[network]):
-            net.remove()
+        remove_network(docker_client, network)
 
 
 def load(stack: Stack, host: str, stop: threading.Event, results: list[int]) -> None:

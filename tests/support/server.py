@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+import docker
 import httpx
 
 from support.services import REPO_ROOT, ServiceError, free_port
@@ -123,3 +124,39 @@ class EmpireServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def docker_env(network: str, router: str | None = None, **settings: str) -> dict[str, str]:
+    """The settings of an `empire server` on the machine's Docker engine, on a network of its
+    own: with `router` (the plain HTTP listener, `127.0.0.1:PORT`) its router container named
+    after the network, without it no router. `settings` add to or override the defaults
+    (`EMPIRE_HEALTH_TIMEOUT="20"`); the names are the environment's."""
+    env = {
+        "EMPIRE_SCHEDULER": "docker",
+        "EMPIRE_IMAGES": "docker",
+        "EMPIRE_DOCKER_NETWORK": network,
+        "EMPIRE_RECONCILE_INTERVAL": "1",
+        "EMPIRE_HEALTH_TIMEOUT": "15",
+        "EMPIRE_DRAIN_SECONDS": "1",
+        "EMPIRE_STOP_TIMEOUT": "5",
+    }
+    if router is None:
+        env["EMPIRE_ROUTER"] = "none"
+    else:
+        env.update(
+            EMPIRE_ROUTER_CONTAINER=f"{network}-router",
+            EMPIRE_ROUTER_LISTEN=router,
+            EMPIRE_ROUTER_TLS_LISTEN=f"127.0.0.1:{free_port()}",
+        )
+    return {**env, **settings}
+
+
+def remove_network(docker_client: docker.DockerClient, network: str) -> None:
+    """Remove what a server on `network` left on the engine: its containers (the router's
+    too), then the network."""
+    for container in docker_client.containers.list(
+        all=True, filters={"label": f"empire.network={network}"}
+    ):
+        container.remove(force=True)
+    for net in docker_client.networks.list(names=[network]):
+        net.remove()
