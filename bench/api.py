@@ -84,7 +84,11 @@ def seed(url: str) -> tuple[str, str]:
     return token, member_token
 
 
-def start_server(url: str, data_dir: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    url: str, data_dir: str, settings: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`empire server` on the store at `url` (fake scheduler and images), with `settings`
+    added to its environment; returns the process and its base URL once it answers."""
     port = free_port()
     env = {
         **os.environ,
@@ -96,6 +100,7 @@ def start_server(url: str, data_dir: str) -> tuple[subprocess.Popen[bytes], str]
         "EMPIRE_RATE_LIMIT_PER_HOUR": "0",
         "EMPIRE_ENCRYPTION_KEY": ENCRYPTION_KEY,
         "EMPIRE_SECRET_KEY": SECRET_KEY,
+        **(settings or {}),
     }
     proc = subprocess.Popen(
         [str(ROOT / ".venv/bin/empire"), "server", "--port", str(port)],

@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,17 +37,17 @@ from empire.core import Empire  # noqa: E402
 from empire.events import NullSink  # noqa: E402
 from empire.images.fake import FakeImages  # noqa: E402
 from empire.scheduler.fake import FakeScheduler  # noqa: E402
-from empire.secrets import Cipher, generate_key  # noqa: E402
+from empire.secrets import Cipher  # noqa: E402
 from empire.store import migrate  # noqa: E402
 from empire.store.sql import SqlStore, connect  # noqa: E402
-from support.services import free_port  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from api import ENCRYPTION_KEY, SECRET_KEY, start_server  # noqa: E402
 
 APPS = 100
 BUSY = "app-0003"
 SCRAPE_EVERY = 5.0
 SCRAPES: list[float] = []  # every scrape's time, seconds
-ENCRYPTION_KEY = generate_key()
-SECRET_KEY = generate_key()
 
 
 def seed(url: str) -> str:
@@ -74,38 +73,6 @@ def seed(url: str) -> str:
         empire.set_config(BUSY, {"N": str(n)}, by=user)
     store.engine.dispose()
     return token
-
-
-def start_server(url: str, data_dir: str, metrics: bool) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "EMPIRE_DATABASE_URL": url,
-        "EMPIRE_DATA_DIR": data_dir,
-        "EMPIRE_SCHEDULER": "fake",
-        "EMPIRE_IMAGES": "fake",
-        "EMPIRE_LOG_LEVEL": "warning",
-        "EMPIRE_RATE_LIMIT_PER_HOUR": "0",
-        "EMPIRE_ENCRYPTION_KEY": ENCRYPTION_KEY,
-        "EMPIRE_SECRET_KEY": SECRET_KEY,
-        "EMPIRE_METRICS": "true" if metrics else "false",
-        "EMPIRE_METRICS_INTERVAL": "5",
-    }
-    proc = subprocess.Popen(
-        [str(ROOT / ".venv/bin/empire"), "server", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("the server did not start")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -190,7 +157,8 @@ def middleware_cost(calls: int = 20_000, rounds: int = 5) -> float:
 
 
 def one(url: str, data_dir: str, token: str, metrics: bool) -> tuple[float, float, int, float]:
-    proc, base = start_server(url, data_dir, metrics)
+    settings = {"EMPIRE_METRICS": "true" if metrics else "false", "EMPIRE_METRICS_INTERVAL": "5"}
+    proc, base = start_server(url, data_dir, settings)
     stop, sizes, times = threading.Event(), [], []  # type: ignore[var-annotated]
     thread = threading.Thread(target=scraper, args=(base, token, stop, sizes, times))
     try:
